@@ -1,0 +1,257 @@
+#include "audit/audit_store.h"
+
+#include <gtest/gtest.h>
+
+#include "audit/audit_testing.h"
+
+namespace fordeler {
+namespace {
+
+using testing::At;
+using testing::Delivery;
+using testing::FakeEnv;
+using testing::OpenOrDie;
+using testing::SampleTransfer;
+using testing::TempDir;
+
+constexpr char kUuid[] = "5f0c3b1e-8a7d-4c2e-9f10-0b6d2e4a9c71";
+constexpr char kUuid2[] = "0a1b2c3d-0000-4000-8000-000000000002";
+
+void ExpectSameTransfer(const TransferRecord& a, const TransferRecord& b) {
+  EXPECT_EQ(a.uuid, b.uuid);
+  EXPECT_EQ(a.sender, b.sender);
+  EXPECT_EQ(a.trigger_name, b.trigger_name);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.senders_file_id, b.senders_file_id);
+  EXPECT_EQ(a.size, b.size);
+  EXPECT_EQ(a.sha256, b.sha256);
+  EXPECT_EQ(a.data_area, b.data_area);
+  EXPECT_EQ(a.authority, b.authority);
+  EXPECT_EQ(a.route_ids, b.route_ids);
+  EXPECT_EQ(a.state, b.state);
+  EXPECT_EQ(a.step, b.step);
+  EXPECT_EQ(a.error_code, b.error_code);
+  EXPECT_EQ(a.error_description, b.error_description);
+  EXPECT_EQ(a.trigger_xml, b.trigger_xml);
+  EXPECT_EQ(a.receipt_xml, b.receipt_xml);
+  EXPECT_EQ(a.received_at, b.received_at);
+}
+
+class AuditStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = OpenOrDie(dir_.File("audit.db"), &env_); }
+
+  TempDir dir_;
+  FakeEnv env_;
+  std::unique_ptr<AuditStore> store_;
+};
+
+TEST_F(AuditStoreTest, TransferWithOnlyRequiredFieldsRoundTrips) {
+  TransferRecord t = SampleTransfer(kUuid, At(1'795'312'800'123));
+  t.route_ids.clear();
+  ASSERT_TRUE(store_->Commit(Batch().PutTransfer(t)).ok());
+  auto got = store_->GetTransfer(kUuid);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->has_value());
+  ExpectSameTransfer(**got, t);
+  EXPECT_EQ((*got)->updated_at, env_.Now());  // set by the store when written
+  EXPECT_FALSE((*got)->size.has_value());
+  EXPECT_FALSE((*got)->data_area.has_value());
+}
+
+TEST_F(AuditStoreTest, TransferWithEveryFieldRoundTripsAndIsReplaced) {
+  TransferRecord t = SampleTransfer(kUuid, At(1'795'312'800'123));
+  ASSERT_TRUE(store_->Commit(Batch().PutTransfer(t)).ok());
+  t.senders_file_id = "F-17";
+  t.size = 10ULL << 30;
+  t.sha256 = std::string(64, 'a');
+  t.data_area = "orders";
+  t.authority = "urn:x:orders";
+  t.route_ids = {"r1", "r-2.b"};
+  t.state = TransferState::kRejected;
+  t.step = TransferStep::kRejecting;
+  t.error_code = 1006;
+  t.error_description = "checksum mismatch";
+  t.trigger_xml = std::string(64 * 1024, 'x');
+  t.receipt_xml = "<receipt>ü</receipt>";
+  env_.Advance(std::chrono::seconds(3));
+  ASSERT_TRUE(store_->Commit(Batch().PutTransfer(t)).ok());
+  auto got = store_->GetTransfer(kUuid);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  ExpectSameTransfer(**got, t);
+  EXPECT_EQ((*got)->updated_at, env_.Now());
+}
+
+TEST_F(AuditStoreTest, UnknownTransferIsEmptyNotAnError) {
+  auto got = store_->GetTransfer(kUuid);
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(got->has_value());
+  auto deliveries = store_->DeliveriesOf(kUuid);
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_TRUE(deliveries->empty());
+}
+
+TEST_F(AuditStoreTest, DeliveriesRoundTripWithOptionalTimes) {
+  DeliveryRecord a = Delivery(kUuid, "clinic-b", "", DeliveryState::kPending);
+  DeliveryRecord b = Delivery(kUuid, "alpha", "orders.xml", DeliveryState::kPickedUp);
+  b.delivered_at = At(1'000);
+  b.picked_up_at = At(2'000);
+  b.expired_at = At(3'000);
+  b.recalled_at = At(4'000);
+  Batch batch;
+  batch.PutTransfer(SampleTransfer(kUuid, At(0))).PutDelivery(a).PutDelivery(b);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  a.name_in_in = "orders.xml";
+  a.state = DeliveryState::kDelivered;
+  a.delivered_at = At(5'000);
+  ASSERT_TRUE(store_->Commit(Batch().PutDelivery(a)).ok());
+
+  auto got = store_->DeliveriesOf(kUuid);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 2u);  // by recipient
+  const DeliveryRecord& first = (*got)[0];
+  EXPECT_EQ(first.recipient, "alpha");
+  EXPECT_EQ(first.name_in_in, "orders.xml");
+  EXPECT_EQ(first.state, DeliveryState::kPickedUp);
+  EXPECT_EQ(first.delivered_at, At(1'000));
+  EXPECT_EQ(first.picked_up_at, At(2'000));
+  EXPECT_EQ(first.expired_at, At(3'000));
+  EXPECT_EQ(first.recalled_at, At(4'000));
+  const DeliveryRecord& second = (*got)[1];
+  EXPECT_EQ(second.recipient, "clinic-b");
+  EXPECT_EQ(second.state, DeliveryState::kDelivered);
+  EXPECT_EQ(second.delivered_at, At(5'000));
+  EXPECT_FALSE(second.picked_up_at.has_value());
+  EXPECT_FALSE(second.expired_at.has_value());
+  EXPECT_FALSE(second.recalled_at.has_value());
+}
+
+TEST_F(AuditStoreTest, UnfinishedTransfersAreThoseNotDone) {
+  TransferRecord a = SampleTransfer(kUuid, At(2'000));
+  a.step = TransferStep::kSpooled;
+  TransferRecord b = SampleTransfer(kUuid2, At(1'000));
+  b.step = TransferStep::kRejecting;
+  TransferRecord c = SampleTransfer("c0000000-0000-4000-8000-000000000003", At(3'000));
+  c.step = TransferStep::kDone;
+  ASSERT_TRUE(store_->Commit(Batch().PutTransfer(a).PutTransfer(b).PutTransfer(c)).ok());
+  auto unfinished = store_->UnfinishedTransfers();
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 2u);
+  EXPECT_EQ((*unfinished)[0].uuid, kUuid2);  // oldest first
+  EXPECT_EQ((*unfinished)[1].uuid, kUuid);
+  a.step = TransferStep::kDone;
+  ASSERT_TRUE(store_->Commit(Batch().PutTransfer(a)).ok());
+  EXPECT_EQ(store_->UnfinishedTransfers()->size(), 1u);
+}
+
+TEST_F(AuditStoreTest, FindDeliveredOnlyFindsWhatIsWaitingInIn) {
+  DeliveryRecord d = Delivery(kUuid, "clinic-b", "orders.xml", DeliveryState::kDelivered);
+  d.delivered_at = At(1'000);
+  ASSERT_TRUE(
+      store_->Commit(Batch().PutTransfer(SampleTransfer(kUuid, At(0))).PutDelivery(d)).ok());
+  auto found = store_->FindDelivered("clinic-b", "orders.xml");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->transfer_uuid, kUuid);
+  EXPECT_FALSE(store_->FindDelivered("clinic-c", "orders.xml")->has_value());
+  EXPECT_FALSE(store_->FindDelivered("clinic-b", "other.xml")->has_value());
+  d.state = DeliveryState::kPickedUp;
+  d.picked_up_at = At(2'000);
+  ASSERT_TRUE(store_->Commit(Batch().PutDelivery(d)).ok());
+  EXPECT_FALSE(store_->FindDelivered("clinic-b", "orders.xml")->has_value());
+}
+
+TEST_F(AuditStoreTest, EventsOfATransferInSeqOrderWithClockTimes) {
+  Batch batch;
+  batch.PutTransfer(SampleTransfer(kUuid, At(0)))
+      .AddEvent("received", kUuid, "vendor-a", "name=orders.xml size=12")
+      .AddEvent("login", "", "clinic-b", "addr=10.0.0.2 key=SHA256:abc");
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  env_.Advance(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(store_->Commit(Batch().AddEvent("delivered", kUuid, "clinic-b", "")).ok());
+
+  std::vector<EventRecord> events;
+  ASSERT_TRUE(store_
+                  ->EventsOf(kUuid,
+                             [&](const EventRecord& e) {
+                               events.push_back(e);
+                               return true;
+                             })
+                  .ok());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].seq, 1);
+  EXPECT_EQ(events[0].kind, "received");
+  EXPECT_EQ(events[0].account, "vendor-a");
+  EXPECT_EQ(events[0].detail, "name=orders.xml size=12");
+  EXPECT_EQ(events[0].time, env_.Now() - std::chrono::milliseconds(1500));
+  EXPECT_EQ(events[0].hash.size(), 64u);
+  EXPECT_EQ(events[1].seq, 3);
+  EXPECT_EQ(events[1].kind, "delivered");
+  EXPECT_EQ(events[1].time, env_.Now());
+  EXPECT_EQ(store_->Head()->seq, 3);
+  EXPECT_EQ(store_->Head()->hash, events[1].hash);
+
+  int seen = 0;
+  ASSERT_TRUE(store_->EventsOf(kUuid, [&](const EventRecord&) { return ++seen < 1; }).ok());
+  EXPECT_EQ(seen, 1);  // stopped
+}
+
+TEST_F(AuditStoreTest, ABatchThatBreaksAConstraintFailsAlone) {
+  ASSERT_TRUE(store_->Commit(Batch().PutTransfer(SampleTransfer(kUuid, At(0)))).ok());
+  Batch orphan;  // a delivery of an unknown transfer: a caller's bug
+  orphan.AddEvent("delivered", kUuid2, "x", "")
+      .PutDelivery(Delivery(kUuid2, "clinic-b", "f", DeliveryState::kDelivered));
+  Status bad = store_->Commit(std::move(orphan));
+  EXPECT_EQ(bad.code(), Status::Code::kInvalidArgument) << bad.ToString();
+  EXPECT_NE(bad.message().find("FOREIGN KEY"), std::string::npos) << bad.ToString();
+  // Nothing of it was kept, and the chain did not move.
+  EXPECT_EQ(store_->Head()->seq, 0);
+  ASSERT_TRUE(store_->Commit(Batch().AddEvent("received", kUuid, "vendor-a", "")).ok());
+  EXPECT_EQ(store_->Head()->seq, 1);
+  EXPECT_TRUE(store_->Verify(std::nullopt)->ok);
+}
+
+TEST_F(AuditStoreTest, RefusesFieldsThatWouldMakeTheChainAmbiguous) {
+  EXPECT_EQ(store_->Commit(Batch().AddEvent("login", "", "a\nb", "")).code(),
+            Status::Code::kInvalidArgument);
+  TransferRecord t = SampleTransfer(kUuid, At(0));
+  t.route_ids = {"a,b"};
+  EXPECT_EQ(store_->Commit(Batch().PutTransfer(t)).code(), Status::Code::kInvalidArgument);
+  // Newlines in detail are fine: it is the last field.
+  EXPECT_TRUE(store_->Commit(Batch().AddEvent("alert", "", "", "line1\nline2")).ok());
+  EXPECT_TRUE(store_->Verify(std::nullopt)->ok);
+}
+
+TEST_F(AuditStoreTest, ReadsMayNestInsideRowCallbacks) {
+  ASSERT_TRUE(store_
+                  ->Commit(Batch()
+                               .PutTransfer(SampleTransfer(kUuid, At(1)))
+                               .PutTransfer(SampleTransfer(kUuid2, At(2)))
+                               .AddEvent("received", kUuid, "vendor-a", ""))
+                  .ok());
+  int events = 0;
+  ASSERT_TRUE(
+      store_
+          ->ListTransfers(
+              {},
+              [&](const TransferRecord& t) {
+                EXPECT_TRUE(store_->DeliveriesOf(t.uuid).ok());
+                EXPECT_TRUE(
+                    store_->EventsOf(t.uuid, [&](const EventRecord&) { return ++events, true; })
+                        .ok());
+                return true;
+              })
+          .ok());
+  EXPECT_EQ(events, 1);
+}
+
+TEST_F(AuditStoreTest, AfterCloseSubmitFailsAtOnce) {
+  ASSERT_TRUE(store_->Commit(Batch().AddEvent("login", "", "a", "")).ok());
+  store_->Close();
+  store_->Close();  // idempotent
+  EXPECT_EQ(store_->Commit(Batch().AddEvent("login", "", "a", "")).code(),
+            Status::Code::kUnavailable);
+  EXPECT_EQ(store_->Head()->seq, 1);  // reads still work
+}
+
+}  // namespace
+}  // namespace fordeler

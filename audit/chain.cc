@@ -1,0 +1,68 @@
+#include "audit/chain.h"
+
+#include "core/sha256.h"
+
+namespace fordeler {
+
+std::string EventHash(std::string_view prev_hash, int64_t seq, std::string_view time,
+                      std::string_view kind, std::string_view transfer_uuid,
+                      std::string_view account, std::string_view detail) {
+  Sha256 sha;
+  std::string seq_text = std::to_string(seq);
+  bool first = true;
+  for (std::string_view field :
+       {prev_hash, std::string_view(seq_text), time, kind, transfer_uuid, account, detail}) {
+    if (!first) sha.Update("\n", 1);
+    sha.Update(field.data(), field.size());
+    first = false;
+  }
+  return ToHex(sha.Finish());
+}
+
+bool ChainableEvent(const EventRecord& e) {
+  for (const std::string* field : {&e.kind, &e.transfer_uuid, &e.account}) {
+    if (field->find('\n') != std::string::npos) return false;
+  }
+  return true;
+}
+
+void ChainVerifier::Row(int64_t seq, std::string_view time, std::string_view kind,
+                        std::string_view transfer_uuid, std::string_view account,
+                        std::string_view detail, std::string_view prev_hash,
+                        std::string_view hash) {
+  if (failed()) return;
+  ++report_.rows;
+  if (seq != expected_seq_) {
+    return Fail(expected_seq_, "seq gap: expected " + std::to_string(expected_seq_) + ", found " +
+                                   std::to_string(seq));
+  }
+  if (prev_hash != prev_hash_) {
+    return Fail(seq, "prev_hash does not match row " + std::to_string(seq - 1));
+  }
+  if (EventHash(prev_hash, seq, time, kind, transfer_uuid, account, detail) != hash) {
+    return Fail(seq, "hash mismatch");
+  }
+  if (head_ && head_->seq == seq) hash_at_head_ = std::string(hash);
+  prev_hash_ = std::string(hash);
+  ++expected_seq_;
+}
+
+VerifyReport ChainVerifier::Finish() {
+  if (failed() || !head_ || head_->seq <= 0) return report_;
+  int64_t last = expected_seq_ - 1;
+  if (!hash_at_head_) {
+    Fail(last + 1, "chain ends at seq " + std::to_string(last) + ", before the head seq " +
+                       std::to_string(head_->seq) + " (rows cut from the end)");
+  } else if (*hash_at_head_ != head_->hash) {
+    Fail(head_->seq, "hash at seq " + std::to_string(head_->seq) + " does not match the head");
+  }
+  return report_;
+}
+
+void ChainVerifier::Fail(int64_t seq, std::string problem) {
+  report_.ok = false;
+  report_.first_bad_seq = seq;
+  report_.problem = std::move(problem);
+}
+
+}  // namespace fordeler

@@ -1,0 +1,165 @@
+#include "audit/schema.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "audit/audit_testing.h"
+#include "audit/sql.h"
+
+namespace fordeler {
+namespace {
+
+using testing::FakeEnv;
+using testing::OpenOrDie;
+using testing::RawDb;
+using testing::TempDir;
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(Schema, CreatedInWalAtTheCurrentVersion) {
+  TempDir dir;
+  FakeEnv env;
+  auto store = OpenOrDie(dir.File("audit.db"), &env);
+  RawDb raw(dir.File("audit.db"));
+  EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.Text("PRAGMA user_version"), std::to_string(sql::CurrentVersion()));
+  EXPECT_EQ(sql::CurrentVersion(), 2);
+  for (const char* table : {"transfers", "transfer_routes", "deliveries", "events"}) {
+    EXPECT_EQ(
+        raw.Text(std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") + table + "'"),
+        "1")
+        << table;
+  }
+  EXPECT_EQ(raw.Text("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"), "2");
+}
+
+// synchronous and foreign_keys are per connection: they are read back on the connection the
+// writer uses, as OpenWriteConnection leaves it.
+TEST(Schema, WriteConnectionIsDurableAndChecksForeignKeys) {
+  TempDir dir;
+  auto db = OpenWriteConnection(dir.File("audit.db"), 5000);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  EXPECT_EQ(*db->QueryText("PRAGMA synchronous"), "2");  // FULL
+  EXPECT_EQ(*db->QueryText("PRAGMA foreign_keys"), "1");
+  EXPECT_EQ(*db->QueryText("PRAGMA busy_timeout"), "5000");
+  EXPECT_EQ(*db->QueryText("PRAGMA journal_mode"), "wal");
+  auto read = OpenReadConnection(dir.File("audit.db"), 250);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read->QueryText("PRAGMA foreign_keys"), "1");
+  EXPECT_EQ(*read->QueryText("PRAGMA busy_timeout"), "250");
+}
+
+TEST(Schema, ReopeningMigratesNothingAndKeepsData) {
+  TempDir dir;
+  FakeEnv env;
+  {
+    auto store = OpenOrDie(dir.File("audit.db"), &env);
+    ASSERT_TRUE(store->Commit(Batch().AddEvent("login", "", "vendor-a", "addr=10.0.0.1")).ok());
+  }
+  auto store = OpenOrDie(dir.File("audit.db"), &env);
+  EXPECT_EQ(store->Head()->seq, 1);
+}
+
+TEST(Schema, EventsRefuseUpdateAndDelete) {
+  TempDir dir;
+  FakeEnv env;
+  auto store = OpenOrDie(dir.File("audit.db"), &env);
+  ASSERT_TRUE(store->Commit(Batch().AddEvent("login", "", "vendor-a", "")).ok());
+  RawDb raw(dir.File("audit.db"));
+  EXPECT_EQ(raw.Exec("UPDATE events SET detail = 'x'"), SQLITE_CONSTRAINT);
+  EXPECT_TRUE(Contains(raw.last_error(), "append-only"));
+  EXPECT_EQ(raw.Exec("DELETE FROM events"), SQLITE_CONSTRAINT);
+  EXPECT_EQ(raw.Text("SELECT count(*) FROM events"), "1");
+}
+
+TEST(Schema, NewerDatabaseIsRefusedClearly) {
+  TempDir dir;
+  FakeEnv env;
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  RawDb(dir.File("audit.db")).Exec("PRAGMA user_version = 99");
+  for (bool read_only : {false, true}) {
+    auto store = AuditStore::Open(dir.File("audit.db"), &env,
+                                  read_only ? testing::ReadOnly() : AuditStore::Options{});
+    ASSERT_FALSE(store.ok());
+    const std::string& msg = store.status().message();
+    EXPECT_TRUE(Contains(msg, "schema version 99")) << msg;
+    EXPECT_TRUE(Contains(msg, "newer than this fordeler knows (2)")) << msg;
+    EXPECT_TRUE(Contains(msg, dir.File("audit.db"))) << msg;
+  }
+}
+
+// Version 2 adds the indexes of the operator's queries to a version 1 database in place.
+TEST(Schema, MigratesVersionOneToTwo) {
+  TempDir dir;
+  FakeEnv env;
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  {
+    RawDb raw(dir.File("audit.db"));
+    ASSERT_EQ(raw.Exec("DROP INDEX deliveries_delivered; DROP INDEX events_kind_account; "
+                       "PRAGMA user_version = 1"),
+              SQLITE_OK);
+  }
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  RawDb raw(dir.File("audit.db"));
+  EXPECT_EQ(raw.Text("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.Text("SELECT count(*) FROM sqlite_schema WHERE name IN "
+                     "('deliveries_delivered', 'events_kind_account')"),
+            "2");
+}
+
+TEST(Schema, ReadOnlyOpenOfAMissingFileIsNotFoundNamingThePath) {
+  TempDir dir;
+  FakeEnv env;
+  auto store = AuditStore::Open(dir.File("nope.db"), &env, testing::ReadOnly());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Status::Code::kNotFound);
+  EXPECT_TRUE(Contains(store.status().message(), dir.File("nope.db")));
+  struct stat st;
+  EXPECT_NE(stat(dir.File("nope.db").c_str(), &st), 0) << "read-only open created the file";
+}
+
+TEST(Schema, ReadOnlyOpenOfSomethingElseSaysSo) {
+  TempDir dir;
+  FakeEnv env;
+  std::ofstream(dir.File("notes.txt")) << "this is not a database, just words words words\n";
+  auto store = AuditStore::Open(dir.File("notes.txt"), &env, testing::ReadOnly());
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(Contains(store.status().message(), "not a database")) << store.status().ToString();
+
+  RawDb(dir.File("empty.db")).Exec("CREATE TABLE t (x)");
+  store = AuditStore::Open(dir.File("empty.db"), &env, testing::ReadOnly());
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(Contains(store.status().message(), "no audit schema")) << store.status().ToString();
+}
+
+TEST(Schema, ReadOnlyOpenOfALockedDatabaseSaysItIsLocked) {
+  TempDir dir;
+  FakeEnv env;
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  RawDb holder(dir.File("audit.db"));
+  // An exclusive locking-mode connection keeps every other connection out, readers included.
+  ASSERT_EQ(holder.Exec("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;"), SQLITE_OK);
+  auto store = AuditStore::Open(dir.File("audit.db"), &env, testing::BusyTimeout(50, true));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Status::Code::kUnavailable) << store.status().ToString();
+  EXPECT_TRUE(Contains(store.status().message(), "locked")) << store.status().ToString();
+}
+
+TEST(Schema, ReadOnlyStoreRefusesWrites) {
+  TempDir dir;
+  FakeEnv env;
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  auto store = OpenOrDie(dir.File("audit.db"), &env, testing::ReadOnly());
+  Status s = store->Commit(Batch().AddEvent("login", "", "a", ""));
+  EXPECT_EQ(s.code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(store->Head()->seq, 0);
+  EXPECT_EQ(store->commit_count(), 0);
+}
+
+}  // namespace
+}  // namespace fordeler

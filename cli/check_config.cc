@@ -1,0 +1,70 @@
+#include "cli/check_config.h"
+
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+
+namespace fordeler::cli {
+namespace {
+
+nlohmann::ordered_json ToJson(const std::string& path, const LoadResult& r) {
+  nlohmann::ordered_json doc;
+  doc["ok"] = r.config != nullptr;
+  doc["config"] = path;
+  doc["errors"] = nlohmann::ordered_json::array();
+  for (const ConfigError& e : r.errors) {
+    doc["errors"].push_back(
+        {{"file", e.where.file}, {"line", e.where.line}, {"message", e.message}});
+  }
+  const Config* c = r.config.get();
+  doc["accounts"] =
+      c ? nlohmann::ordered_json(c->accounts.size()) : nlohmann::ordered_json(nullptr);
+  doc["data_areas"] =
+      c ? nlohmann::ordered_json(c->data_areas.size()) : nlohmann::ordered_json(nullptr);
+  doc["routes"] = c ? nlohmann::ordered_json(c->routes.size()) : nlohmann::ordered_json(nullptr);
+  doc["listen"] = c ? nlohmann::ordered_json(c->server.listen) : nlohmann::ordered_json(nullptr);
+  return doc;
+}
+
+void PrintSummary(const Config& c, std::ostream& out) {
+  std::string listen;
+  for (const std::string& address : c.server.listen) {
+    listen += (listen.empty() ? "" : ", ") + address;
+  }
+  out << c.path << ": configuration OK\n"
+      << "  accounts:   " << c.accounts.size() << "\n"
+      << "  data areas: " << c.data_areas.size() << "\n"
+      << "  routes:     " << c.routes.size() << "\n"
+      << "  listen:     " << listen << "\n";
+}
+
+}  // namespace
+
+int RunCheckConfig(const std::string& config_path, bool json, std::ostream& out,
+                   std::ostream& err) {
+  LoadResult r = LoadConfig(config_path);
+  if (json) {
+    out << ToJson(r.config ? r.config->path : config_path, r).dump(2) << "\n";
+  } else if (r.config) {
+    PrintSummary(*r.config, out);
+  } else {
+    for (const ConfigError& e : r.errors) err << e.ToString() << "\n";
+    err << "fordeler: " << r.errors.size() << " configuration error"
+        << (r.errors.size() == 1 ? "" : "s") << "\n";
+  }
+  return r.config ? kExitOk : kExitUsage;
+}
+
+Command AddCheckConfigCommand(CLI::App& parent, const GlobalOptions& global) {
+  CLI::App* app = parent.add_subcommand(
+      "check-config", "Load the configuration as fordelerd would and report every error");
+  auto json = std::make_shared<bool>(false);
+  app->add_flag("--json", *json, "Print one JSON object on stdout");
+  return Command{app, [&global, json] {
+                   return RunCheckConfig(global.config_path, *json, std::cout, std::cerr);
+                 }};
+}
+
+}  // namespace fordeler::cli

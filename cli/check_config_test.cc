@@ -1,0 +1,71 @@
+#include "cli/check_config.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config_testing.h"
+
+namespace fordeler::cli {
+namespace {
+
+using fordeler::testing::TempDir;
+
+TEST(CheckConfig, GoodConfigurationPrintsASummaryAndExitsZero) {
+  TempDir dir;
+  std::string path = dir.Write("fordeler.toml",
+                               "[server]\nlisten = [\"127.0.0.1:2222\", \"[::1]:2222\"]\n"
+                               "[[account]]\nid = \"a\"\n[[account]]\nid = \"b\"\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitOk);
+  EXPECT_EQ(out.str(), path +
+                           ": configuration OK\n  accounts:   2\n  data areas: 0\n"
+                           "  routes:     0\n  listen:     127.0.0.1:2222, [::1]:2222\n");
+  EXPECT_EQ(err.str(), "");
+}
+
+TEST(CheckConfig, ErrorsGoToStderrAsFileLineMessageAndExitTwo) {
+  TempDir dir;
+  std::string path = dir.Write("fordeler.toml", "[server]\nlistn = []\n[[account]]\nid = \"A\"\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitUsage);
+  EXPECT_EQ(out.str(), "");
+  EXPECT_EQ(err.str(), path + ":2: [server] unknown key \"listn\" (did you mean \"listen\"?)\n" +
+                           path +
+                           ":4: [[account]] id: \"A\" must be 1-64 lowercase letters, digits, "
+                           "'.', '_' or '-', starting with a letter or digit\n"
+                           "fordeler: 2 configuration errors\n");
+}
+
+TEST(CheckConfig, JsonCarriesErrorsAndCounts) {
+  TempDir dir;
+  std::string bad = dir.Write("bad.toml", "[delivery]\nretention = \"forever\"\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheckConfig(bad, true, out, err), kExitUsage);
+  auto doc = nlohmann::json::parse(out.str());
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["config"], bad);
+  ASSERT_EQ(doc["errors"].size(), 1u);
+  EXPECT_EQ(doc["errors"][0]["file"], bad);
+  EXPECT_EQ(doc["errors"][0]["line"], 2);
+  EXPECT_TRUE(doc["errors"][0]["message"].get<std::string>().starts_with(
+      "[delivery] retention: bad duration"));
+  EXPECT_TRUE(doc["accounts"].is_null());
+
+  std::string good = dir.Write("good.toml", "[[account]]\nid = \"a\"\n");
+  std::ostringstream out2;
+  EXPECT_EQ(RunCheckConfig(good, true, out2, err), kExitOk);
+  doc = nlohmann::json::parse(out2.str());
+  EXPECT_EQ(doc["ok"], true);
+  EXPECT_EQ(doc["errors"], nlohmann::json::array());
+  EXPECT_EQ(doc["accounts"], 1);
+  EXPECT_EQ(doc["data_areas"], 0);
+  EXPECT_EQ(doc["routes"], 0);
+  EXPECT_EQ(doc["listen"], nlohmann::json::array({"0.0.0.0:2222"}));
+  EXPECT_EQ(err.str(), "");
+}
+
+}  // namespace
+}  // namespace fordeler::cli

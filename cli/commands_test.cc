@@ -1,0 +1,215 @@
+// The commands' work, in-process, against a real audit database and configuration.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "audit/audit_testing.h"
+#include "cli/audit_verify_command.h"
+#include "cli/explain_command.h"
+#include "cli/status_command.h"
+#include "cli/transfers_command.h"
+
+namespace fordeler::cli {
+namespace {
+
+using fordeler::testing::At;
+using fordeler::testing::FakeEnv;
+using fordeler::testing::OpenOrDie;
+using fordeler::testing::RawDb;
+using fordeler::testing::TempDir;
+
+constexpr char kUuid1[] = "11111111-1111-4111-8111-111111111111";
+constexpr char kUuid2[] = "22222222-2222-4222-8222-222222222222";
+constexpr int64_t kHour = 3'600'000;
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_path_ = dir_.File("fordeler.toml");
+    std::ofstream(config_path_) << "[server]\ntime_zone = \"UTC\"\n[storage]\nroot = \""
+                                << dir_.File("root") << "\"\n[database]\npath = \"audit.db\"\n"
+                                << "[[account]]\nid = \"kmd\"\nauthority = \"urn:oio:cvr-nr:1\"\n"
+                                << "[[account]]\nid = \"flis\"\n"
+                                << "[[data_area]]\nid = \"oekonomi\"\nname = \"Økonomi\"\n"
+                                << "deliver_service = \"FLISOekonomiAflever_1\"\n"
+                                << "fetch_service = \"FLISOekonomiHent_1\"\n"
+                                << "[[route]]\nid = \"r1\"\ndata_area = \"oekonomi\"\n"
+                                << "sender = \"kmd\"\nauthorities = [\"*\"]\n"
+                                << "recipients = [\"flis\"]\n";
+    auto loaded = LoadConfig(config_path_);
+    ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors[0].ToString());
+    config_ = loaded.config;
+    env_.Set(now_);
+    store_ = OpenOrDie(dir_.File("audit.db"), &env_);
+    Batch b;
+    TransferRecord t = fordeler::testing::SampleTransfer(kUuid1, now_ - hours(2));
+    t.sender = "kmd";
+    t.name = "a.csv";
+    t.data_area = "oekonomi";
+    t.route_ids = {"r1"};
+    t.state = TransferState::kDelivered;
+    t.step = TransferStep::kDone;
+    DeliveryRecord d =
+        fordeler::testing::Delivery(kUuid1, "flis", "a.csv", DeliveryState::kDelivered);
+    d.delivered_at = now_ - hours(1);
+    TransferRecord r = fordeler::testing::SampleTransfer(kUuid2, now_ - hours(1));
+    r.sender = "kmd";
+    r.name = "b.csv";
+    r.route_ids.clear();
+    r.state = TransferState::kRejected;
+    r.step = TransferStep::kDone;
+    r.error_code = 2001;
+    b.PutTransfer(t).PutDelivery(d).AddEvent("delivered", kUuid1, "flis", "name=a.csv");
+    b.PutTransfer(r).AddEvent("rejected", kUuid2, "kmd", "code=2001");
+    ASSERT_TRUE(store_->Commit(std::move(b)).ok());
+    AuditStore::Options ro;
+    ro.read_only = true;
+    reader_ = OpenOrDie(dir_.File("audit.db"), &env_, ro);
+  }
+
+  static std::chrono::hours hours(int h) { return std::chrono::hours(h); }
+
+  TempDir dir_;
+  FakeEnv env_;
+  TimePoint now_ = At(1000 * kHour);
+  std::string config_path_;
+  std::shared_ptr<const Config> config_;
+  std::unique_ptr<AuditStore> store_, reader_;
+  std::ostringstream out_, err_;
+  Io io_{out_, err_, false};
+};
+
+TEST_F(CommandsTest, TransferFilters) {
+  TransferFilter f;
+  std::string error;
+  TransferOptions o;
+  o.since = "24h";
+  o.state = "rejected";
+  o.limit = 0;
+  ASSERT_TRUE(MakeTransferFilter(o, now_, &f, &error)) << error;
+  EXPECT_EQ(*f.since, now_ - hours(24));
+  EXPECT_EQ(*f.state, TransferState::kRejected);
+  EXPECT_EQ(f.limit, -1);
+  o = TransferOptions();
+  o.since = "2026-11-22T02:00:00+01:00";
+  ASSERT_TRUE(MakeTransferFilter(o, now_, &f, &error));
+  EXPECT_EQ(FormatTime(*f.since), "2026-11-22T01:00:00.000Z");
+  o.since = "yesterday";
+  EXPECT_FALSE(MakeTransferFilter(o, now_, &f, &error));
+  EXPECT_NE(error.find("--since"), std::string::npos);
+  o = TransferOptions();
+  o.state = "done";
+  EXPECT_FALSE(MakeTransferFilter(o, now_, &f, &error));
+}
+
+TEST_F(CommandsTest, TransfersJsonIsNewestFirstWithNulls) {
+  TransferFilter f;
+  ASSERT_EQ(ListTransfersTo(*reader_, f, true, io_), kExitOk);
+  auto doc = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(doc.size(), 2u);
+  EXPECT_EQ(doc[0]["uuid"], kUuid2);
+  EXPECT_EQ(doc[0]["state"], "rejected");
+  EXPECT_TRUE(doc[0]["data_area"].is_null());
+  EXPECT_EQ(doc[0]["error_code"], 2001);
+  EXPECT_EQ(doc[1]["uuid"], kUuid1);
+  EXPECT_TRUE(doc[1]["error_code"].is_null());
+  EXPECT_EQ(doc[1]["data_area"], "oekonomi");
+  EXPECT_EQ(doc[1]["received_at"], FormatTime(now_ - hours(2)));
+  f.state = TransferState::kDelivered;
+  std::ostringstream table;
+  Io io{table, err_, false};
+  ASSERT_EQ(ListTransfersTo(*reader_, f, false, io), kExitOk);
+  EXPECT_EQ(table.str(),
+            std::string("UUID                                  STATE       CODE  RECEIVED\n") +
+                kUuid1 + "  delivered      -  " + TableTime(now_ - hours(2)) +
+                "\n  kmd → a.csv (oekonomi)\n");
+}
+
+TEST_F(CommandsTest, ShowTransferExitStatuses) {
+  EXPECT_EQ(ShowTransfer(*reader_, "not-a-uuid", false, io_), kExitUsage);
+  EXPECT_EQ(ShowTransfer(*reader_, "33333333-3333-4333-8333-333333333333", false, io_),
+            kExitBadNews);
+  EXPECT_NE(err_.str().find("no such transfer"), std::string::npos);
+  ASSERT_EQ(ShowTransfer(*reader_, kUuid1, true, io_), kExitOk);
+  auto doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["uuid"], kUuid1);
+  ASSERT_EQ(doc["deliveries"].size(), 1u);
+  EXPECT_EQ(doc["deliveries"][0]["recipient"], "flis");
+  EXPECT_EQ(doc["deliveries"][0]["state"], "delivered");
+  EXPECT_TRUE(doc["deliveries"][0]["picked_up_at"].is_null());
+  ASSERT_EQ(doc["events"].size(), 1u);
+  EXPECT_EQ(doc["events"][0]["kind"], "delivered");
+  EXPECT_TRUE(doc["events"][0]["seq"].is_number_integer());
+}
+
+TEST_F(CommandsTest, StatusCountsAndStuckTransfers) {
+  auto report = BuildStatus(*config_, *reader_, now_, now_ - hours(3));
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  auto doc = StatusJson(*report);
+  ASSERT_EQ(doc.size(), 1u);
+  EXPECT_EQ(doc[0]["route"], "r1");
+  EXPECT_EQ(doc[0]["recipients"], Json::array({"flis"}));
+  EXPECT_EQ(doc[0]["last_delivery"]["file"], "a.csv");
+  EXPECT_EQ(doc[0]["today"], 1);
+  EXPECT_EQ(doc[0]["pending"], 1);
+  EXPECT_EQ(doc[0]["failed_24h"], 0);
+  EXPECT_EQ(doc[0]["rejected_24h"], 1);
+  EXPECT_TRUE(report->stuck.empty());
+  EXPECT_EQ(RunStatus(config_path_, false, now_, io_), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("oekonomi: kmd → flis; last file a.csv"), std::string::npos);
+
+  Batch b;  // a transfer stuck unfinished for 10 minutes
+  TransferRecord stuck = fordeler::testing::SampleTransfer("44444444-4444-4444-8444-444444444444",
+                                                           now_ - std::chrono::minutes(10));
+  stuck.step = TransferStep::kSpooled;
+  b.PutTransfer(stuck);
+  ASSERT_TRUE(store_->Commit(std::move(b)).ok());
+  EXPECT_EQ(RunStatus(config_path_, true, now_, io_), kExitBadNews);
+  EXPECT_NE(err_.str().find("44444444-4444-4444-8444-444444444444"), std::string::npos);
+}
+
+TEST_F(CommandsTest, ExplainAcceptsAndRejects) {
+  auto trigger = [](const std::string& name, const std::string& recipient) {
+    return "<ns2:Trigger xmlns:ns2=\"http://serviceplatformen.dk/xml/wsdl/soap11/SFTP/1/types\">"
+           "<FileDescriptor><FileName>" +
+           name +
+           "</FileName><SizeInBytes>1</SizeInBytes>"
+           "<Sender>kmd</Sender><Recipients>" +
+           recipient +
+           "</Recipients></FileDescriptor>"
+           "</ns2:Trigger>";
+  };
+  Explanation ok = ExplainTrigger(*config_, "kmd", "a.csv.trigger", trigger("a.csv", "flis"));
+  ASSERT_TRUE(ok.accepted) << ok.rejection.description;
+  EXPECT_EQ(ok.resolution.data_area, "oekonomi");
+  EXPECT_EQ(ok.resolution.authority, "urn:oio:cvr-nr:1");
+  EXPECT_EQ(ok.resolution.route_ids, std::vector<std::string>{"r1"});
+  Explanation unknown = ExplainTrigger(*config_, "kmd", "a.csv.trigger", trigger("a.csv", "x"));
+  EXPECT_EQ(unknown.rejection.code, ErrorCode::kUnknownRecipient);
+  Explanation name = ExplainTrigger(*config_, "kmd", "b.csv.trigger", trigger("a.csv", "flis"));
+  EXPECT_EQ(name.rejection.code, ErrorCode::kFilenameMismatch);
+  Explanation bad = ExplainTrigger(*config_, "kmd", "a.csv.trigger", "<oops");
+  EXPECT_EQ(bad.rejection.code, ErrorCode::kTriggerMalformed);
+}
+
+TEST_F(CommandsTest, AuditVerifyFindsAChangedRow) {
+  ChainHead head;
+  EXPECT_FALSE(ParseChainHead("12", &head));
+  EXPECT_FALSE(ParseChainHead("x:" + std::string(64, 'a'), &head));
+  ASSERT_TRUE(ParseChainHead("2:" + std::string(64, 'A'), &head));
+  EXPECT_EQ(head.seq, 2);
+  EXPECT_EQ(head.hash, std::string(64, 'a'));
+  EXPECT_EQ(VerifyAudit(*reader_, std::nullopt, false, io_), kExitOk);
+  EXPECT_NE(out_.str().find("audit log OK: 2 events"), std::string::npos) << out_.str();
+  RawDb raw(dir_.File("audit.db"));
+  ASSERT_EQ(raw.Exec("DROP TRIGGER events_no_update"), 0);
+  ASSERT_EQ(raw.Exec("UPDATE events SET detail = 'name=evil.csv' WHERE seq = 1"), 0);
+  std::ostringstream out;
+  Io io{out, err_, false};
+  EXPECT_EQ(VerifyAudit(*reader_, std::nullopt, false, io), kExitBadNews);
+  EXPECT_EQ(out.str(), "audit log BROKEN at seq 1: hash mismatch\n");
+}
+
+}  // namespace
+}  // namespace fordeler::cli

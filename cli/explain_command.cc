@@ -1,0 +1,119 @@
+#include "cli/explain_command.h"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+
+#include "core/names.h"
+#include "metadata/trigger_parser.h"
+
+namespace fordeler::cli {
+namespace {
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+Json ExplanationJson(const Config& config, const std::string& path, const std::string& account,
+                     const Explanation& e) {
+  const Resolution& r = e.resolution;
+  const DataArea* area = e.accepted ? config.FindDataArea(r.data_area) : nullptr;
+  int code = static_cast<int>(e.rejection.code);
+  return {
+      {"accepted", e.accepted},
+      {"trigger_file", path},
+      {"account", account},
+      {"file_name", e.file_name.empty() ? Json(nullptr) : Json(e.file_name)},
+      {"data_area", e.accepted ? Json(r.data_area) : Json(nullptr)},
+      {"data_area_name", area ? Json(area->name) : Json(nullptr)},
+      {"authority", e.accepted && !r.authority.empty() ? Json(r.authority) : Json(nullptr)},
+      {"routes", e.accepted ? Json(r.route_ids) : Json::array()},
+      {"recipients", e.accepted ? Json(r.recipients) : Json::array()},
+      {"error_code", e.accepted ? Json(nullptr) : Json(code)},
+      {"error_name", e.accepted ? Json(nullptr) : Json(std::string(ErrorName(e.rejection.code)))},
+      {"error_description", e.accepted ? Json(nullptr) : Json(e.rejection.description)}};
+}
+
+void PrintExplanation(const Config& config, const std::string& account, const Explanation& e,
+                      const Io& io) {
+  if (!e.accepted) {
+    io.out << "REJECTED: " << static_cast<int>(e.rejection.code) << " "
+           << ErrorName(e.rejection.code) << "\n  " << e.rejection.description << "\n";
+    return;
+  }
+  const Resolution& r = e.resolution;
+  const DataArea* area = config.FindDataArea(r.data_area);
+  io.out << "ACCEPTED: " << e.file_name << " from " << account << "\n"
+         << "  data area:  " << r.data_area << (area ? " (" + area->name + ")" : "") << "\n"
+         << "  authority:  " << (r.authority.empty() ? "-" : r.authority) << "\n"
+         << "  routes:     " << Join(r.route_ids) << "\n"
+         << "  recipients: " << Join(r.recipients) << "\n"
+         << "  (SizeInBytes and Sha256 are checked against the data file when it arrives)\n";
+}
+
+}  // namespace
+
+Explanation ExplainTrigger(const Config& config, const std::string& account,
+                           const std::string& trigger_name, const std::string& bytes) {
+  Explanation e;
+  Trigger trigger;
+  if (!ParseTrigger(bytes, &trigger, &e.rejection)) return e;
+  e.file_name = trigger.file_name;
+  std::string own = trigger_name;
+  if (IsTriggerName(own)) own.resize(own.size() - kTriggerSuffix.size());
+  if (trigger.file_name != own || !IsValidName(own)) {
+    e.rejection = {ErrorCode::kFilenameMismatch, "FileName \"" + PrintableName(trigger.file_name) +
+                                                     "\" is not the trigger's own name \"" +
+                                                     PrintableName(own) + "\""};
+    return e;
+  }
+  e.accepted = Resolve(config, account, trigger, &e.resolution, &e.rejection);
+  return e;
+}
+
+int RunExplain(const std::string& config_path, const std::string& trigger_path,
+               const std::string& account, bool json, const Io& io) {
+  auto config = LoadConfigOrReport(config_path, io.err);
+  if (!config) return kExitUsage;
+  if (config->FindAccount(account) == nullptr) {
+    io.err << "fordeler explain: --as \"" << account << "\" is no configured account\n";
+    return kExitUsage;
+  }
+  std::ifstream in(trigger_path, std::ios::binary);
+  if (!in) {
+    io.err << "fordeler explain: cannot read " << trigger_path << "\n";
+    return kExitUsage;
+  }
+  std::string bytes;
+  bytes.resize(kMaxTriggerBytes + 1);  // one more than allowed: "too large" is detected
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  std::string name = trigger_path.substr(trigger_path.find_last_of('/') + 1);
+  Explanation e = ExplainTrigger(*config, account, name, bytes);
+  if (json) {
+    io.out << ExplanationJson(*config, trigger_path, account, e).dump(2) << "\n";
+  } else {
+    PrintExplanation(*config, account, e, io);
+  }
+  return e.accepted ? kExitOk : kExitBadNews;
+}
+
+Command AddExplainCommand(CLI::App& parent, const GlobalOptions& global) {
+  CLI::App* app = parent.add_subcommand(
+      "explain", "Resolve a trigger file against the configuration without sending anything");
+  auto path = std::make_shared<std::string>();
+  auto account = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  app->add_option("trigger", *path, "The trigger file")->required();
+  app->add_option("--as", *account, "The account that would upload it")->required();
+  AddJsonFlag(app, json.get());
+  return Command{app, [&global, path, account, json] {
+                   return RunExplain(global.config_path, *path, *account, *json,
+                                     Io{std::cout, std::cerr, StdoutIsTerminal()});
+                 }};
+}
+
+}  // namespace fordeler::cli

@@ -1,0 +1,149 @@
+#include "cli/status_command.h"
+
+#include <algorithm>
+#include <iostream>
+#include <memory>
+
+#include "cli/local_time.h"
+#include "cli/table.h"
+
+namespace fordeler::cli {
+namespace {
+
+std::string Join(const std::vector<std::string>& items, const char* separator = ", ") {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+bool NeedsOperator(const TransferRecord& t, TimePoint now) {
+  return t.error_code == 5001 || t.received_at < now - kStuckAfter;
+}
+
+void PrintStuck(const std::vector<TransferRecord>& stuck, std::ostream& out, bool color) {
+  if (stuck.empty()) return;
+  out << (color ? "\033[31m" : "") << stuck.size() << " transfer"
+      << (stuck.size() == 1 ? " needs" : "s need") << " attention (unfinished over 5 minutes or "
+      << "failing with 5001):" << (color ? "\033[0m" : "") << "\n";
+  for (const TransferRecord& t : stuck) {
+    out << "  " << t.uuid << "  " << ToString(t.step) << "  received " << TableTime(t.received_at);
+    if (t.error_code != 0) out << "  " << t.error_code << " " << Fit(t.error_description, 60);
+    out << "\n";
+  }
+}
+
+}  // namespace
+
+Result<StatusReport> BuildStatus(const Config& config, AuditStore& audit, TimePoint now,
+                                 TimePoint midnight) {
+  StatusReport report;
+  auto pending = audit.PendingDeliveries();
+  if (!pending.ok()) return pending.status();
+  for (const Route& route : config.routes) {
+    RouteActivityQuery q{route.id, route.sender, route.data_area, midnight,
+                         now - std::chrono::hours(24)};
+    auto activity = audit.RouteActivityOf(q);
+    if (!activity.ok()) return activity.status();
+    RouteStatus row{&route, std::move(*activity), 0};
+    for (const PendingCount& p : *pending) {
+      bool ours = std::find(route.recipients.begin(), route.recipients.end(), p.recipient) !=
+                  route.recipients.end();
+      if (p.route_id == route.id && ours) row.pending += p.count;
+    }
+    report.routes.push_back(std::move(row));
+  }
+  auto unfinished = audit.UnfinishedTransfers();
+  if (!unfinished.ok()) return unfinished.status();
+  for (TransferRecord& t : *unfinished) {
+    if (NeedsOperator(t, now)) report.stuck.push_back(std::move(t));
+  }
+  return report;
+}
+
+void PrintStatusTable(const StatusReport& report, const Io& io) {
+  Table table({{"ROUTE", false, true},
+               {"LAST DELIVERY", false, false},
+               {"TODAY", true, false},
+               {"PENDING", true, false},
+               {"FAILED", true, false},
+               {"REJECTED", true, false}});
+  for (const RouteStatus& r : report.routes) {
+    const RouteActivity& a = r.activity;
+    table.AddRow(
+        {r.route->id, TableTime(a.last_delivery_at), std::to_string(a.today),
+         std::to_string(r.pending), std::to_string(a.failed_24h), std::to_string(a.rejected_24h)},
+        {false, false, false, false, a.failed_24h > 0, false});
+    std::string note =
+        r.route->data_area + ": " + r.route->sender + " → " + Join(r.route->recipients);
+    if (a.last_delivery_at) note += "; last file " + a.last_delivery_name;
+    table.AddNote(note);
+  }
+  if (report.routes.empty()) {
+    io.out << "no routes configured\n";
+  } else {
+    table.Render(io.out, kTableWidth, io.color);
+    io.out << "(TODAY: since local midnight; FAILED, REJECTED: last 24 h)\n";
+  }
+  PrintStuck(report.stuck, io.out, io.color);
+}
+
+Json StatusJson(const StatusReport& report) {
+  Json doc = Json::array();
+  for (const RouteStatus& r : report.routes) {
+    const RouteActivity& a = r.activity;
+    Json last = nullptr;
+    if (a.last_delivery_at) {
+      last = {{"time", FormatTime(*a.last_delivery_at)},
+              {"file", a.last_delivery_name},
+              {"uuid", a.last_delivery_uuid}};
+    }
+    doc.push_back({{"route", r.route->id},
+                   {"data_area", r.route->data_area},
+                   {"sender", r.route->sender},
+                   {"recipients", r.route->recipients},
+                   {"last_delivery", last},
+                   {"today", a.today},
+                   {"pending", r.pending},
+                   {"failed_24h", a.failed_24h},
+                   {"rejected_24h", a.rejected_24h}});
+  }
+  return doc;
+}
+
+int RunStatus(const std::string& config_path, bool json, TimePoint now, const Io& io) {
+  auto config = LoadConfigOrReport(config_path, io.err);
+  if (!config) return kExitUsage;
+  auto audit = OpenAuditOrReport(*config, io.err);
+  if (!audit) return kExitUsage;
+  auto midnight = LocalMidnight(now, config->server.time_zone);
+  if (!midnight.ok()) {
+    io.err << "fordeler: " << midnight.status().message() << " ([server] time_zone); "
+           << "counting today from midnight UTC\n";
+    midnight = LocalMidnight(now, "UTC");
+  }
+  auto report = BuildStatus(*config, *audit, now, *midnight);
+  if (!report.ok()) {
+    io.err << "fordeler: reading the audit log failed: " << report.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (json) {
+    io.out << StatusJson(*report).dump(2) << "\n";
+    PrintStuck(report->stuck, io.err, false);
+  } else {
+    PrintStatusTable(*report, io);
+  }
+  return report->stuck.empty() ? kExitOk : kExitBadNews;
+}
+
+Command AddStatusCommand(CLI::App& parent, const GlobalOptions& global) {
+  CLI::App* app = parent.add_subcommand(
+      "status", "Per route: last delivery, today's count, pending, failed and rejected");
+  auto json = std::make_shared<bool>(false);
+  AddJsonFlag(app, json.get());
+  return Command{app, [&global, json] {
+                   Io io{std::cout, std::cerr, StdoutIsTerminal()};
+                   return RunStatus(global.config_path, *json, Now(), io);
+                 }};
+}
+
+}  // namespace fordeler::cli

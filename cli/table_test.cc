@@ -1,0 +1,56 @@
+#include "cli/table.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace fordeler::cli {
+namespace {
+
+TEST(Table, AlignsColumnsAndNotes) {
+  Table t({{"ROUTE", false, true}, {"TODAY", true, false}});
+  t.AddRow({"oekonomi-kmd-flis", "12"});
+  t.AddNote("kmd → flis");
+  t.AddRow({"skole", "3"});
+  std::ostringstream out;
+  t.Render(out, 80, false);
+  EXPECT_EQ(out.str(),
+            "ROUTE              TODAY\n"
+            "oekonomi-kmd-flis     12\n"
+            "  kmd → flis\n"
+            "skole                  3\n");
+}
+
+TEST(Table, NarrowsFlexibleColumnsToFitTheWidth) {
+  Table t({{"A", false, true}, {"B", false, false}});
+  t.AddRow({std::string(50, 'a'), std::string(30, 'b')});
+  t.AddNote(std::string(100, 'n'));
+  std::ostringstream out;
+  t.Render(out, 40, false);
+  std::istringstream lines(out.str());
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_LE(DisplayWidth(line), 40u) << line;
+  }
+  EXPECT_NE(out.str().find(std::string(7, 'a') + "…  " + std::string(30, 'b')), std::string::npos)
+      << out.str();
+}
+
+TEST(Table, ColourOnlyWhenAsked) {
+  Table t({{"N", true, false}});
+  t.AddRow({"1"}, {true});
+  std::ostringstream plain, color;
+  t.Render(plain, 80, false);
+  t.Render(color, 80, true);
+  EXPECT_EQ(plain.str().find('\033'), std::string::npos);
+  EXPECT_NE(color.str().find("\033[1mN\033[0m"), std::string::npos);
+  EXPECT_NE(color.str().find("\033[31m1\033[0m"), std::string::npos);
+}
+
+TEST(Table, FitCutsAtCharacterBoundaries) {
+  EXPECT_EQ(Fit("Økonomi", 10), "Økonomi");
+  EXPECT_EQ(Fit("ØØØØØ", 3), "ØØ…");
+  EXPECT_EQ(DisplayWidth("æøå"), 3u);
+}
+
+}  // namespace
+}  // namespace fordeler::cli

@@ -1,0 +1,119 @@
+#include "core/env.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace fordeler {
+namespace {
+
+Status Errno(const char* what, const std::string& name) {
+  return Status::FromErrno(errno, std::string(what) + " " + name);
+}
+
+}  // namespace
+
+Env* Env::Default() {
+  static Env env;
+  return &env;
+}
+
+Result<int> Env::OpenAt(int dir, const std::string& name, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::openat(dir, name.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Errno("open", name);
+  return fd;
+}
+
+Status Env::Close(int fd) {
+  if (::close(fd) != 0 && errno != EINTR) return Status::FromErrno(errno, "close");
+  return Status::Ok();
+}
+
+Status Env::Write(int fd, const void* data, size_t len) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write");
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status Env::Fsync(int fd) {
+  if (::fsync(fd) != 0) return Status::FromErrno(errno, "fsync");
+  return Status::Ok();
+}
+
+Status Env::RenameAt(int from_dir, const std::string& from, int to_dir, const std::string& to,
+                     bool no_replace) {
+  unsigned flags = no_replace ? RENAME_NOREPLACE : 0;
+  if (::syscall(SYS_renameat2, from_dir, from.c_str(), to_dir, to.c_str(), flags) != 0) {
+    return Errno("rename", from + " -> " + to);
+  }
+  return Status::Ok();
+}
+
+Status Env::LinkAt(int from_dir, const std::string& from, int to_dir, const std::string& to) {
+  if (::linkat(from_dir, from.c_str(), to_dir, to.c_str(), 0) != 0) {
+    return Errno("link", from + " -> " + to);
+  }
+  return Status::Ok();
+}
+
+Status Env::UnlinkAt(int dir, const std::string& name) {
+  if (::unlinkat(dir, name.c_str(), 0) != 0) return Errno("unlink", name);
+  return Status::Ok();
+}
+
+Status Env::MkdirAt(int dir, const std::string& name, mode_t mode) {
+  if (::mkdirat(dir, name.c_str(), mode) != 0) return Errno("mkdir", name);
+  return Status::Ok();
+}
+
+Status Env::Fchmod(int fd, mode_t mode) {
+  if (::fchmod(fd, mode) != 0) return Status::FromErrno(errno, "chmod");
+  return Status::Ok();
+}
+
+void Env::CrashPoint(std::string_view name) {
+  static const char* target = std::getenv("FORDELER_CRASH_AT");
+  if (target != nullptr && name == target) ::_exit(86);
+}
+
+Status FsyncDir(Env* env, int dir) { return env->Fsync(dir); }
+
+Status WriteFileDurably(Env* env, int temp_dir, const std::string& temp_name, int dir,
+                        const std::string& name, std::string_view data, mode_t mode,
+                        bool no_replace) {
+  auto fd = env->OpenAt(temp_dir, temp_name, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  if (!fd.ok()) return fd.status();
+  Status s = env->Write(*fd, data.data(), data.size());
+  if (s.ok()) s = env->Fsync(*fd);
+  Status c = env->Close(*fd);
+  if (s.ok()) s = c;
+  if (s.ok()) s = env->RenameAt(temp_dir, temp_name, dir, name, no_replace);
+  if (!s.ok()) {
+    env->UnlinkAt(temp_dir, temp_name);  // best effort; nothing was made visible
+    return s;
+  }
+  return FsyncDir(env, dir);
+}
+
+void UniqueFd::Reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+}  // namespace fordeler

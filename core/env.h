@@ -1,0 +1,133 @@
+// Env: the one seam for the clock and for the file operations whose order and failure matter to
+// crash safety (open, write, fsync, rename, link, unlink), so that tests can inject time and
+// faults and record the order of operations (LevelDB's Env). Env::Default() is the real system.
+//
+// Directory-relative: every name is a single path component resolved beneath a directory fd
+// (AT_FDCWD allowed for absolute paths); nothing follows a symlink in the last component.
+// Errors come back as Status with errno's meaning (Status::FromErrno).
+//
+// CrashPoint(name) is a test hook: the default Env ends the process at once (_exit(86), no
+// cleanup: like SIGKILL) when the environment variable FORDELER_CRASH_AT equals `name`; the
+// crash tests use it to stop the daemon right after each step of the delivery state machine.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace fordeler {
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  static Env* Default();
+
+  // Wall-clock time, for records shown to people.
+  virtual std::chrono::system_clock::time_point Now() const {
+    return std::chrono::system_clock::now();
+  }
+  // Monotonic time, for time-outs and expiries.
+  virtual std::chrono::steady_clock::time_point Steady() const {
+    return std::chrono::steady_clock::now();
+  }
+
+  // open(2) beneath `dir` with O_CLOEXEC|O_NOFOLLOW added. Returns the fd.
+  virtual Result<int> OpenAt(int dir, const std::string& name, int flags, mode_t mode);
+  virtual Status Close(int fd);
+  // Writes all of [data, data+len) at the current offset (loops over short writes).
+  virtual Status Write(int fd, const void* data, size_t len);
+  virtual Status Fsync(int fd);
+  // renameat2; with no_replace, fails with kAlreadyExists instead of replacing.
+  virtual Status RenameAt(int from_dir, const std::string& from, int to_dir, const std::string& to,
+                          bool no_replace);
+  virtual Status LinkAt(int from_dir, const std::string& from, int to_dir, const std::string& to);
+  virtual Status UnlinkAt(int dir, const std::string& name);
+  virtual Status MkdirAt(int dir, const std::string& name, mode_t mode);
+  virtual Status Fchmod(int fd, mode_t mode);
+
+  virtual void CrashPoint(std::string_view name);
+};
+
+// Forwards everything to another Env; tests derive from it and override what they inject.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  std::chrono::system_clock::time_point Now() const override { return target_->Now(); }
+  std::chrono::steady_clock::time_point Steady() const override { return target_->Steady(); }
+  Result<int> OpenAt(int dir, const std::string& name, int flags, mode_t mode) override {
+    return target_->OpenAt(dir, name, flags, mode);
+  }
+  Status Close(int fd) override { return target_->Close(fd); }
+  Status Write(int fd, const void* data, size_t len) override {
+    return target_->Write(fd, data, len);
+  }
+  Status Fsync(int fd) override { return target_->Fsync(fd); }
+  Status RenameAt(int from_dir, const std::string& from, int to_dir, const std::string& to,
+                  bool no_replace) override {
+    return target_->RenameAt(from_dir, from, to_dir, to, no_replace);
+  }
+  Status LinkAt(int from_dir, const std::string& from, int to_dir, const std::string& to) override {
+    return target_->LinkAt(from_dir, from, to_dir, to);
+  }
+  Status UnlinkAt(int dir, const std::string& name) override {
+    return target_->UnlinkAt(dir, name);
+  }
+  Status MkdirAt(int dir, const std::string& name, mode_t mode) override {
+    return target_->MkdirAt(dir, name, mode);
+  }
+  Status Fchmod(int fd, mode_t mode) override { return target_->Fchmod(fd, mode); }
+  void CrashPoint(std::string_view name) override { target_->CrashPoint(name); }
+
+ protected:
+  Env* target() const { return target_; }
+
+ private:
+  Env* target_;
+};
+
+// Makes `data` appear as dir/name atomically and durably: written to temp_dir/temp_name, fsynced,
+// renamed into place (replacing an existing file unless no_replace), and the directory fsynced.
+// On failure the temp file is removed and nothing is visible under `name`. The file gets `mode`.
+// REQUIRES: temp_dir and dir on one filesystem.
+Status WriteFileDurably(Env* env, int temp_dir, const std::string& temp_name, int dir,
+                        const std::string& name, std::string_view data, mode_t mode,
+                        bool no_replace);
+
+// fsync of a directory fd opened by path (O_RDONLY|O_DIRECTORY), for renames into it.
+Status FsyncDir(Env* env, int dir);
+
+// RAII owner of a file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { Reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.Release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      fd_ = o.Release();
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void Reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace fordeler

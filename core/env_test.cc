@@ -1,0 +1,132 @@
+#include "core/env.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fordeler {
+namespace {
+
+// Records every file operation, and fails the one named in `fail` with `fail_errno`.
+class RecordingEnv : public EnvWrapper {
+ public:
+  RecordingEnv() : EnvWrapper(Env::Default()) {}
+  std::vector<std::string> ops;
+  std::string fail;
+  int fail_errno = EIO;
+
+  Status Maybe(const std::string& op) {
+    ops.push_back(op);
+    if (op == fail) {
+      errno = fail_errno;
+      return Status::FromErrno(fail_errno, "injected " + op);
+    }
+    return Status::Ok();
+  }
+  Status Write(int fd, const void* data, size_t len) override {
+    Status s = Maybe("write");
+    return s.ok() ? EnvWrapper::Write(fd, data, len) : s;
+  }
+  Status Fsync(int fd) override {
+    struct stat st;
+    fstat(fd, &st);
+    Status s = Maybe(S_ISDIR(st.st_mode) ? "fsync-dir" : "fsync");
+    return s.ok() ? EnvWrapper::Fsync(fd) : s;
+  }
+  Status RenameAt(int a, const std::string& f, int b, const std::string& t, bool nr) override {
+    Status s = Maybe("rename");
+    return s.ok() ? EnvWrapper::RenameAt(a, f, b, t, nr) : s;
+  }
+};
+
+class DurableWriteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fordeler-env-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    mkdir((root_ + "/tmp").c_str(), 0700);
+    mkdir((root_ + "/dest").c_str(), 0700);
+    tmp_ = open((root_ + "/tmp").c_str(), O_RDONLY | O_DIRECTORY);
+    dest_ = open((root_ + "/dest").c_str(), O_RDONLY | O_DIRECTORY);
+  }
+  void TearDown() override {
+    close(tmp_);
+    close(dest_);
+    std::string cmd = "rm -rf " + root_;
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  bool Exists(const std::string& rel) {
+    struct stat st;
+    return lstat((root_ + "/" + rel).c_str(), &st) == 0;
+  }
+  std::string Read(const std::string& rel) {
+    std::ifstream in(root_ + "/" + rel);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  Status Put(Env* env, const std::string& data, bool no_replace = false) {
+    return WriteFileDurably(env, tmp_, "x.tmp", dest_, "x.metadata", data, 0440, no_replace);
+  }
+
+  std::string root_;
+  int tmp_ = -1, dest_ = -1;
+};
+
+TEST_F(DurableWriteTest, WritesFsyncsRenamesThenFsyncsTheDirectory) {
+  RecordingEnv env;
+  ASSERT_TRUE(Put(&env, "<doc/>").ok());
+  EXPECT_EQ(env.ops, (std::vector<std::string>{"write", "fsync", "rename", "fsync-dir"}));
+  EXPECT_EQ(Read("dest/x.metadata"), "<doc/>");
+  EXPECT_FALSE(Exists("tmp/x.tmp"));
+  struct stat st;
+  ASSERT_EQ(stat((root_ + "/dest/x.metadata").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0440u);
+}
+
+TEST_F(DurableWriteTest, AnyFailureBeforeTheRenameLeavesNothingVisible) {
+  for (const char* op : {"write", "fsync", "rename"}) {
+    RecordingEnv env;
+    env.fail = op;
+    env.fail_errno = std::string(op) == "write" ? ENOSPC : EIO;
+    Status s = Put(&env, "<doc/>");
+    EXPECT_FALSE(s.ok()) << op;
+    EXPECT_FALSE(Exists("dest/x.metadata")) << op;
+    EXPECT_FALSE(Exists("tmp/x.tmp")) << op;
+  }
+}
+
+TEST_F(DurableWriteTest, DiskFullIsReportedAsNoSpace) {
+  RecordingEnv env;
+  env.fail = "write";
+  env.fail_errno = ENOSPC;
+  EXPECT_EQ(Put(&env, "data").code(), Status::Code::kNoSpace);
+}
+
+TEST_F(DurableWriteTest, NoReplaceKeepsTheExistingFile) {
+  ASSERT_TRUE(Put(Env::Default(), "first").ok());
+  Status s = Put(Env::Default(), "second", /*no_replace=*/true);
+  EXPECT_EQ(s.code(), Status::Code::kAlreadyExists);
+  EXPECT_EQ(Read("dest/x.metadata"), "first");
+  EXPECT_FALSE(Exists("tmp/x.tmp"));
+  ASSERT_TRUE(Put(Env::Default(), "third").ok());  // replacing is the default
+  EXPECT_EQ(Read("dest/x.metadata"), "third");
+}
+
+TEST_F(DurableWriteTest, OpenAtNeverFollowsASymlink) {
+  ASSERT_EQ(symlink("/etc/passwd", (root_ + "/dest/link").c_str()), 0);
+  auto fd = Env::Default()->OpenAt(dest_, "link", O_RDONLY, 0);
+  EXPECT_FALSE(fd.ok());
+}
+
+}  // namespace
+}  // namespace fordeler

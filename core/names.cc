@@ -1,0 +1,108 @@
+#include "core/names.h"
+
+#include <cstdint>
+
+namespace fordeler {
+
+namespace {
+
+// The length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes there are not one.
+size_t Utf8SequenceLength(const uint8_t* p, const uint8_t* end) {
+  uint8_t b = *p;
+  if (b < 0x80) return 1;
+  size_t more;
+  uint8_t lo = 0x80, hi = 0xBF;  // range of the first continuation byte
+  if (b >= 0xC2 && b <= 0xDF) {
+    more = 1;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    more = 2;
+    if (b == 0xE0) lo = 0xA0;  // overlong
+    if (b == 0xED) hi = 0x9F;  // surrogates
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    more = 3;
+    if (b == 0xF0) lo = 0x90;  // overlong
+    if (b == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;  // continuation byte, C0/C1 overlong lead, or F5..FF
+  }
+  if (static_cast<size_t>(end - p) <= more) return 0;
+  if (p[1] < lo || p[1] > hi) return 0;
+  for (size_t k = 2; k <= more; ++k) {
+    if ((p[k] & 0xC0) != 0x80) return 0;
+  }
+  return more + 1;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  const uint8_t* end = p + s.size();
+  while (p < end) {
+    size_t n = Utf8SequenceLength(p, end);
+    if (n == 0) return false;
+    p += n;
+  }
+  return true;
+}
+
+std::string PrintableName(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  const uint8_t* end = p + s.size();
+  while (p < end) {
+    size_t n = Utf8SequenceLength(p, end);
+    bool control = n == 1 && (*p < 0x20 || *p == 0x7f);
+    bool c1 = n == 2 && p[0] == 0xC2 && p[1] < 0xA0;
+    if (n == 0 || control || c1 || *p == '\\') {
+      out += "\\x";
+      out += kHex[*p >> 4];
+      out += kHex[*p & 0xf];
+      ++p;
+      continue;
+    }
+    out.append(reinterpret_cast<const char*>(p), n);
+    p += n;
+  }
+  return out;
+}
+
+namespace {
+
+bool HasControlCharacter(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto b = static_cast<uint8_t>(s[i]);
+    if (b < 0x20 || b == 0x7F) return true;
+    // C1 controls U+0080..U+009F are encoded C2 80..C2 9F.
+    if (b == 0xC2 && i + 1 < s.size() && static_cast<uint8_t>(s[i + 1]) <= 0x9F) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNameBytes) return false;
+  if (name[0] == '.') return false;  // also excludes "." and ".."
+  if (name.find('/') != std::string_view::npos) return false;
+  if (!IsValidUtf8(name)) return false;
+  return !HasControlCharacter(name);
+}
+
+bool IsTriggerName(std::string_view name) {
+  return name.size() > kTriggerSuffix.size() &&
+         name.substr(name.size() - kTriggerSuffix.size()) == kTriggerSuffix;
+}
+
+bool IsValidOutName(std::string_view name) {
+  if (IsValidName(name)) return true;
+  return IsTriggerName(name) && IsValidName(name.substr(0, name.size() - kTriggerSuffix.size()));
+}
+
+bool IsReachableName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxFileNameBytes || name[0] == '.') return false;
+  return name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
+}
+
+}  // namespace fordeler

@@ -1,0 +1,41 @@
+// File names as the contract defines them (§2), and making untrusted bytes safe to show.
+// Pure functions; thread-safe. Shared by the SFTP server and the delivery pipeline.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace fordeler {
+
+// Longest <name> (contract §2: "<name>.sftpreceipt" must fit in 255 bytes).
+inline constexpr size_t kMaxNameBytes = 243;
+// Longest file name the file system allows (and the longest a client can reach).
+inline constexpr size_t kMaxFileNameBytes = 255;
+inline constexpr std::string_view kTriggerSuffix = ".trigger";
+
+// Strict UTF-8: no overlong encodings, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
+bool IsValidUtf8(std::string_view s);
+
+// `s` made safe to show (in a status message or a log line): valid UTF-8 stays, every other
+// byte, control characters and the backslash become "\\xNN". Always valid UTF-8.
+std::string PrintableName(std::string_view s);
+
+// A valid <name> (contract §2): 1..243 bytes of valid UTF-8, no '/', NUL or control characters
+// (C0, DEL, C1), not "." or "..", not starting with '.'.
+bool IsValidName(std::string_view name);
+
+// What may be created in /OUT, or renamed to there: a valid <name>, or one followed by
+// ".trigger".
+bool IsValidOutName(std::string_view name);
+
+// True when `name` ends in ".trigger".
+bool IsTriggerName(std::string_view name);
+
+// What an existing file may be called for a client to reach it (stat, read, remove, list):
+// 1..255 bytes, no '/' or NUL, not starting with '.' (dot-files are never shown). Names the
+// delivery pipeline gives files in /IN ("<name>.<uuid>.metadata") pass; they need not be valid
+// <name>s.
+bool IsReachableName(std::string_view name);
+
+}  // namespace fordeler

@@ -1,0 +1,70 @@
+#include "core/units.h"
+
+#include <gtest/gtest.h>
+
+#include "core/sha256.h"
+#include "core/uuid.h"
+
+namespace fordeler {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(ParseDuration, AcceptsUnitsAndCompounds) {
+  EXPECT_EQ(*ParseDuration("60s"), milliseconds(60'000));
+  EXPECT_EQ(*ParseDuration("30d"), milliseconds(30LL * 86'400'000));
+  EXPECT_EQ(*ParseDuration("1h30m"), milliseconds(5'400'000));
+  EXPECT_EQ(*ParseDuration("250ms"), milliseconds(250));
+  EXPECT_EQ(*ParseDuration(" 2w "), milliseconds(2LL * 604'800'000));
+}
+
+TEST(ParseDuration, RefusesWhatIsNotADuration) {
+  for (const char* bad : {"", "60", "s", "10 parsecs", "1x", "-5s", "99999999999999999999d"}) {
+    auto r = ParseDuration(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("bad duration"), std::string::npos);
+    }
+  }
+}
+
+TEST(ParseSize, AcceptsBinaryAndDecimalUnits) {
+  EXPECT_EQ(*ParseSize("4096"), 4096u);
+  EXPECT_EQ(*ParseSize("10GiB"), 10ULL << 30);
+  EXPECT_EQ(*ParseSize("512 KiB"), 512ULL << 10);
+  EXPECT_EQ(*ParseSize("2MB"), 2'000'000u);
+  EXPECT_EQ(*ParseSize("7B"), 7u);
+}
+
+TEST(ParseSize, RefusesGarbageAndOverflow) {
+  for (const char* bad : {"", "GiB", "10 GiBs", "1.5GiB", "99999999999TiB", "-1"}) {
+    EXPECT_FALSE(ParseSize(bad).ok()) << bad;
+  }
+}
+
+TEST(Format, RoundTrips) {
+  EXPECT_EQ(FormatDuration(milliseconds(5'400'000)), "1h30m");
+  EXPECT_EQ(FormatSize(10ULL << 30), "10GiB");
+  EXPECT_EQ(FormatSize(1000), "1000");
+}
+
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(ToHex(Sha256::Of("")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  Sha256 h;
+  h.Update("ab", 2);
+  h.Update("c", 1);
+  EXPECT_EQ(ToHex(h.Finish()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Uuid, IsRandomVersion4Lowercase) {
+  std::string a = NewUuid(), b = NewUuid();
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(IsUuid(a));
+  EXPECT_EQ(a[14], '4');
+  for (char c : a) EXPECT_FALSE(std::isupper(static_cast<unsigned char>(c)));
+  EXPECT_FALSE(IsUuid("not-a-uuid"));
+}
+
+}  // namespace
+}  // namespace fordeler

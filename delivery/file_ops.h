@@ -1,0 +1,69 @@
+// The filesystem steps of a delivery, each idempotent so that recovery can simply run them again
+// after a crash at any instant. All go through Env (the fault seam) and work beneath directory
+// fds; none follows a symlink. Thread-safe (no shared state).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+#include "core/sha256.h"
+#include "core/status.h"
+
+namespace fordeler {
+
+struct FileFacts {
+  uint64_t size = 0;
+  uint64_t inode = 0;
+  bool regular = false;
+};
+
+// lstat of dir/name. kNotFound when absent.
+Result<FileFacts> StatAt(int dir, const std::string& name);
+
+// SHA-256 of the whole of dir/name.
+Result<Digest> HashFileAt(Env* env, int dir, const std::string& name);
+
+// Copies from_dir/from to to_dir/to (through to_dir/<to>.part: written, fsynced, renamed without
+// replacing, directory fsynced), hashing in the same pass; the source is left alone. For files
+// that arrived by other means than fordeler's server (contract §2: copied, not moved).
+Result<Digest> CopyAndHash(Env* env, int from_dir, const std::string& from, int to_dir,
+                           const std::string& to, mode_t mode);
+
+// Reads at most `limit` bytes of dir/name (a trigger: the caller detects "too large" by getting
+// more than it allows).
+Result<std::string> ReadSmallFile(Env* env, int dir, const std::string& name, size_t limit);
+
+// The names in directory `dir`, "." and ".." left out.
+Result<std::vector<std::string>> ListNames(int dir);
+
+// Removes parent/name — a folder of files, such as quarantine/<uuid> — with everything in it.
+// An absent folder is fine.
+Status RemoveFolder(Env* env, int parent, const std::string& name);
+
+// What a recipient's /IN holds against its quota (contract §7, 3002): data files only —
+// metadata and receipts are not counted.
+struct FolderUsage {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+Result<FolderUsage> UsageOf(int in_dir);
+
+// The name a recipient gets for <name> of transfer `uuid` when <name> is taken:
+// "<name>.<uuid>", with <name> first cut at a UTF-8 character boundary so that
+// "<name>.<uuid>.metadata" fits 255 bytes (contract §5).
+std::string CollisionName(const std::string& name, const std::string& uuid);
+
+// Places spool/<uuid> in `in_dir` as <name> or, when that (or its .metadata) is taken, as
+// CollisionName(): a hard link made in staging and renamed in without replacing anything.
+// Idempotent: if the spool file's inode is already in `in_dir` under either name, returns that
+// name. The directory is fsynced. Returns the name used.
+Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_dir,
+                              const std::string& uuid, const std::string& recipient,
+                              const std::string& name);
+
+}  // namespace fordeler

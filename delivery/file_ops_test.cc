@@ -1,0 +1,93 @@
+#include "delivery/file_ops.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/names.h"
+
+namespace fordeler {
+namespace {
+
+const std::string kUuid = "5f0c3b1e-8a7d-4c2e-9f10-0b6d2e4a9c71";
+
+TEST(CollisionName, AppendsTheUuid) { EXPECT_EQ(CollisionName("f.csv", kUuid), "f.csv." + kUuid); }
+
+TEST(CollisionName, CutsLongNamesAtACharacterBoundarySoMetadataFits) {
+  std::string name;
+  while (name.size() < 240) name += "æ";  // two bytes each
+  std::string cut = CollisionName(name, kUuid);
+  EXPECT_LE(cut.size() + std::string(".metadata").size(), 255u);
+  EXPECT_TRUE(IsValidUtf8(cut));
+  EXPECT_EQ(cut.substr(cut.size() - kUuid.size()), kUuid);
+}
+
+class FileOpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fordeler-fileops-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    for (const char* d : {"spool", "staging", "in", "out"}) {
+      mkdir((root_ + "/" + d).c_str(), 0700);
+      fds_.emplace_back(open((root_ + "/" + d).c_str(), O_RDONLY | O_DIRECTORY));
+    }
+  }
+  void TearDown() override {
+    fds_.clear();
+    ASSERT_EQ(std::system(("rm -rf " + root_).c_str()), 0);
+  }
+  int dir(int i) const { return fds_[static_cast<size_t>(i)].get(); }
+  void Put(const std::string& rel, const std::string& data) {
+    std::ofstream(root_ + "/" + rel, std::ios::binary) << data;
+  }
+  std::string root_;
+  std::vector<UniqueFd> fds_;
+};
+
+TEST_F(FileOpsTest, PlaceDataIsIdempotentAndAvoidsTakenNames) {
+  Put("spool/" + kUuid, "data");
+  auto first = PlaceData(Env::Default(), dir(0), dir(1), dir(2), kUuid, "flis", "f.csv");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(*first, "f.csv");
+  auto again = PlaceData(Env::Default(), dir(0), dir(1), dir(2), kUuid, "flis", "f.csv");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, "f.csv");  // found its own inode: not placed twice
+  struct stat st;
+  ASSERT_EQ(stat((root_ + "/spool/" + kUuid).c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);  // spool + one /IN entry, nothing left in staging
+
+  std::string other = "6f0c3b1e-8a7d-4c2e-9f10-0b6d2e4a9c72";
+  Put("spool/" + other, "newer");
+  auto second = PlaceData(Env::Default(), dir(0), dir(1), dir(2), other, "flis", "f.csv");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, "f.csv." + other);
+}
+
+TEST_F(FileOpsTest, AStaleMetadataFileAlsoCountsAsTaken) {
+  Put("spool/" + kUuid, "data");
+  Put("in/g.csv.metadata", "<old/>");
+  auto placed = PlaceData(Env::Default(), dir(0), dir(1), dir(2), kUuid, "flis", "g.csv");
+  ASSERT_TRUE(placed.ok());
+  EXPECT_EQ(*placed, "g.csv." + kUuid);
+}
+
+TEST_F(FileOpsTest, CopyAndHashCopiesWithoutTouchingTheSource) {
+  Put("out/x", "hello");
+  auto digest = CopyAndHash(Env::Default(), dir(3), "x", dir(0), "copy", 0440);
+  ASSERT_TRUE(digest.ok());
+  EXPECT_EQ(ToHex(*digest), ToHex(Sha256::Of("hello")));
+  EXPECT_EQ(access((root_ + "/out/x").c_str(), F_OK), 0);
+  EXPECT_NE(access((root_ + "/spool/copy.part").c_str(), F_OK), 0);
+}
+
+TEST_F(FileOpsTest, CopyRefusesAFifo) {
+  ASSERT_EQ(mkfifo((root_ + "/out/fifo").c_str(), 0600), 0);
+  EXPECT_FALSE(CopyAndHash(Env::Default(), dir(3), "fifo", dir(0), "copy", 0440).ok());
+}
+
+}  // namespace
+}  // namespace fordeler

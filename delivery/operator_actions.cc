@@ -1,0 +1,244 @@
+// The operator's corrections (contract §10: recall, redeliver, quarantine release and purge),
+// run by fordelerd for `fordeler` over its control socket. They act only on transfers the state
+// machine has finished with (never on one in flight), and record each change in the audit log;
+// see pipeline.h for what each one promises.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "core/env.h"
+#include "core/names.h"
+#include "delivery/file_ops.h"
+#include "delivery/pipeline_impl.h"
+#include "delivery/storage.h"
+#include "metadata/trigger_parser.h"
+
+namespace fordeler {
+
+namespace {
+
+using Impl = DeliveryPipeline::Impl;
+
+bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
+
+// The transfer, if it exists and the state machine is not working on it.
+Result<TransferRecord> LoadIdle(Impl& p, const std::string& uuid) {
+  {
+    MutexLock lock(&p.mu_);
+    if (p.active_.count(uuid) != 0) {
+      return Status::InvalidArgument("transfer " + uuid +
+                                     " is still being processed; wait until it has finished");
+    }
+  }
+  auto t = p.audit->GetTransfer(uuid);
+  if (!t.ok()) return t.status();
+  if (!t->has_value()) return Status::NotFound("no such transfer " + uuid);
+  return std::move(**t);
+}
+
+Status Require(const TransferRecord& t, TransferState state, const char* why) {
+  if (t.state == state) return Status::Ok();
+  return Status::InvalidArgument("transfer " + t.uuid + " is " + std::string(ToString(t.state)) +
+                                 ": " + why);
+}
+
+Status Record(Impl& p, Batch batch) { return p.audit->Commit(std::move(batch)); }
+
+// Deletes what is left in quarantine/<uuid> and the folder itself.
+Status RemoveQuarantine(Impl& p, const std::string& uuid) {
+  if (Status s = RemoveFolder(p.env, p.storage->quarantine(), uuid); !s.ok()) return s;
+  return FsyncDir(p.env, p.storage->quarantine());
+}
+
+// The quarantine folder of a rejected transfer, for release or purge.
+Result<UniqueFd> OpenQuarantine(Impl& p, const TransferRecord& t) {
+  if (Status s = Require(t, TransferState::kRejected, "only rejected pairs are in quarantine");
+      !s.ok()) {
+    return s;
+  }
+  auto qdir = OpenDirectory(p.env, p.storage->quarantine(), t.uuid, false, 0);
+  if (!qdir.ok() && IsNotFound(qdir.status())) {
+    return Status::InvalidArgument("transfer " + t.uuid +
+                                   " has no quarantine folder (released or purged already)");
+  }
+  return qdir;
+}
+
+// "a.csv,a.csv.trigger" for an event's detail.
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + PrintableName(n);
+  return out;
+}
+
+// Withdraws one delivery; false in *recalled when the recipient picked it up meanwhile.
+Status RecallOne(Impl& p, const DeliveryRecord& d, bool* recalled) {
+  auto in = p.storage->InOf(d.recipient);
+  if (!in.ok()) return in.status();
+  // Recorded first, so that the removal below is never taken for a pickup.
+  DeliveryRecord r = d;
+  r.state = DeliveryState::kRecalled;
+  r.recalled_at = p.env->Now();
+  std::string name = "name=" + PrintableName(d.name_in_in);
+  Status s = Record(p, std::move(Batch().PutDelivery(r).AddEvent("recalled", d.transfer_uuid,
+                                                                 d.recipient, name)));
+  if (!s.ok()) return s;
+  s = p.env->UnlinkAt(*in, d.name_in_in + ".metadata");
+  if (s.ok() || IsNotFound(s)) s = p.env->UnlinkAt(*in, d.name_in_in);
+  *recalled = s.ok();
+  if (s.ok()) return FsyncDir(p.env, *in);
+  DeliveryRecord back = d;
+  Batch batch;
+  if (IsNotFound(s)) {  // fetched between the record and the removal
+    back.state = DeliveryState::kPickedUp;
+    back.picked_up_at = p.env->Now();
+    batch.PutDelivery(back).AddEvent("picked_up", d.transfer_uuid, d.recipient,
+                                     name + " note=\"before the recall removed it\"");
+  } else {
+    batch.PutDelivery(back).AddEvent("recall_failed", d.transfer_uuid, d.recipient,
+                                     name + " error=\"" + s.message() + "\"");
+  }
+  Status undo = Record(p, std::move(batch));
+  return IsNotFound(s) ? undo : s;
+}
+
+}  // namespace
+
+Result<std::vector<DeliveryPipeline::Recalled>> DeliveryPipeline::Recall(
+    const std::string& uuid, const std::string& recipient) {
+  auto t = LoadIdle(*impl_, uuid);
+  if (!t.ok()) return t.status();
+  if (Status s = Require(*t, TransferState::kDelivered, "only delivered files can be recalled");
+      !s.ok()) {
+    return s;
+  }
+  auto deliveries = impl_->audit->DeliveriesOf(uuid);
+  if (!deliveries.ok()) return deliveries.status();
+  std::vector<DeliveryRecord> targets;
+  bool known = recipient.empty();
+  for (const DeliveryRecord& d : *deliveries) {
+    if (!recipient.empty() && d.recipient != recipient) continue;
+    known = true;
+    if (d.state == DeliveryState::kDelivered) targets.push_back(d);
+  }
+  if (!known) return Status::InvalidArgument(recipient + " is no recipient of transfer " + uuid);
+  if (targets.empty()) {
+    return Status::InvalidArgument("nothing to recall: the deliveries of " + uuid +
+                                   " are picked up, expired or recalled already");
+  }
+  std::vector<Recalled> out;
+  for (const DeliveryRecord& d : targets) {
+    bool recalled = false;
+    if (Status s = RecallOne(*impl_, d, &recalled); !s.ok()) return s;
+    if (recalled) out.push_back({d.recipient, d.name_in_in});
+    spdlog::info("event=recall transfer={} recipient={} recalled={}", uuid, d.recipient, recalled);
+  }
+  return out;
+}
+
+Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
+                                                const std::string& recipient) {
+  Impl& p = *impl_;
+  auto t = LoadIdle(p, uuid);
+  if (!t.ok()) return t.status();
+  if (Status s = Require(*t, TransferState::kDelivered, "only delivered files can be redelivered");
+      !s.ok()) {
+    return s;
+  }
+  auto deliveries = p.audit->DeliveriesOf(uuid);
+  if (!deliveries.ok()) return deliveries.status();
+  auto it = std::find_if(deliveries->begin(), deliveries->end(),
+                         [&](const DeliveryRecord& d) { return d.recipient == recipient; });
+  if (it == deliveries->end()) {
+    return Status::InvalidArgument(recipient + " is no recipient of transfer " + uuid);
+  }
+  DeliveryRecord d = *it;
+  if (d.state == DeliveryState::kDelivered || d.state == DeliveryState::kPending) {
+    return Status::InvalidArgument("the delivery to " + recipient + " is " +
+                                   std::string(ToString(d.state)) +
+                                   ", not picked up yet: nothing to place again");
+  }
+  if (!StatAt(p.storage->spool(), uuid).ok()) {
+    return Status::InvalidArgument("the data of " + uuid + " is no longer in the spool");
+  }
+  Job job;
+  job.t = *t;
+  Trigger trigger;
+  Rejection why;
+  if (!ParseTrigger(t->trigger_xml, &trigger, &why)) return Status::Internal(why.description);
+  job.trigger = std::move(trigger);
+  auto in = p.storage->InOf(recipient);
+  if (!in.ok()) return in.status();
+  auto placed =
+      PlaceData(p.env, p.storage->spool(), p.storage->staging(), *in, uuid, recipient, t->name);
+  if (!placed.ok()) return placed.status();
+  Status s =
+      WriteFileDurably(p.env, p.storage->staging(), uuid + "." + recipient + ".metadata", *in,
+                       *placed + ".metadata", p.MetadataFor(job, d, *placed), 0440, false);
+  if (!s.ok()) return s;
+  d.name_in_in = *placed;
+  d.state = DeliveryState::kDelivered;
+  d.delivered_at = p.env->Now();
+  d.picked_up_at.reset();
+  d.expired_at.reset();
+  d.recalled_at.reset();
+  s = Record(p, std::move(Batch().PutDelivery(d).AddEvent("redelivered", uuid, recipient,
+                                                          "name=" + PrintableName(*placed))));
+  if (!s.ok()) return s;
+  spdlog::info("event=redelivered transfer={} recipient={} name=\"{}\"", uuid, recipient,
+               PrintableName(*placed));
+  return *placed;
+}
+
+Result<std::vector<std::string>> DeliveryPipeline::ReleaseQuarantined(const std::string& uuid) {
+  Impl& p = *impl_;
+  auto t = LoadIdle(p, uuid);
+  if (!t.ok()) return t.status();
+  auto qdir = OpenQuarantine(p, *t);
+  if (!qdir.ok()) return qdir.status();
+  if (!StatAt(qdir->get(), t->trigger_name).ok()) {
+    return Status::InvalidArgument("quarantine/" + uuid + " holds no trigger file to release");
+  }
+  auto out = p.storage->OutOf(t->sender);
+  if (!out.ok()) return out.status();
+  std::vector<std::string> moved;
+  for (const std::string& name : {t->name, t->trigger_name}) {  // data first, then the trigger
+    if (!IsValidOutName(name) || !StatAt(qdir->get(), name).ok()) continue;
+    Status s = p.env->RenameAt(qdir->get(), name, *out, name, true);
+    if (!s.ok()) {
+      for (const std::string& back : moved) p.env->RenameAt(*out, back, qdir->get(), back, true);
+      if (s.code() == Status::Code::kAlreadyExists) {
+        return Status::InvalidArgument("OUT/" + PrintableName(name) + " of " + t->sender +
+                                       " exists (sent again?); nothing released");
+      }
+      return s;
+    }
+    moved.push_back(name);
+  }
+  if (Status s = FsyncDir(p.env, *out); !s.ok()) return s;
+  if (Status s = RemoveQuarantine(p, uuid); !s.ok()) return s;
+  Status s = Record(p, std::move(Batch().AddEvent("released", uuid, t->sender,
+                                                  "out=\"" + JoinNames(moved) + "\"")));
+  if (!s.ok()) return s;
+  spdlog::info("event=released transfer={} sender={}", uuid, t->sender);
+  p.OnTrigger(t->sender, t->trigger_name);  // the watcher announces it too; one claim wins
+  return moved;
+}
+
+Result<std::vector<std::string>> DeliveryPipeline::PurgeQuarantined(const std::string& uuid) {
+  Impl& p = *impl_;
+  auto t = LoadIdle(p, uuid);
+  if (!t.ok()) return t.status();
+  auto qdir = OpenQuarantine(p, *t);
+  if (!qdir.ok()) return qdir.status();
+  auto names = ListNames(qdir->get());
+  if (!names.ok()) return names.status();
+  if (Status s = RemoveQuarantine(p, uuid); !s.ok()) return s;
+  Status s = Record(p, std::move(Batch().AddEvent("purged", uuid, t->sender,
+                                                  "files=\"" + JoinNames(*names) + "\"")));
+  if (!s.ok()) return s;
+  spdlog::info("event=purged transfer={}", uuid);
+  return *names;
+}
+
+}  // namespace fordeler

@@ -1,0 +1,277 @@
+#include "delivery/pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "core/env.h"
+#include "core/names.h"
+#include "core/uuid.h"
+#include "delivery/file_ops.h"
+#include "delivery/pipeline_impl.h"
+#include "delivery/storage.h"
+
+namespace fordeler {
+
+namespace asio = boost::asio;
+
+DeliveryPipeline::Impl::Impl(Env* e, Storage* s, AuditStore* a, OutboxGate* g,
+                             PipelineOptions options)
+    : env(e), storage(s), audit(a), gate(g), pool(static_cast<size_t>(options.threads)) {}
+
+std::shared_ptr<const Config> DeliveryPipeline::Impl::config() const {
+  MutexLock lock(&mu_);
+  return config_;
+}
+
+bool DeliveryPipeline::Impl::Claim(const std::string& account, const std::string& trigger) {
+  MutexLock lock(&mu_);
+  return claimed_.emplace(account, trigger).second;
+}
+
+void DeliveryPipeline::Impl::Unclaim(Job& job) {
+  if (!job.claim) return;
+  MutexLock lock(&mu_);
+  claimed_.erase(*job.claim);
+  job.claim.reset();
+}
+
+std::optional<UploadInfo> DeliveryPipeline::Impl::TakeUploadInfo(const std::string& account,
+                                                                 const std::string& name) {
+  MutexLock lock(&mu_);
+  auto it = uploads_.find({account, name});
+  if (it == uploads_.end()) return std::nullopt;
+  UploadInfo info = it->second;
+  uploads_.erase(it);
+  return info;
+}
+
+// A trigger may be announced several times (the server's close event, inotify, a rescan):
+// the claim lets one of them through until the trigger has left /OUT.
+void DeliveryPipeline::Impl::OnTrigger(const std::string& account, const std::string& trigger) {
+  if (stopping || !IsTriggerName(trigger) || !Claim(account, trigger)) return;
+  asio::post(pool, [this, account, trigger] { Begin(account, trigger); });
+}
+
+void DeliveryPipeline::Impl::Begin(const std::string& account, const std::string& trigger) {
+  auto job = std::make_shared<Job>();
+  job->claim = std::make_pair(account, trigger);
+  auto out = storage->OutOf(account);
+  auto facts = out.ok() ? StatAt(*out, trigger) : Result<FileFacts>(out.status());
+  if (!facts.ok() || !facts->regular || gate->IsOpenForWriting(account, trigger)) {
+    Unclaim(*job);  // gone, not a file, or still being written: its close will come
+    return;
+  }
+  TransferRecord& t = job->t;
+  t.uuid = NewUuid();
+  t.sender = account;
+  t.trigger_name = trigger;
+  t.name = trigger.substr(0, trigger.size() - kTriggerSuffix.size());
+  t.received_at = t.updated_at = env->Now();
+  ++started;
+  {
+    MutexLock lock(&mu_);
+    active_[t.uuid] = job;
+  }
+  spdlog::info("event=received transfer={} sender={} trigger=\"{}\"", t.uuid, account,
+               PrintableName(trigger));
+  Batch batch;
+  batch.PutTransfer(t).AddEvent("received", t.uuid, account, "trigger=" + PrintableName(trigger));
+  CommitThen(job, std::move(batch));
+}
+
+void DeliveryPipeline::Impl::Schedule(JobPtr job) {
+  if (stopping) return;
+  asio::post(pool, [this, job = std::move(job)] { Run(job); });
+}
+
+void DeliveryPipeline::Impl::ScheduleAfter(JobPtr job, std::chrono::milliseconds delay) {
+  if (stopping) return;
+  uint64_t token = ++job->token;
+  job->waiting = true;
+  auto timer = std::make_shared<asio::steady_timer>(pool, delay);
+  timer->async_wait([this, timer, token, job = std::move(job)](boost::system::error_code ec) {
+    if (ec || job->token != token || !job->waiting.exchange(false)) return;
+    Run(job);
+  });
+}
+
+void DeliveryPipeline::Impl::CommitThen(JobPtr job, Batch batch) {
+  job->t.updated_at = env->Now();
+  audit->Submit(std::move(batch), [this, job](const Status& s) {
+    if (!s.ok()) {  // only when the store is closing: the step resumes at the next start
+      spdlog::warn("event=audit_failed transfer={} error=\"{}\"", job->t.uuid, s.message());
+      return;
+    }
+    env->CrashPoint(std::string("after_") + std::string(ToString(job->t.step)));
+    if (job->t.step == TransferStep::kDone) {
+      Finish(job);
+    } else {
+      Schedule(job);
+    }
+  });
+}
+
+void DeliveryPipeline::Impl::Finish(const JobPtr& job) {
+  Unclaim(*job);
+  {
+    MutexLock lock(&mu_);
+    active_.erase(job->t.uuid);
+  }
+  ++finished;
+}
+
+void DeliveryPipeline::Impl::RecordPickup(const std::string& account, const std::string& name) {
+  // The server's remove and inotify both report a pickup: record it once.
+  auto key = std::make_pair(account, name);
+  {
+    MutexLock lock(&mu_);
+    if (!pickups_.insert(key).second) return;
+  }
+  auto found = audit->FindDelivered(account, name);
+  if (!found.ok() || !found->has_value()) {  // not a delivered data file (metadata, ...)
+    MutexLock lock(&mu_);
+    pickups_.erase(key);
+    return;
+  }
+  DeliveryRecord d = **found;
+  d.state = DeliveryState::kPickedUp;
+  d.picked_up_at = env->Now();
+  Batch batch;
+  batch.PutDelivery(d).AddEvent("picked_up", d.transfer_uuid, account,
+                                "name=" + PrintableName(name));
+  audit->Submit(std::move(batch), [this, key](const Status&) {
+    MutexLock lock(&mu_);
+    pickups_.erase(key);
+  });
+}
+
+void DeliveryPipeline::Impl::RecordSessionEvent(const SessionEvent& e) {
+  std::string kind, detail = "address=" + e.address;
+  switch (e.kind) {
+    case SessionEvent::Kind::kLogin:
+      kind = "login";
+      detail += " key=" + e.fingerprint;
+      break;
+    case SessionEvent::Kind::kLoginFailed:
+      kind = "login_failed";
+      if (!e.fingerprint.empty()) detail += " key=" + e.fingerprint;
+      break;
+    case SessionEvent::Kind::kLimit:
+      kind = "limit";
+      detail += " limit=\"" + e.detail + "\"";
+      break;
+    default:
+      return;
+  }
+  Batch batch;
+  batch.AddEvent(kind, "", PrintableName(e.account), detail);
+  audit->Submit(std::move(batch), [](const Status&) {});
+}
+
+void DeliveryPipeline::Impl::Rescan() {
+  auto config_now = config();
+  for (const auto& account : config_now->accounts) {
+    auto out = storage->OutOf(account.id);
+    if (!out.ok()) continue;
+    auto names = ListNames(*out);
+    if (!names.ok()) continue;
+    for (const std::string& name : *names) {
+      if (IsTriggerName(name)) OnTrigger(account.id, name);
+    }
+  }
+}
+
+DeliveryPipeline::DeliveryPipeline(Env* env, Storage* storage, AuditStore* audit, OutboxGate* gate,
+                                   PipelineOptions options)
+    : impl_(std::make_unique<Impl>(env, storage, audit, gate, options)) {}
+
+DeliveryPipeline::~DeliveryPipeline() { Stop(); }
+
+void DeliveryPipeline::SetConfig(std::shared_ptr<const Config> config) {
+  MutexLock lock(&impl_->mu_);
+  impl_->config_ = std::move(config);
+}
+
+Status DeliveryPipeline::Start() {
+  auto unfinished = impl_->audit->UnfinishedTransfers();
+  if (!unfinished.ok()) return unfinished.status();
+  for (auto& record : *unfinished) {
+    auto job = std::make_shared<Job>();
+    job->t = std::move(record);
+    auto deliveries = impl_->audit->DeliveriesOf(job->t.uuid);
+    if (!deliveries.ok()) return deliveries.status();
+    job->deliveries = std::move(*deliveries);
+    if (job->t.step == TransferStep::kReceived) {  // its trigger may still be in /OUT
+      impl_->Claim(job->t.sender, job->t.trigger_name);
+      job->claim = std::make_pair(job->t.sender, job->t.trigger_name);
+    }
+    {
+      MutexLock lock(&impl_->mu_);
+      impl_->active_[job->t.uuid] = job;
+    }
+    ++impl_->started;
+    impl_->Schedule(job);
+  }
+  spdlog::info("event=recovery unfinished={}", unfinished->size());
+  impl_->Rescan();
+  return Status::Ok();
+}
+
+void DeliveryPipeline::Stop() {
+  if (impl_->stopping.exchange(true)) return;
+  impl_->pool.join();
+}
+
+void DeliveryPipeline::Rescan() { impl_->Rescan(); }
+
+void DeliveryPipeline::OnUploadClosed(const UploadClosed& e) {
+  if (IsTriggerName(e.name)) {
+    impl_->OnTrigger(e.account, e.name);
+    return;
+  }
+  MutexLock lock(&impl_->mu_);
+  impl_->uploads_[{e.account, e.name}] = UploadInfo{e.inode, e.size, e.sha256};
+}
+
+void DeliveryPipeline::OnSessionEvent(const SessionEvent& e) {
+  if (e.kind == SessionEvent::Kind::kRemoved && e.folder == Folder::kIn) {
+    asio::post(impl_->pool, [this, e] { impl_->RecordPickup(e.account, e.name); });
+    return;
+  }
+  if (e.kind == SessionEvent::Kind::kDownloaded) {
+    Batch batch;
+    batch.AddEvent("downloaded", "", e.account, "name=" + PrintableName(e.name));
+    impl_->audit->Submit(std::move(batch), [](const Status&) {});
+    return;
+  }
+  impl_->RecordSessionEvent(e);
+}
+
+void DeliveryPipeline::OnFolderChange(const std::string& account, Folder folder,
+                                      const std::string& name, bool removed) {
+  if (folder == Folder::kOut && !removed) {
+    impl_->OnTrigger(account, name);
+  } else if (folder == Folder::kIn && removed) {
+    asio::post(impl_->pool, [this, account, name] { impl_->RecordPickup(account, name); });
+  }
+}
+
+Status DeliveryPipeline::Retry(const std::string& uuid) {
+  JobPtr job;
+  {
+    MutexLock lock(&impl_->mu_);
+    auto it = impl_->active_.find(uuid);
+    if (it != impl_->active_.end()) job = it->second;
+  }
+  if (job == nullptr) return Status::NotFound("no unfinished transfer " + uuid);
+  if (!job->waiting.exchange(false)) return Status::Ok();  // running now: nothing to wake
+  ++job->token;                                            // the pending timer no longer runs it
+  impl_->Schedule(job);
+  return Status::Ok();
+}
+
+int64_t DeliveryPipeline::started() const { return impl_->started; }
+int64_t DeliveryPipeline::finished() const { return impl_->finished; }
+
+}  // namespace fordeler

@@ -1,0 +1,102 @@
+// Internal to delivery/: the pipeline's state, shared by pipeline.cc (ingest, scheduling,
+// recovery, pickups) and transfer_steps.cc (the state machine of one transfer).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "audit/audit_store.h"
+#include "core/error_codes.h"
+#include "core/mutex.h"
+#include "delivery/pipeline.h"
+#include "metadata/trigger.h"
+
+namespace fordeler {
+
+// One transfer in flight: its records as last committed, plus what it parsed.
+struct Job {
+  TransferRecord t;
+  std::vector<DeliveryRecord> deliveries;
+  std::optional<Trigger> trigger;
+  std::optional<std::pair<std::string, std::string>> claim;  // (account, trigger name) held
+  int failures = 0;  // consecutive failures of fordeler's own
+  // A job either runs a step, waits for a commit, or waits for a timer (`waiting`). A timer only
+  // runs the job if no one (`fordeler retry`) woke it first: `token` tells which timer is live.
+  std::atomic<bool> waiting{false};
+  std::atomic<uint64_t> token{0};
+};
+using JobPtr = std::shared_ptr<Job>;
+
+// What the SFTP server told us about an upload it closed: lets the pipeline move (not copy) the
+// file and reuse the digest computed while it arrived.
+struct UploadInfo {
+  uint64_t inode = 0;
+  uint64_t size = 0;
+  std::optional<Digest> sha256;
+};
+
+struct DeliveryPipeline::Impl {
+  Impl(Env* env, Storage* storage, AuditStore* audit, OutboxGate* gate, PipelineOptions options);
+
+  // pipeline.cc
+  std::shared_ptr<const Config> config() const EXCLUDES(mu_);
+  void OnTrigger(const std::string& account, const std::string& trigger_name);
+  void Begin(const std::string& account, const std::string& trigger_name);
+  bool Claim(const std::string& account, const std::string& trigger_name) EXCLUDES(mu_);
+  void Unclaim(Job& job) EXCLUDES(mu_);
+  std::optional<UploadInfo> TakeUploadInfo(const std::string& account, const std::string& name)
+      EXCLUDES(mu_);
+  void Schedule(JobPtr job);
+  void ScheduleAfter(JobPtr job, std::chrono::milliseconds delay);
+  // Commits `batch`, then runs the job's next step (or finishes it when its step is kDone).
+  void CommitThen(JobPtr job, Batch batch);
+  void Finish(const JobPtr& job);
+  void RecordPickup(const std::string& account, const std::string& name);
+  void RecordSessionEvent(const SessionEvent& event);
+  void Rescan();
+
+  // transfer_steps.cc: one step of the state machine per call, chosen by job->t.step.
+  void Run(JobPtr job);
+  Status StepReceived(const JobPtr& job);
+  Status StepTriggerTaken(const JobPtr& job);
+  Status StepAccepted(const JobPtr& job);
+  Status StepSpooled(const JobPtr& job);
+  Status StepPlaced(const JobPtr& job);
+  Status StepReceiptSent(const JobPtr& job);
+  Status StepRejecting(const JobPtr& job);
+  Status SendReceipt(const JobPtr& job, int quarantine_dir);
+  void Reject(const JobPtr& job, Rejection why);
+  void Failed(const JobPtr& job, const Status& status);
+  bool EnsureTrigger(const JobPtr& job);
+  Status MoveToQuarantine(const JobPtr& job, int quarantine_dir);
+  std::optional<Rejection> CheckQuota(const Config& cfg, const std::string& recipient,
+                                      uint64_t size);
+  std::string MetadataFor(const Job& job, const DeliveryRecord& d, const std::string& placed);
+
+  Env* const env;
+  Storage* const storage;
+  AuditStore* const audit;
+  OutboxGate* const gate;
+  boost::asio::thread_pool pool;
+  std::atomic<bool> stopping{false};
+  std::atomic<int64_t> started{0};
+  std::atomic<int64_t> finished{0};
+
+  mutable Mutex mu_;
+  std::shared_ptr<const Config> config_ GUARDED_BY(mu_);
+  std::set<std::pair<std::string, std::string>> claimed_ GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, UploadInfo> uploads_ GUARDED_BY(mu_);
+  std::map<std::string, JobPtr> active_ GUARDED_BY(mu_);                   // uuid -> job
+  std::set<std::pair<std::string, std::string>> pickups_ GUARDED_BY(mu_);  // being recorded
+};
+
+}  // namespace fordeler

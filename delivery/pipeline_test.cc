@@ -1,0 +1,205 @@
+#include "delivery/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include "delivery/pipeline_testing.h"
+
+namespace fordeler {
+namespace {
+
+using testing::PipelineFixture;
+using testing::TriggerXml;
+
+class DeliveryTest : public PipelineFixture {};
+
+TEST_F(DeliveryTest, HappyPathPlacesDataAndMetadataForEveryRecipient) {
+  StartPipeline();
+  std::string data = "konto;beloeb\n1010;2500.00\n";
+  Send("oekonomi.csv", data, TriggerXml("oekonomi.csv", data.size(), "vendor", {"flis", "lis"}));
+  ASSERT_TRUE(WaitFinished(1));
+
+  for (const char* recipient : {"flis", "lis"}) {
+    EXPECT_EQ(Read(Path(recipient, "IN", "oekonomi.csv")), data) << recipient;
+    std::string metadata = Read(Path(recipient, "IN", "oekonomi.csv.metadata"));
+    EXPECT_NE(metadata.find("<ns2:Trigger"), std::string::npos) << metadata;
+    EXPECT_NE(metadata.find("<Recipients>" + std::string(recipient) + "</Recipients>"),
+              std::string::npos);
+    EXPECT_NE(metadata.find("FLISOekonomiHent_1"), std::string::npos);
+    EXPECT_NE(metadata.find(ToHex(Sha256::Of(data))), std::string::npos);
+  }
+  std::string receipt = Read(Path("vendor", "IN", "oekonomi.csv.sftpreceipt"));
+  EXPECT_NE(receipt.find("SUCCESS"), std::string::npos) << receipt;
+  EXPECT_NE(receipt.find("<SendersFileId>sfid-1</SendersFileId>"), std::string::npos);
+  EXPECT_TRUE(List(Path("vendor", "OUT")).empty());
+
+  auto transfers = Transfers();
+  ASSERT_EQ(transfers.size(), 1u);
+  EXPECT_EQ(transfers[0].state, TransferState::kDelivered);
+  EXPECT_EQ(transfers[0].step, TransferStep::kDone);
+  EXPECT_EQ(transfers[0].data_area.value_or(""), "oekonomi");
+  EXPECT_EQ(transfers[0].sha256.value_or(""), ToHex(Sha256::Of(data)));
+  EXPECT_NE(receipt.find(transfers[0].uuid), std::string::npos);
+  auto deliveries = audit_->DeliveriesOf(transfers[0].uuid);
+  ASSERT_TRUE(deliveries.ok());
+  ASSERT_EQ(deliveries->size(), 2u);
+  for (const auto& d : *deliveries) EXPECT_EQ(d.state, DeliveryState::kDelivered);
+  auto verified = audit_->Verify(std::nullopt);
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok) << verified->problem;
+}
+
+TEST_F(DeliveryTest, RejectionGoesToQuarantineWithAReceiptAndReachesNobody) {
+  StartPipeline();
+  Send("x.csv", "abc", TriggerXml("x.csv", 3, "vendor", {"nobody"}));
+  ASSERT_TRUE(WaitFinished(1));
+  std::string receipt = Read(Path("vendor", "IN", "x.csv.sftpreceipt"));
+  EXPECT_NE(receipt.find("<ErrorCode>2001</ErrorCode>"), std::string::npos) << receipt;
+  EXPECT_NE(receipt.find("UNKNOWN_RECIPIENT"), std::string::npos);
+  EXPECT_TRUE(List(Path("flis", "IN")).empty());
+  EXPECT_TRUE(List(Path("lis", "IN")).empty());
+  EXPECT_TRUE(List(Path("vendor", "OUT")).empty());
+  auto transfers = Transfers();
+  ASSERT_EQ(transfers.size(), 1u);
+  EXPECT_EQ(transfers[0].state, TransferState::kRejected);
+  EXPECT_EQ(transfers[0].error_code, 2001);
+  EXPECT_EQ(List(root_ + "/quarantine/" + transfers[0].uuid),
+            (std::set<std::string>{"x.csv", "x.csv.trigger", "receipt.xml"}));
+}
+
+TEST_F(DeliveryTest, EachSenderErrorHasItsCode) {
+  StartPipeline();
+  struct Case {
+    std::string name, data, trigger;
+    int code;
+  } cases[] = {
+      {"a.csv", "abc", "<not-xml", 1001},
+      {"b.csv", "abc", "<Trigger/>", 1002},
+      {"c.csv", "abc", TriggerXml("other.csv", 3, "vendor", {"flis"}), 1003},
+      {"d.csv", "abc", TriggerXml("d.csv", 4, "vendor", {"flis"}), 1005},
+      {"e.csv", "abc",
+       TriggerXml("e.csv", 3, "vendor", {"flis"}, "<Sha256>" + std::string(64, 'a') + "</Sha256>"),
+       1006},
+      {"f.csv", "abc", TriggerXml("f.csv", 3, "flis", {"flis"}), 1007},
+  };
+  for (const auto& c : cases) Send(c.name, c.data, c.trigger);
+  ASSERT_TRUE(WaitFinished(std::size(cases)));
+  for (const auto& c : cases) {
+    std::string receipt = Read(Path("vendor", "IN", c.name + ".sftpreceipt"));
+    EXPECT_NE(receipt.find("<ErrorCode>" + std::to_string(c.code) + "</ErrorCode>"),
+              std::string::npos)
+        << c.name << ": " << receipt;
+  }
+  EXPECT_TRUE(List(Path("flis", "IN")).empty());
+  // A rejected transfer is delivered to nobody, also when a late check (Sha256) rejected it
+  // after its deliveries were planned.
+  for (const auto& t : Transfers()) {
+    auto deliveries = audit_->DeliveriesOf(t.uuid);
+    ASSERT_TRUE(deliveries.ok());
+    EXPECT_TRUE(deliveries->empty()) << t.name;
+  }
+}
+
+TEST_F(DeliveryTest, MissingDataFileIsRejectedAfterTheGrace) {
+  StartPipeline();
+  Put(Path("vendor", "OUT", "late.csv.trigger"), TriggerXml("late.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "late.csv.trigger", false);
+  ASSERT_TRUE(WaitFinished(1));
+  EXPECT_NE(Read(Path("vendor", "IN", "late.csv.sftpreceipt")).find("<ErrorCode>1004<"),
+            std::string::npos);
+}
+
+TEST_F(DeliveryTest, DataArrivingWithinTheGraceIsDelivered) {
+  StartPipeline();
+  Put(Path("vendor", "OUT", "slow.csv.trigger"), TriggerXml("slow.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "slow.csv.trigger", false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Put(Path("vendor", "OUT", "slow.csv"), "abc");
+  ASSERT_TRUE(WaitFinished(1));
+  EXPECT_EQ(Read(Path("flis", "IN", "slow.csv")), "abc");
+}
+
+TEST_F(DeliveryTest, AnExistingFileIsNeverOverwritten) {
+  StartPipeline();
+  Put(Path("flis", "IN", "same.csv"), "older");
+  Send("same.csv", "newer", TriggerXml("same.csv", 5, "vendor", {"flis", "lis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  std::string uuid = Transfers().at(0).uuid;
+  EXPECT_EQ(Read(Path("flis", "IN", "same.csv")), "older");
+  EXPECT_EQ(Read(Path("flis", "IN", "same.csv." + uuid)), "newer");
+  std::string metadata = Read(Path("flis", "IN", "same.csv." + uuid + ".metadata"));
+  EXPECT_NE(metadata.find("<FileName>same.csv." + uuid + "</FileName>"), std::string::npos);
+  EXPECT_EQ(Read(Path("lis", "IN", "same.csv")), "newer");  // no collision there
+}
+
+TEST_F(DeliveryTest, TheSameNameCanBeSentAgain) {
+  StartPipeline();
+  Send("daily.csv", "one", TriggerXml("daily.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  Send("daily.csv", "two!", TriggerXml("daily.csv", 4, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(2));
+  auto transfers = Transfers();
+  ASSERT_EQ(transfers.size(), 2u);
+  EXPECT_EQ(Read(Path("flis", "IN", "daily.csv." + transfers[0].uuid)), "two!");
+  // The newer receipt replaced the older one (contract §5).
+  EXPECT_NE(Read(Path("vendor", "IN", "daily.csv.sftpreceipt")).find(transfers[0].uuid),
+            std::string::npos);
+}
+
+TEST_F(DeliveryTest, ARecipientRemovingItsFileIsRecordedAsPickup) {
+  StartPipeline();
+  Send("p.csv", "abc", TriggerXml("p.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  ASSERT_EQ(unlink(Path("flis", "IN", "p.csv").c_str()), 0);
+  pipeline_->OnFolderChange("flis", Folder::kIn, "p.csv", true);
+  std::string uuid = Transfers().at(0).uuid;
+  DeliveryState state = DeliveryState::kDelivered;
+  for (int i = 0; i < 400 && state != DeliveryState::kPickedUp; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto d = audit_->DeliveriesOf(uuid);
+    if (d.ok() && !d->empty()) state = d->front().state;
+  }
+  EXPECT_EQ(state, DeliveryState::kPickedUp);
+}
+
+TEST_F(DeliveryTest, ARecipientsQuotaRejectsWhatWouldPassIt) {
+  config_->accounts[1].quota_files = 1;  // flis
+  config_->accounts[2].quota = 5;        // lis: 5 bytes
+  StartPipeline();
+  Send("q1.csv", "abc", TriggerXml("q1.csv", 3, "vendor", {"flis", "lis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  Send("q2.csv", "abc", TriggerXml("q2.csv", 3, "vendor", {"lis"}));  // 3 + 3 > 5 bytes
+  Send("q3.csv", "x", TriggerXml("q3.csv", 1, "vendor", {"flis"}));   // a second file
+  ASSERT_TRUE(WaitFinished(3));
+  for (const char* name : {"q2.csv", "q3.csv"}) {
+    EXPECT_NE(Read(Path("vendor", "IN", std::string(name) + ".sftpreceipt"))
+                  .find("<ErrorCode>3002</ErrorCode>"),
+              std::string::npos)
+        << name;
+  }
+  // Fetched files free room.
+  ASSERT_EQ(unlink(Path("flis", "IN", "q1.csv").c_str()), 0);
+  Send("q4.csv", "x", TriggerXml("q4.csv", 1, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(4));
+  EXPECT_EQ(Read(Path("flis", "IN", "q4.csv")), "x");
+}
+
+TEST_F(DeliveryTest, RecoveryFinishesWhatARestartInterrupted) {
+  StartPipeline();
+  Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis", "lis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  pipeline_->Stop();
+  pipeline_.reset();
+  // A trigger left in /OUT while the daemon was down is found by the start-up rescan.
+  Put(Path("vendor", "OUT", "s.csv"), "xyz");
+  Put(Path("vendor", "OUT", "s.csv.trigger"), TriggerXml("s.csv", 3, "vendor", {"flis"}));
+  pipeline_ = std::make_unique<DeliveryPipeline>(Env::Default(), storage_.get(), audit_.get(),
+                                                 &gate_, PipelineOptions{2});
+  pipeline_->SetConfig(config_);
+  ASSERT_TRUE(pipeline_->Start().ok());
+  ASSERT_TRUE(WaitFinished(1));
+  EXPECT_EQ(Read(Path("flis", "IN", "s.csv")), "xyz");
+  EXPECT_EQ(Transfers().size(), 2u);
+}
+
+}  // namespace
+}  // namespace fordeler

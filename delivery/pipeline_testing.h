@@ -1,0 +1,168 @@
+// Test fixtures for the delivery pipeline: a real storage root in a temp directory, a real
+// SQLite audit log, and helpers to play a sender (files put straight into /OUT, as another SFTP
+// server sharing the storage would) and to look into recipients' folders.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit/audit_store.h"
+#include "config/config.h"
+#include "core/env.h"
+#include "core/sha256.h"
+#include "delivery/pipeline.h"
+#include "delivery/storage.h"
+
+namespace fordeler::testing {
+
+// No SFTP sessions: nothing is open for writing, every take succeeds.
+class NoSessionsGate : public OutboxGate {
+ public:
+  bool IsOpenForWriting(const std::string&, const std::string&) const override { return false; }
+  bool BeginTake(const std::string&, const std::string&) override { return true; }
+  void EndTake(const std::string&, const std::string&, bool) override {}
+};
+
+inline std::string TriggerXml(const std::string& name, uint64_t size, const std::string& sender,
+                              const std::vector<std::string>& recipients,
+                              const std::string& extra_descriptor = "",
+                              const std::string& content = "") {
+  std::string xml =
+      "<ns2:Trigger xmlns:ns2=\"http://serviceplatformen.dk/xml/wsdl/soap11/SFTP/1/types\">"
+      "<FileDescriptor><FileName>" +
+      name + "</FileName><SizeInBytes>" + std::to_string(size) + "</SizeInBytes><Sender>" + sender +
+      "</Sender><SendersFileId>sfid-1</SendersFileId>";
+  for (const auto& r : recipients) xml += "<Recipients>" + r + "</Recipients>";
+  xml += extra_descriptor + "</FileDescriptor>" + content + "</ns2:Trigger>";
+  return xml;
+}
+
+class PipelineFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fordeler-delivery-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    auto config = std::make_shared<Config>();
+    config->storage.root = root_;
+    config->database.path = root_ + "/audit.db";
+    config->delivery.trigger_grace = std::chrono::milliseconds(400);
+    config->data_areas.push_back(
+        {"oekonomi", "Økonomi", "FLISOekonomiAflever_1", "FLISOekonomiHent_1", {}});
+    for (const char* id : {"vendor", "flis", "lis"}) {
+      Account a;
+      a.id = id;
+      a.authority = "urn:oio:cvr-nr:55133018";
+      a.it_system = std::string(id) + "-system";
+      config->accounts.push_back(a);
+      for (const char* folder : {"IN", "OUT"}) {
+        std::string path = root_ + "/accounts/" + id + "/" + folder;
+        ASSERT_EQ(std::system(("mkdir -p " + path).c_str()), 0);
+      }
+    }
+    config->routes.push_back({"oekonomi-vendor", "oekonomi", "vendor", {"*"}, {"flis", "lis"}, {}});
+    config_ = config;
+  }
+  void TearDown() override {
+    if (pipeline_) pipeline_->Stop();
+    pipeline_.reset();
+    if (audit_) audit_->Close();
+    ASSERT_EQ(std::system(("rm -rf " + root_).c_str()), 0);
+  }
+
+  void StartPipeline(Env* env = Env::Default(), AuditStore* audit = nullptr) {
+    auto opened = AuditStore::Open(config_->database.path, Env::Default());
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    audit_ = std::move(*opened);
+    auto storage = Storage::Open(env, root_);
+    ASSERT_TRUE(storage.ok()) << storage.status().message();
+    storage_ = std::move(*storage);
+    pipeline_ = std::make_unique<DeliveryPipeline>(
+        env, storage_.get(), audit ? audit : audit_.get(), &gate_, PipelineOptions{2});
+    pipeline_->SetConfig(config_);
+    ASSERT_TRUE(pipeline_->Start().ok());
+  }
+
+  std::string Path(const std::string& account, const std::string& folder,
+                   const std::string& name = "") const {
+    return root_ + "/accounts/" + account + "/" + folder + (name.empty() ? "" : "/" + name);
+  }
+  void Put(const std::string& path, const std::string& data) {
+    std::ofstream out(path, std::ios::binary);
+    out << data;
+  }
+  std::string Read(const std::string& path) const {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  bool Exists(const std::string& path) const {
+    struct stat st;
+    return lstat(path.c_str(), &st) == 0;
+  }
+  std::set<std::string> List(const std::string& path) const {
+    std::set<std::string> names;
+    std::string cmd = "ls -A '" + path + "' 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    char line[1024];
+    while (p != nullptr && fgets(line, sizeof line, p) != nullptr) {
+      std::string s = line;
+      if (!s.empty() && s.back() == '\n') s.pop_back();
+      names.insert(s);
+    }
+    if (p != nullptr) pclose(p);
+    return names;
+  }
+
+  // Uploads data and trigger as a sender would, and tells the pipeline about the trigger.
+  void Send(const std::string& name, const std::string& data, const std::string& trigger_xml) {
+    Put(Path("vendor", "OUT", name), data);
+    Put(Path("vendor", "OUT", name + ".trigger"), trigger_xml);
+    pipeline_->OnFolderChange("vendor", Folder::kOut, name + ".trigger", false);
+  }
+
+  // Waits (bounded) until `n` transfers have finished.
+  bool WaitFinished(int64_t n, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (pipeline_->finished() < n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+  std::vector<TransferRecord> Transfers() {
+    std::vector<TransferRecord> out;
+    TransferFilter all;
+    all.limit = 1000;
+    EXPECT_TRUE(audit_
+                    ->ListTransfers(all,
+                                    [&](const TransferRecord& t) {
+                                      out.push_back(t);
+                                      return true;
+                                    })
+                    .ok());
+    return out;
+  }
+
+  std::string root_;
+  std::shared_ptr<Config> config_;
+  NoSessionsGate gate_;
+  std::unique_ptr<AuditStore> audit_;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<DeliveryPipeline> pipeline_;
+};
+
+}  // namespace fordeler::testing

@@ -1,0 +1,194 @@
+#include "delivery/retention.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <functional>
+#include <vector>
+
+#include "audit/audit_store.h"
+#include "core/env.h"
+#include "core/names.h"
+#include "core/units.h"
+#include "core/uuid.h"
+#include "delivery/file_ops.h"
+#include "delivery/storage.h"
+
+namespace fordeler {
+
+using Clock = std::chrono::system_clock;
+
+struct RetentionSweeper::Context {
+  std::shared_ptr<const Config> config;
+  Clock::time_point now;
+  Clock::time_point expire_before;  // named before this: expired
+  Clock::time_point warn_before;    // named before this: warn
+  SweepReport report;
+  Batch batch;
+};
+
+namespace {
+
+struct Entry {
+  std::string name;
+  Clock::time_point placed;  // ctime
+  bool regular = false;
+  bool directory = false;
+};
+
+// The entries of a directory fd (no dot-files), with their ctime.
+std::vector<Entry> ListDir(int dir_fd) {
+  std::vector<Entry> out;
+  auto names = ListNames(dir_fd);
+  if (!names.ok()) return out;
+  for (const std::string& name : *names) {
+    struct stat st;
+    if (name[0] == '.' || fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    auto ctime = Clock::from_time_t(st.st_ctim.tv_sec);
+    out.push_back({name, ctime, S_ISREG(st.st_mode), S_ISDIR(st.st_mode)});
+  }
+  return out;
+}
+
+}  // namespace
+
+RetentionSweeper::RetentionSweeper(Env* env, Storage* storage, AuditStore* audit)
+    : env_(env), storage_(storage), audit_(audit) {}
+
+RetentionSweeper::~RetentionSweeper() { Stop(); }
+
+void RetentionSweeper::SetConfig(std::shared_ptr<const Config> config) {
+  MutexLock lock(&mu_);
+  config_ = std::move(config);
+}
+
+SweepReport RetentionSweeper::Sweep() {
+  std::lock_guard<std::mutex> sweep_lock(sweep_mu_);
+  Context c;
+  {
+    MutexLock lock(&mu_);
+    c.config = config_;
+  }
+  if (c.config == nullptr) return {};
+  c.now = env_->Now();
+  c.expire_before = c.now - c.config->delivery.retention;
+  c.warn_before = c.expire_before + c.config->delivery.retention_warning;
+  for (const auto& account : c.config->accounts) {
+    SweepOut(c, account);
+    SweepIn(c, account);
+  }
+  SweepQuarantine(c);
+  SweepSpool(c);
+  if (!c.batch.empty()) {
+    Status s = audit_->Commit(std::move(c.batch));
+    if (!s.ok()) spdlog::warn("event=retention_audit_failed error=\"{}\"", s.message());
+  }
+  const SweepReport& r = c.report;
+  spdlog::info(
+      "event=retention_swept expired_out={} expired_deliveries={} expired_receipts={} "
+      "expired_quarantine={} removed_spool={} warnings={}",
+      r.expired_out, r.expired_deliveries, r.expired_receipts, r.expired_quarantine,
+      r.removed_spool, r.warnings);
+  return r;
+}
+
+void RetentionSweeper::SweepOut(Context& c, const Account& account) {
+  auto out = storage_->OutOf(account.id);
+  if (!out.ok()) return;
+  for (const Entry& e : ListDir(*out)) {
+    if (!e.regular || e.placed >= c.expire_before) continue;
+    if (env_->UnlinkAt(*out, e.name).ok()) {
+      ++c.report.expired_out;
+      c.batch.AddEvent("expired", "", account.id, "folder=OUT name=" + PrintableName(e.name));
+    }
+  }
+}
+
+void RetentionSweeper::SweepIn(Context& c, const Account& account) {
+  auto in = storage_->InOf(account.id);
+  if (!in.ok()) return;
+  for (const Entry& e : ListDir(*in)) {
+    if (!e.regular || e.name.ends_with(".metadata")) continue;
+    bool receipt = e.name.ends_with(".sftpreceipt");
+    auto delivery = receipt ? Result<std::optional<DeliveryRecord>>(std::nullopt)
+                            : audit_->FindDelivered(account.id, e.name);
+    bool delivered = delivery.ok() && delivery->has_value();
+    if (delivered && e.placed < c.warn_before && e.placed >= c.expire_before &&
+        warned_.emplace(account.id, e.name).second) {
+      ++c.report.warnings;
+      c.batch.AddEvent("alert", (*delivery)->transfer_uuid, account.id,
+                       "kind=retention_warning name=" + PrintableName(e.name) + " expires_in=" +
+                           FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               e.placed - c.expire_before)));
+    }
+    if (e.placed >= c.expire_before) continue;
+    if (!env_->UnlinkAt(*in, e.name).ok()) continue;
+    env_->UnlinkAt(*in, e.name + ".metadata");
+    warned_.erase({account.id, e.name});
+    if (delivered) {
+      DeliveryRecord d = **delivery;
+      d.state = DeliveryState::kExpired;
+      d.expired_at = c.now;
+      c.batch.PutDelivery(d).AddEvent("expired", d.transfer_uuid, account.id,
+                                      "folder=IN name=" + PrintableName(e.name));
+      ++c.report.expired_deliveries;
+    } else {
+      c.batch.AddEvent("expired", "", account.id, "folder=IN name=" + PrintableName(e.name));
+      ++c.report.expired_receipts;
+    }
+  }
+  for (const Entry& e : ListDir(*in)) {  // metadata whose data is gone (fetched or expired)
+    if (!e.regular || !e.name.ends_with(".metadata") || e.placed >= c.expire_before) continue;
+    struct stat st;
+    std::string data = e.name.substr(0, e.name.size() - 9);
+    if (fstatat(*in, data.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
+    if (env_->UnlinkAt(*in, e.name).ok()) {
+      c.batch.AddEvent("expired", "", account.id, "folder=IN name=" + PrintableName(e.name));
+      ++c.report.expired_receipts;
+    }
+  }
+}
+
+void RetentionSweeper::SweepQuarantine(Context& c) {
+  for (const Entry& e : ListDir(storage_->quarantine())) {
+    if (!e.directory || !IsUuid(e.name) || e.placed >= c.expire_before) continue;
+    if (RemoveFolder(env_, storage_->quarantine(), e.name).ok()) {
+      ++c.report.expired_quarantine;
+      c.batch.AddEvent("expired", e.name, "", "folder=quarantine");
+    }
+  }
+}
+
+void RetentionSweeper::SweepSpool(Context& c) {
+  for (const Entry& e : ListDir(storage_->spool())) {
+    if (!e.regular || !IsUuid(e.name) || e.placed >= c.expire_before) continue;
+    auto transfer = audit_->GetTransfer(e.name);
+    bool finished =
+        transfer.ok() && transfer->has_value() && (*transfer)->step == TransferStep::kDone;
+    if (finished && env_->UnlinkAt(storage_->spool(), e.name).ok()) ++c.report.removed_spool;
+  }
+}
+
+void RetentionSweeper::Start(std::chrono::milliseconds interval, std::function<void()> after_each) {
+  thread_ = std::thread([this, interval, after_each = std::move(after_each)] {
+    for (;;) {
+      Sweep();
+      if (after_each) after_each();
+      std::unique_lock<std::mutex> lock(wait_mu_);
+      if (wake_.wait_for(lock, interval, [this] { return stop_; })) return;
+    }
+  });
+}
+
+void RetentionSweeper::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace fordeler

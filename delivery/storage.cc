@@ -1,0 +1,91 @@
+#include "delivery/storage.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+namespace fordeler {
+
+Result<UniqueFd> OpenDirectory(Env* env, int dir, const std::string& name, bool create,
+                               mode_t mode) {
+  if (create) {
+    Status s = env->MkdirAt(dir, name, mode);
+    if (!s.ok() && s.code() != Status::Code::kAlreadyExists) return s;
+  }
+  auto fd = env->OpenAt(dir, name, O_RDONLY | O_DIRECTORY, 0);
+  if (!fd.ok()) return fd.status();
+  return UniqueFd(*fd);
+}
+
+namespace {
+
+Result<dev_t> DeviceOf(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat");
+  return st.st_dev;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> Storage::Open(Env* env, const std::string& root) {
+  auto root_fd = env->OpenAt(AT_FDCWD, root, O_RDONLY | O_DIRECTORY, 0);
+  if (!root_fd.ok()) return root_fd.status();
+  UniqueFd r(*root_fd);
+  UniqueFd parts[3];
+  const char* names[3] = {"spool", "staging", "quarantine"};
+  auto device = DeviceOf(r.get());
+  if (!device.ok()) return device.status();
+  for (int i = 0; i < 3; ++i) {
+    auto fd = OpenDirectory(env, r.get(), names[i], true, 0750);
+    if (!fd.ok()) return fd.status();
+    parts[i] = std::move(*fd);
+    auto dev = DeviceOf(parts[i].get());
+    if (!dev.ok()) return dev.status();
+    if (*dev != *device) {
+      return Status::InvalidArgument(root + "/" + names[i] +
+                                     " is on another filesystem than the storage root: fordeler "
+                                     "moves and links files between them");
+    }
+  }
+  return std::unique_ptr<Storage>(new Storage(env, std::move(r), std::move(parts[0]),
+                                              std::move(parts[1]), std::move(parts[2]), *device));
+}
+
+Storage::Storage(Env* env, UniqueFd root, UniqueFd spool, UniqueFd staging, UniqueFd quarantine,
+                 dev_t device)
+    : env_(env),
+      root_(std::move(root)),
+      spool_(std::move(spool)),
+      staging_(std::move(staging)),
+      quarantine_(std::move(quarantine)),
+      device_(device) {}
+
+Result<int> Storage::InOf(const std::string& account) { return FolderOf(account, "IN"); }
+
+Result<int> Storage::OutOf(const std::string& account) { return FolderOf(account, "OUT"); }
+
+Result<int> Storage::FolderOf(const std::string& account, const char* folder) {
+  std::string key = account + "/" + folder;
+  MutexLock lock(&mu_);
+  auto it = folders_.find(key);
+  if (it != folders_.end()) return it->second.get();
+  auto accounts = OpenDirectory(env_, root_.get(), "accounts", false, 0);
+  if (!accounts.ok()) return accounts.status();
+  auto jail = OpenDirectory(env_, accounts->get(), account, false, 0);
+  if (!jail.ok()) return jail.status();
+  auto fd = OpenDirectory(env_, jail->get(), folder, false, 0);
+  if (!fd.ok()) return fd.status();
+  auto dev = DeviceOf(fd->get());
+  if (!dev.ok()) return dev.status();
+  if (*dev != device_) {
+    return Status::InvalidArgument(key + " is on another filesystem than the storage root");
+  }
+  int raw = fd->get();
+  folders_.emplace(key, std::move(*fd));
+  return raw;
+}
+
+Result<UniqueFd> Storage::QuarantineDir(const std::string& uuid) {
+  return OpenDirectory(env_, quarantine_.get(), uuid, true, 0750);
+}
+
+}  // namespace fordeler

@@ -1,0 +1,59 @@
+// Storage: the directories under the storage root that delivery works in, as directory fds
+// (O_RDONLY|O_DIRECTORY, so they can be fsynced):
+//
+//   <root>/accounts/<id>/IN, OUT   the jails (created by the SFTP server's registry)
+//   <root>/spool                   accepted data, one file per transfer (<uuid>, mode 0440),
+//                                  and triggers being processed (<uuid>.trigger)
+//   <root>/staging                 temp files and links on their way into an /IN
+//   <root>/quarantine/<uuid>       rejected pairs with their receipt
+//
+// Open() creates spool, staging and quarantine and refuses a root whose parts are not on one
+// filesystem (renames and hard links must work between them; contract §9).
+// Thread-safe; fds live as long as the Storage.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/env.h"
+#include "core/mutex.h"
+#include "core/status.h"
+
+namespace fordeler {
+
+class Storage {
+ public:
+  static Result<std::unique_ptr<Storage>> Open(Env* env, const std::string& root);
+
+  int root() const { return root_.get(); }
+  int spool() const { return spool_.get(); }
+  int staging() const { return staging_.get(); }
+  int quarantine() const { return quarantine_.get(); }
+
+  // The account's IN or OUT folder; opened on first use and kept. Fails when it does not exist
+  // (yet) or is not on the storage root's filesystem.
+  Result<int> InOf(const std::string& account) EXCLUDES(mu_);
+  Result<int> OutOf(const std::string& account) EXCLUDES(mu_);
+
+  // Opens (creating if needed) quarantine/<uuid>.
+  Result<UniqueFd> QuarantineDir(const std::string& uuid);
+
+ private:
+  Storage(Env* env, UniqueFd root, UniqueFd spool, UniqueFd staging, UniqueFd quarantine,
+          dev_t device);
+  Result<int> FolderOf(const std::string& account, const char* folder) EXCLUDES(mu_);
+
+  Env* env_;
+  UniqueFd root_, spool_, staging_, quarantine_;
+  dev_t device_;
+  Mutex mu_;
+  std::map<std::string, UniqueFd> folders_ GUARDED_BY(mu_);  // "<account>/IN" -> fd
+};
+
+// Opens `name` beneath `dir` as a directory (O_RDONLY|O_DIRECTORY|O_NOFOLLOW), creating it with
+// `mode` first when `create` is set.
+Result<UniqueFd> OpenDirectory(Env* env, int dir, const std::string& name, bool create,
+                               mode_t mode);
+
+}  // namespace fordeler

@@ -1,0 +1,129 @@
+// The delivery state machine, continued: rejections (quarantine and receipt), fordeler's own
+// failures (retried with back-off), and the metadata document of one delivery.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/env.h"
+#include "core/names.h"
+#include "delivery/file_ops.h"
+#include "delivery/pipeline_impl.h"
+#include "delivery/storage.h"
+#include "metadata/documents.h"
+
+namespace fordeler {
+
+namespace {
+
+bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
+
+}  // namespace
+
+void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
+  TransferRecord& t = job->t;
+  t.state = TransferState::kRejected;
+  t.error_code = static_cast<int>(why.code);
+  t.error_description = why.description;
+  t.step = TransferStep::kRejecting;
+  job->deliveries.clear();  // a rejected transfer is delivered to nobody
+  spdlog::info("event=rejected transfer={} sender={} code={} reason=\"{}\"", t.uuid, t.sender,
+               t.error_code, why.description);
+  Batch batch;
+  batch.PutTransfer(t).AddEvent("rejected", t.uuid, t.sender,
+                                "code=" + std::to_string(t.error_code) + " " +
+                                    std::string(ErrorName(why.code)) + " " + why.description);
+  CommitThen(job, std::move(batch));
+}
+
+// fordeler failed (disk full, folder unwritable, ...): keep the step, say so once in the audit
+// log (code 5001 while it lasts, visible to the operator), and try again with back-off.
+void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& status) {
+  TransferRecord& t = job->t;
+  int failures = ++job->failures;
+  auto delay = std::chrono::milliseconds(100) * (1 << std::min(failures - 1, 9));
+  spdlog::warn("event=failed transfer={} step={} attempt={} retry_in_ms={} error=\"{}\"", t.uuid,
+               ToString(t.step), failures, delay.count(), status.message());
+  if (failures == 1) {
+    t.error_code = static_cast<int>(ErrorCode::kInternalError);
+    t.error_description = status.message();
+    Batch batch;
+    batch.PutTransfer(t).AddEvent(
+        "failed", t.uuid, t.sender,
+        "step=" + std::string(ToString(t.step)) + " error=\"" + status.message() + "\"");
+    t.updated_at = env->Now();
+    audit->Submit(std::move(batch), [](const Status&) {});
+  }
+  ScheduleAfter(job, std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(60)));
+}
+
+// Moves what the transfer left (its trigger from the spool, its data from the spool or /OUT)
+// into quarantine/<uuid>/. Idempotent: what is already there or gone is skipped.
+Status DeliveryPipeline::Impl::MoveToQuarantine(const JobPtr& job, int qdir) {
+  TransferRecord& t = job->t;
+  Status s = env->RenameAt(storage->spool(), t.uuid + ".trigger", qdir, t.trigger_name, true);
+  if (!s.ok() && !IsNotFound(s) && s.code() != Status::Code::kAlreadyExists) return s;
+  s = env->RenameAt(storage->spool(), t.uuid, qdir, t.name, true);
+  if (!s.ok() && !IsNotFound(s) && s.code() != Status::Code::kAlreadyExists) return s;
+  auto out = storage->OutOf(t.sender);
+  if (!out.ok()) return out.status();
+  auto data = StatAt(*out, t.name);
+  if (IsValidName(t.name) && data.ok() && data->regular && gate->BeginTake(t.sender, t.name)) {
+    auto info = TakeUploadInfo(t.sender, t.name);
+    if (info && info->inode == data->inode) {
+      s = env->RenameAt(*out, t.name, qdir, t.name, true);
+    } else {
+      auto copied = CopyAndHash(env, *out, t.name, qdir, t.name, 0440);
+      s = copied.ok() ? env->UnlinkAt(*out, t.name) : copied.status();
+    }
+    gate->EndTake(t.sender, t.name, s.ok());
+    if (!s.ok() && s.code() != Status::Code::kAlreadyExists) return s;
+    if (s = FsyncDir(env, *out); !s.ok()) return s;
+  }
+  return FsyncDir(env, qdir);
+}
+
+Status DeliveryPipeline::Impl::StepRejecting(const JobPtr& job) {
+  auto qdir = storage->QuarantineDir(job->t.uuid);
+  if (!qdir.ok()) return qdir.status();
+  if (Status s = FsyncDir(env, storage->quarantine()); !s.ok()) return s;
+  if (Status s = MoveToQuarantine(job, qdir->get()); !s.ok()) return s;
+  return SendReceipt(job, qdir->get());
+}
+
+std::string DeliveryPipeline::Impl::MetadataFor(const Job& job, const DeliveryRecord& d,
+                                                const std::string& placed) {
+  const TransferRecord& t = job.t;
+  const Trigger& trigger = *job.trigger;
+  auto cfg = config();
+  const Account* sender = cfg->FindAccount(t.sender);
+  const Account* recipient = cfg->FindAccount(d.recipient);
+  const DataArea* area = cfg->FindDataArea(t.data_area.value_or(""));
+  auto optional = [](const std::string& s) {
+    return s.empty() ? std::nullopt : std::optional<std::string>(s);
+  };
+  MetadataFields m;
+  m.root = cfg->delivery.metadata_format == MetadataFormat::kFileMetadata
+               ? MetadataRoot::kFileMetadata
+               : MetadataRoot::kTrigger;
+  m.file_transfer_uuid = t.uuid;
+  m.file_name = placed;
+  m.size_in_bytes = t.size.value_or(0);
+  m.sender = t.sender;
+  m.senders_file_id = t.senders_file_id;
+  m.recipient = d.recipient;
+  m.sha256 = t.sha256.value_or("");
+  m.inf_ref = area != nullptr ? area->fetch_service : t.data_area.value_or("");
+  m.sender_it_system = trigger.routing.sender_it_system;
+  if (!m.sender_it_system && sender != nullptr) m.sender_it_system = optional(sender->it_system);
+  m.sender_authority = t.authority.value_or("");
+  if (recipient != nullptr) {
+    m.recipient_it_system = optional(recipient->it_system);
+    m.recipient_authority = optional(recipient->authority);
+  }
+  m.transaction_id = trigger.routing.transaction_id;
+  m.sender_timestamp = trigger.routing.sender_timestamp;
+  m.route_parameters = trigger.routing.route_parameters;
+  return WriteMetadata(m);
+}
+
+}  // namespace fordeler

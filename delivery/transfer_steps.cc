@@ -1,0 +1,338 @@
+// The delivery state machine of one transfer (docs/architecture.md). Each Step* does the work of
+// one step — idempotently, so that recovery can run it again after a crash anywhere — and ends
+// by committing the record of the next step; the commit's completion schedules that step.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include "core/env.h"
+#include "core/names.h"
+#include "core/units.h"
+#include "delivery/file_ops.h"
+#include "delivery/pipeline_impl.h"
+#include "delivery/storage.h"
+#include "metadata/documents.h"
+#include "metadata/trigger_parser.h"
+#include "routing/resolver.h"
+
+namespace fordeler {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr milliseconds kDataPoll{200};  // re-check for a data file still on its way
+
+bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
+
+}  // namespace
+
+// QUOTA_EXCEEDED when placing `size` more bytes would pass the recipient's quota or quota_files.
+std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
+                                                            const std::string& recipient,
+                                                            uint64_t size) {
+  const Account* account = cfg.FindAccount(recipient);
+  if (account == nullptr || (!account->quota && !account->quota_files)) return std::nullopt;
+  auto in = storage->InOf(recipient);
+  if (!in.ok()) return std::nullopt;  // placing will fail and be retried; not the sender's fault
+  auto usage = UsageOf(*in);
+  if (!usage.ok()) return std::nullopt;
+  if (account->quota_files && usage->files + 1 > *account->quota_files) {
+    return Rejection{ErrorCode::kQuotaExceeded,
+                     recipient + "'s IN holds " + std::to_string(usage->files) +
+                         " files; its quota_files is " + std::to_string(*account->quota_files)};
+  }
+  if (account->quota && usage->bytes + size > *account->quota) {
+    return Rejection{ErrorCode::kQuotaExceeded,
+                     recipient + "'s IN holds " + FormatSize(usage->bytes) + "; " +
+                         std::to_string(size) + " more bytes would pass its quota of " +
+                         FormatSize(*account->quota)};
+  }
+  return std::nullopt;
+}
+
+void DeliveryPipeline::Impl::Run(JobPtr job) {
+  if (stopping) return;
+  Status s;
+  switch (job->t.step) {
+    case TransferStep::kReceived:
+      s = StepReceived(job);
+      break;
+    case TransferStep::kTriggerTaken:
+      s = StepTriggerTaken(job);
+      break;
+    case TransferStep::kAccepted:
+      s = StepAccepted(job);
+      break;
+    case TransferStep::kSpooled:
+      s = StepSpooled(job);
+      break;
+    case TransferStep::kPlaced:
+      s = StepPlaced(job);
+      break;
+    case TransferStep::kReceiptSent:
+      s = StepReceiptSent(job);
+      break;
+    case TransferStep::kRejecting:
+      s = StepRejecting(job);
+      break;
+    case TransferStep::kDone:
+      Finish(job);
+      return;
+  }
+  if (!s.ok()) Failed(job, s);
+}
+
+// Moves the trigger from /OUT into the spool, then reads it.
+Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
+  TransferRecord& t = job->t;
+  std::string spooled = t.uuid + ".trigger";
+  auto out = storage->OutOf(t.sender);
+  if (!out.ok()) return out.status();
+  if (!StatAt(storage->spool(), spooled).ok()) {
+    if (!gate->BeginTake(t.sender, t.trigger_name)) {  // reopened for writing meanwhile
+      ScheduleAfter(job, kDataPoll);
+      return Status::Ok();
+    }
+    Status s = env->RenameAt(*out, t.trigger_name, storage->spool(), spooled, true);
+    gate->EndTake(t.sender, t.trigger_name, s.ok());
+    if (IsNotFound(s)) {
+      Unclaim(*job);
+      Reject(job, {ErrorCode::kTriggerMalformed,
+                   "the trigger file was removed before fordeler could read it"});
+      return Status::Ok();
+    }
+    if (!s.ok()) return s;
+    if (s = FsyncDir(env, storage->spool()); !s.ok()) return s;
+    if (s = FsyncDir(env, *out); !s.ok()) return s;
+  }
+  Unclaim(*job);  // the trigger has left /OUT: the same name may be sent again
+  auto bytes = ReadSmallFile(env, storage->spool(), spooled, kMaxTriggerBytes + 1);
+  if (!bytes.ok()) return bytes.status();
+  t.trigger_xml = std::move(*bytes);
+  t.step = TransferStep::kTriggerTaken;
+  Batch batch;
+  batch.PutTransfer(t);
+  CommitThen(job, std::move(batch));
+  return Status::Ok();
+}
+
+bool DeliveryPipeline::Impl::EnsureTrigger(const JobPtr& job) {
+  if (job->trigger) return true;
+  Trigger trigger;
+  Rejection why;
+  if (!ParseTrigger(job->t.trigger_xml, &trigger, &why)) {
+    Reject(job, why);
+    return false;
+  }
+  job->trigger = std::move(trigger);
+  job->t.senders_file_id = job->trigger->senders_file_id;
+  return true;
+}
+
+// Checks the trigger, resolves the route and waits for a complete data file.
+Status DeliveryPipeline::Impl::StepTriggerTaken(const JobPtr& job) {
+  TransferRecord& t = job->t;
+  if (!EnsureTrigger(job)) return Status::Ok();
+  const Trigger& trigger = *job->trigger;
+  if (trigger.file_name != t.name || !IsValidName(t.name)) {
+    Reject(job, {ErrorCode::kFilenameMismatch, "FileName \"" + PrintableName(trigger.file_name) +
+                                                   "\" is not the trigger's own name \"" +
+                                                   PrintableName(t.name) + "\""});
+    return Status::Ok();
+  }
+  auto cfg = config();
+  Resolution route;
+  Rejection why;
+  if (!Resolve(*cfg, t.sender, trigger, &route, &why)) {
+    Reject(job, why);
+    return Status::Ok();
+  }
+  auto out = storage->OutOf(t.sender);
+  if (!out.ok()) return out.status();
+  auto data = StatAt(*out, t.name);
+  if (!data.ok() || !data->regular || gate->IsOpenForWriting(t.sender, t.name)) {
+    if (data.ok() || IsNotFound(data.status())) {
+      if (env->Now() < t.received_at + cfg->delivery.trigger_grace) {
+        ScheduleAfter(job, kDataPoll);
+        return Status::Ok();
+      }
+      Reject(job, {ErrorCode::kDataFileMissing, "no complete data file OUT/" +
+                                                    PrintableName(t.name) + " within " +
+                                                    FormatDuration(cfg->delivery.trigger_grace)});
+      return Status::Ok();
+    }
+    return data.status();
+  }
+  if (data->size > cfg->delivery.max_file_size) {
+    Reject(job, {ErrorCode::kFileTooLarge, "the data file has " + std::to_string(data->size) +
+                                               " bytes; max_file_size is " +
+                                               FormatSize(cfg->delivery.max_file_size)});
+    return Status::Ok();
+  }
+  if (data->size != trigger.size_in_bytes) {
+    Reject(job, {ErrorCode::kSizeMismatch,
+                 "SizeInBytes is " + std::to_string(trigger.size_in_bytes) +
+                     " but the data file has " + std::to_string(data->size) + " bytes"});
+    return Status::Ok();
+  }
+  for (const auto& recipient : route.recipients) {
+    std::optional<Rejection> full = CheckQuota(*cfg, recipient, data->size);
+    if (full) {
+      Reject(job, *full);
+      return Status::Ok();
+    }
+  }
+  t.size = data->size;
+  t.data_area = route.data_area;
+  t.authority = route.authority;
+  t.route_ids = route.route_ids;
+  t.step = TransferStep::kAccepted;
+  Batch batch;
+  batch.PutTransfer(t);
+  job->deliveries.clear();
+  for (const auto& recipient : route.recipients) {
+    DeliveryRecord d;
+    d.transfer_uuid = t.uuid;
+    d.recipient = recipient;
+    batch.PutDelivery(d);
+    job->deliveries.push_back(std::move(d));
+  }
+  CommitThen(job, std::move(batch));
+  return Status::Ok();
+}
+
+// Takes the data file out of /OUT into the spool: a rename when fordeler's own server wrote it
+// (with the digest computed while it arrived), a copy with hashing in one pass otherwise.
+Status DeliveryPipeline::Impl::StepAccepted(const JobPtr& job) {
+  TransferRecord& t = job->t;
+  if (!EnsureTrigger(job)) return Status::Ok();
+  auto out = storage->OutOf(t.sender);
+  if (!out.ok()) return out.status();
+  std::optional<Digest> digest;
+  if (!StatAt(storage->spool(), t.uuid).ok()) {
+    if (!gate->BeginTake(t.sender, t.name)) {
+      ScheduleAfter(job, kDataPoll);
+      return Status::Ok();
+    }
+    auto facts = StatAt(*out, t.name);
+    auto info = TakeUploadInfo(t.sender, t.name);
+    Status s = facts.status();
+    if (s.ok() && info && info->inode == facts->inode && info->size == facts->size) {
+      s = env->RenameAt(*out, t.name, storage->spool(), t.uuid, true);
+      digest = info->sha256;
+    } else if (s.ok()) {
+      auto copied = CopyAndHash(env, *out, t.name, storage->spool(), t.uuid, 0440);
+      s = copied.status();
+      if (s.ok()) {
+        digest = *copied;
+        s = env->UnlinkAt(*out, t.name);
+      }
+    }
+    gate->EndTake(t.sender, t.name, s.ok());
+    if (!s.ok()) return s;
+    if (s = FsyncDir(env, storage->spool()); !s.ok()) return s;
+    if (s = FsyncDir(env, *out); !s.ok()) return s;
+  }
+  auto fd = env->OpenAt(storage->spool(), t.uuid, O_RDONLY, 0);
+  if (!fd.ok()) return fd.status();
+  UniqueFd spooled(*fd);
+  if (Status s = env->Fchmod(spooled.get(), 0440); !s.ok()) return s;
+  // The data must be on disk before anything that points at it is recorded or placed (contract
+  // §5: "fsynced"). A renamed upload was never fsynced; the SFTP server started its write-back
+  // while it arrived (sync_file_range), so this is short even for a large file.
+  if (Status s = env->Fsync(spooled.get()); !s.ok()) return s;
+  if (!digest) {
+    auto hashed = HashFileAt(env, storage->spool(), t.uuid);
+    if (!hashed.ok()) return hashed.status();
+    digest = *hashed;
+  }
+  t.sha256 = ToHex(*digest);
+  if (job->trigger->sha256 && *job->trigger->sha256 != *t.sha256) {
+    Reject(job, {ErrorCode::kChecksumMismatch,
+                 "Sha256 " + *job->trigger->sha256 + " differs from the data file's " + *t.sha256});
+    return Status::Ok();
+  }
+  t.state = TransferState::kDelivering;
+  t.step = TransferStep::kSpooled;
+  Batch batch;
+  batch.PutTransfer(t);
+  CommitThen(job, std::move(batch));
+  return Status::Ok();
+}
+
+// Places data and metadata in every recipient's /IN.
+Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
+  TransferRecord& t = job->t;
+  if (!EnsureTrigger(job)) return Status::Ok();
+  Batch batch;
+  for (DeliveryRecord& d : job->deliveries) {
+    if (d.state != DeliveryState::kPending) continue;
+    auto in = storage->InOf(d.recipient);
+    if (!in.ok()) return in.status();
+    auto placed =
+        PlaceData(env, storage->spool(), storage->staging(), *in, t.uuid, d.recipient, t.name);
+    if (!placed.ok()) return placed.status();
+    std::string metadata = MetadataFor(*job, d, *placed);
+    Status s = WriteFileDurably(env, storage->staging(), t.uuid + "." + d.recipient + ".metadata",
+                                *in, *placed + ".metadata", metadata, 0440, false);
+    if (!s.ok()) return s;
+    d.name_in_in = *placed;
+    d.state = DeliveryState::kDelivered;
+    d.delivered_at = env->Now();
+    batch.PutDelivery(d).AddEvent("delivered", t.uuid, d.recipient,
+                                  "name=" + PrintableName(*placed));
+    spdlog::info("event=delivered transfer={} recipient={} name=\"{}\"", t.uuid, d.recipient,
+                 PrintableName(*placed));
+  }
+  t.state = TransferState::kDelivered;
+  t.step = TransferStep::kPlaced;
+  t.error_code = 0;
+  t.error_description.clear();
+  batch.PutTransfer(t);
+  CommitThen(job, std::move(batch));
+  return Status::Ok();
+}
+
+Status DeliveryPipeline::Impl::StepPlaced(const JobPtr& job) { return SendReceipt(job, -1); }
+
+// The sender's receipt: <name>.sftpreceipt in its /IN, replacing an older one (contract §5);
+// for a rejection also kept beside the quarantined files.
+Status DeliveryPipeline::Impl::SendReceipt(const JobPtr& job, int quarantine_dir) {
+  TransferRecord& t = job->t;
+  std::optional<Rejection> error;
+  if (t.state == TransferState::kRejected) {
+    error = Rejection{ErrorCodeFromInt(t.error_code), t.error_description};
+  }
+  std::string receipt = WriteReceipt({t.uuid, t.senders_file_id, error});
+  auto in = storage->InOf(t.sender);
+  if (!in.ok()) return in.status();
+  Status s = WriteFileDurably(env, storage->staging(), t.uuid + ".receipt", *in,
+                              t.name + ".sftpreceipt", receipt, 0440, false);
+  if (s.ok() && quarantine_dir >= 0) {
+    s = WriteFileDurably(env, quarantine_dir, "receipt.xml.tmp", quarantine_dir, "receipt.xml",
+                         receipt, 0440, false);
+  }
+  if (!s.ok()) return s;
+  t.receipt_xml = receipt;
+  t.step = TransferStep::kReceiptSent;
+  Batch batch;
+  batch.PutTransfer(t).AddEvent(
+      "receipt_sent", t.uuid, t.sender,
+      "code=" + std::string(error ? ErrorName(error->code) : std::string_view("SUCCESS")));
+  CommitThen(job, std::move(batch));
+  return Status::Ok();
+}
+
+Status DeliveryPipeline::Impl::StepReceiptSent(const JobPtr& job) {
+  TransferRecord& t = job->t;
+  Status s = env->UnlinkAt(storage->spool(), t.uuid + ".trigger");
+  if (!s.ok() && !IsNotFound(s)) return s;
+  t.step = TransferStep::kDone;
+  spdlog::info("event=done transfer={} state={}", t.uuid, ToString(t.state));
+  Batch batch;
+  batch.PutTransfer(t);
+  CommitThen(job, std::move(batch));
+  return Status::Ok();
+}
+
+}  // namespace fordeler

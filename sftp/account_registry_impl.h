@@ -1,0 +1,85 @@
+// Internal to sftp/: the per-account state behind AccountRegistry, shared by every session of
+// the account (sftp_session.cc) and by the delivery pipeline through OutboxGate.
+//
+// For each name in the account's /OUT that is open, being taken or recently taken it keeps: how
+// many handles hold it and how many of them write, whether delivery is taking it, the ticket that
+// revokes handles opened before a take, and the attributes a taken file keeps showing for
+// kGhostDuration (contract §2). Names nobody holds are dropped. Thread-safe: one mutex per
+// account; the hot path (READ/WRITE) only loads a ticket's atomic flag.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "core/env.h"
+#include "core/mutex.h"
+#include "sftp/account_registry.h"
+#include "sftp/jail.h"
+
+namespace fordeler {
+
+inline constexpr std::chrono::seconds kGhostDuration{10};
+
+// Shared by every handle on one file of /OUT; revoked while (and after) delivery takes the file.
+struct FileTicket {
+  std::atomic<bool> revoked{false};
+  bool ok() const { return !revoked.load(std::memory_order_acquire); }
+};
+
+class AccountState {
+ public:
+  AccountState(Env* env, std::shared_ptr<Jail> jail) : env_(env), jail_(std::move(jail)) {}
+
+  const std::shared_ptr<Jail>& jail() const { return jail_; }
+
+  // A handle on /OUT/<name> is being opened (before the file is). Fails (kUnavailable for
+  // writers, kNotFound for readers) while the name is being taken. Opening for writing forgets
+  // attributes kept from an earlier take of the same name.
+  Result<std::shared_ptr<FileTicket>> Acquire(const std::string& name, bool write) EXCLUDES(mu_);
+  // The handle is closed (or its open failed).
+  void Release(const std::string& name, bool write) EXCLUDES(mu_);
+
+  bool IsOpenForWriting(const std::string& name) const EXCLUDES(mu_);
+  bool IsBeingTaken(const std::string& name) const EXCLUDES(mu_);
+  // The attributes a taken (or being taken) file still shows, if any.
+  bool GhostStat(const std::string& name, struct stat* st) EXCLUDES(mu_);
+
+  bool BeginTake(const std::string& name) EXCLUDES(mu_);
+  void EndTake(const std::string& name, bool taken) EXCLUDES(mu_);
+
+ private:
+  struct OutFile {
+    int holders = 0;  // open handles on the name (readers and writers)
+    int writers = 0;
+    bool taking = false;
+    bool has_attrs = false;  // `attrs` captured at BeginTake
+    struct stat attrs;
+    std::chrono::steady_clock::time_point ghost_until{};
+    std::shared_ptr<FileTicket> ticket;
+  };
+  bool Idle(const OutFile& f) const REQUIRES(mu_);
+  void DropIfIdle(const std::string& name) REQUIRES(mu_);
+
+  Env* const env_;
+  const std::shared_ptr<Jail> jail_;
+  mutable Mutex mu_;
+  std::unordered_map<std::string, OutFile> files_ GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point next_sweep_ GUARDED_BY(mu_){};
+};
+
+struct AccountRegistry::Impl {
+  explicit Impl(Env* e) : env(e) {}
+  // The state of `account`, or null when it is not configured.
+  std::shared_ptr<AccountState> Find(const std::string& account) const EXCLUDES(mu);
+
+  Env* const env;
+  mutable Mutex mu;
+  std::unordered_map<std::string, std::shared_ptr<AccountState>> accounts GUARDED_BY(mu);
+};
+
+}  // namespace fordeler

@@ -1,0 +1,127 @@
+// SshSession: one SSH connection, from the accepted socket to the disconnect.
+//
+// libssh does the SSH protocol on a dup() of the accepted socket's fd; Boost.Asio tells the
+// session when that fd is readable or writable, and the session then runs libssh's poll loop
+// (ssh_event_dopoll with timeout 0) on the io_context thread that owns it. Each session has its
+// own ssh_event, so no other session's callbacks ever run inside it (libssh-notes.md).
+//
+// After public-key authentication the client may open session channels and start the "sftp"
+// subsystem on them; each such channel gets an SftpSession. Replies are written only outside
+// libssh's callbacks, as much as the peer's window and libssh's output buffer allow; while a
+// channel's SftpSession has too many replies queued its input is left unconsumed, which stops
+// the peer once its window is used up (back-pressure, no unbounded queues).
+//
+// Thread safety: all members run on the session's executor. Shutdown() and Recheck() may be
+// called from any thread; they post to it.
+#pragma once
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sftp/server_context.h"
+#include "sftp/sftp_session.h"
+
+namespace fordeler {
+
+class SshSession : public std::enable_shared_from_this<SshSession> {
+ public:
+  SshSession(ServerContext* server, boost::asio::ip::tcp::socket socket);
+  ~SshSession();
+  SshSession(const SshSession&) = delete;
+  SshSession& operator=(const SshSession&) = delete;
+
+  // Starts the key exchange. Call once, on the session's executor.
+  void Start();
+  // Ends the session with `reason` sent to the client. Thread-safe.
+  void Shutdown(std::string reason);
+  // Ends the session if its account or the key it logged in with is no longer configured.
+  // Thread-safe.
+  void Recheck();
+
+  // Only meaningful on the session's executor.
+  const std::string& account() const { return account_; }
+  const std::string& address() const { return address_; }
+
+ private:
+  // One session channel of the connection. `sftp` exists once the client started the subsystem.
+  struct Channel {
+    SshSession* owner = nullptr;
+    ssh_channel channel = nullptr;
+    ssh_channel_callbacks_struct callbacks{};
+    std::unique_ptr<SftpSession> sftp;
+    std::vector<uint8_t> pending;  // input taken out of libssh after a stall, not yet consumed
+    bool stalled = false;          // input left in libssh's buffer because replies piled up
+    bool draining = false;         // ResumeInput is reading: callbacks must not consume
+    bool eof = false;              // the client sent EOF: finish replies, then close
+    bool closed = false;           // the channel is gone (by the client or by us)
+    bool failed = false;           // protocol error: close the whole session
+  };
+
+  // libssh callbacks: trampolines to the members below.
+  static int OnAuthPubkey(ssh_session, const char* user, ssh_key key, char state, void* self);
+  static int OnAuthPassword(ssh_session, const char* user, const char* password, void* self);
+  static int OnAuthNone(ssh_session, const char* user, void* self);
+  static ssh_channel OnChannelOpen(ssh_session, void* self);
+  static int OnChannelData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
+                           void* channel);
+  static int OnSubsystem(ssh_session, ssh_channel, const char* name, void* channel);
+  static int OnExec(ssh_session, ssh_channel, const char* command, void* channel);
+  static int OnShell(ssh_session, ssh_channel, void* channel);
+  static int OnPty(ssh_session, ssh_channel, const char* term, int w, int h, int pw, int ph,
+                   void* channel);
+  static void OnChannelEof(ssh_session, ssh_channel, void* channel);
+  static void OnChannelClose(ssh_session, ssh_channel, void* channel);
+
+  int AuthPubkey(const std::string& user, ssh_key key, char state);
+  const AuthorizedKey* FindKey(const Config& config, const std::string& user, ssh_key key) const;
+  int ChannelData(Channel* ch, const uint8_t* data, uint32_t len);
+
+  void ContinueKeyExchange();
+  void Pump();
+  void AfterPoll();
+  void ServiceChannel(Channel* ch);
+  void ResumeInput(Channel* ch);
+  void FlushChannel(Channel* ch);
+  void ArmWaits();
+  void ArmIdleTimer(std::chrono::steady_clock::duration after);
+  void Close(const std::string& reason);
+  void CheckRecheck();
+
+  ServerContext* server_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer login_timer_;
+  boost::asio::steady_timer idle_timer_;
+  ssh_session session_ = nullptr;
+  ssh_event event_ = nullptr;
+  ssh_server_callbacks_struct server_callbacks_{};
+  std::vector<std::unique_ptr<Channel>> channels_;
+  std::string address_;  // peer "ip:port"
+  std::string ip_;       // peer ip only, for from= and bans
+  std::string account_;  // set once authenticated
+  std::string attempted_user_;
+  std::string fingerprint_;
+  bool kex_done_ = false;
+  bool authenticated_ = false;
+  bool closed_ = false;
+  bool read_armed_ = false;
+  bool write_armed_ = false;
+  bool pump_posted_ = false;
+  bool activity_ = false;  // something happened during this turn
+  bool idle_armed_ = false;
+  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
+  std::unique_ptr<uint8_t[]> read_buffer_;  // scratch for ResumeInput, not zero-filled
+  int auth_attempts_ = 0;
+  std::string limit_refused_;  // a session limit refused the login: disconnect saying why
+
+  // Channels opened over the session's life (libssh keeps each until the session ends).
+  static constexpr size_t kMaxChannelsPerSession = 64;
+};
+
+}  // namespace fordeler

@@ -1,0 +1,447 @@
+"""The operator's CLI end to end (contract §10): the real `fordeler` binary against a real
+fordelerd that real paramiko clients send files through. Every command's table and --json
+content is checked, and the mutating commands (retry, recall, redeliver, quarantine release and
+purge) go through the daemon's control socket.
+
+`fordeler` is $FORDELER, else cli/fordeler beside the daemon's build folder.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import uuid as uuidlib
+from pathlib import Path
+
+import pytest
+
+from harness import (AccountSpec, data_areas_toml, db_rows, fordelerd_path, receipt_of, run,
+                     trigger_xml, wait_receipt, wait_transfer, wait_until)
+
+KMD, FLIS, LIS, NEWBIE = "kmd", "flis", "lis", "newbie"
+KEY_NAMES = ["kmd_ed25519", "flis_ed25519", "lis_ed25519", "newbie_ed25519"]
+INF_REF = "FLISOekonomiAflever_1"
+ANSI = re.compile(r"\x1b\[")
+
+
+def fordeler_path() -> str:
+    path = os.environ.get("FORDELER")
+    if not path:
+        path = str(Path(fordelerd_path()).resolve().parent.parent / "cli" / "fordeler")
+    assert os.access(path, os.X_OK), f"no fordeler binary at {path} (set FORDELER)"
+    return path
+
+
+def cli(d, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
+    """Runs `fordeler --config <d's config> ARGS`; checks the exit status when `expect` is set."""
+    r = run([fordeler_path(), "--config", str(d.config_path), *args], timeout=60)
+    if expect is not None:
+        assert r.returncode == expect, (f"fordeler {' '.join(args)} exited {r.returncode}, want "
+                                        f"{expect}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+    return r
+
+
+def cli_json(d, *args: str, expect: int = 0):
+    return json.loads(cli(d, *args, "--json", expect=expect).stdout)
+
+
+def account(keyset, name: str, extra: str = "") -> AccountSpec:
+    return AccountSpec(name, [keyset.key(f"{name}_ed25519")], extra=extra)
+
+
+def routes(recipients: list[str]) -> str:
+    return (f'[[route]]\nid = "oek-kmd"\ndata_area = "oekonomi"\nsender = "{KMD}"\n'
+            f'authorities = ["*"]\nrecipients = {json.dumps(recipients)}\n')
+
+
+def make_daemon(daemons, keyset, with_newbie: bool = False):
+    accounts = [account(keyset, KMD, 'authority = "urn:oio:cvr-nr:55133018"'),
+                account(keyset, FLIS, 'it_system = "FLIS"'), account(keyset, LIS)]
+    recipients = [FLIS, LIS]
+    if with_newbie:
+        accounts.append(account(keyset, NEWBIE))
+        recipients.append(NEWBIE)
+    extra = ('[delivery]\ntrigger_grace = "1s"\n' + routes(recipients) + "\n" + data_areas_toml())
+    return daemons.create(accounts, server_extra='time_zone = "Europe/Copenhagen"', extra=extra)
+
+
+def send(d, keyset, name: str, recipients: list[str], data: bytes = b"a;b;c\n1;2;3\n") -> dict:
+    """Uploads OUT/<name> and its trigger as kmd; waits for the receipt; returns it."""
+    with d.sftp(KMD, keyset.key("kmd_ed25519")) as s:
+        s.putfo(io.BytesIO(data), f"OUT/{name}")
+        s.putfo(io.BytesIO(trigger_xml(name, len(data), KMD, recipients, inf_ref=INF_REF)),
+                f"OUT/{name}.trigger")
+    return wait_receipt(d, KMD, name)
+
+
+def fresh(tag: str) -> str:
+    return f"{tag}-{uuidlib.uuid4().hex[:8]}.csv"
+
+
+def event_kinds(doc: dict) -> list[str]:
+    return [e["kind"] for e in doc["events"]]
+
+
+def assert_table(text: str) -> None:
+    """Plain tables: no colour when stdout is no terminal, and at most 80 columns."""
+    assert not ANSI.search(text), text
+    for line in text.splitlines():
+        assert len(line) <= 80, f"line wider than 80 columns: {line!r}"
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_read_commands_show_transfers_routes_accounts_and_status(daemons, keyset):
+    d = make_daemon(daemons, keyset)
+    good = fresh("good")
+    ok = send(d, keyset, good, [FLIS, LIS])
+    bad = fresh("bad")
+    rejected = send(d, keyset, bad, ["nobody"])
+    assert rejected["ErrorMessage"]["ErrorCode"] == "2001"
+    ok_uuid, bad_uuid = ok["FileTransferUUID"], rejected["FileTransferUUID"]
+
+    routes_doc = cli_json(d, "routes")
+    assert routes_doc == [{"id": "oek-kmd", "data_area": "oekonomi", "sender": KMD,
+                           "authorities": ["*"], "recipients": [FLIS, LIS],
+                           "defined_at": routes_doc[0]["defined_at"]}]
+    assert_table(cli(d, "routes").stdout)
+
+    accounts = {a["id"]: a for a in cli_json(d, "accounts")}
+    assert set(accounts) == {KMD, FLIS, LIS}
+    assert accounts[KMD]["authority"] == "urn:oio:cvr-nr:55133018"
+    assert accounts[FLIS]["it_system"] == "FLIS" and accounts[LIS]["it_system"] is None
+    fp = run(["ssh-keygen", "-lf", str(keyset.key("kmd_ed25519")) + ".pub"]).stdout.split()[1]
+    assert [k["fingerprint"] for k in accounts[KMD]["keys"]] == [fp]
+    assert accounts[KMD]["last_login"] is not None and accounts[LIS]["last_login"] is None
+    table = cli(d, "accounts").stdout
+    assert_table(table)
+    assert fp in table
+
+    rows = cli_json(d, "transfers")
+    assert [r["uuid"] for r in rows] == [bad_uuid, ok_uuid]  # newest first
+    assert rows[0] == {"uuid": bad_uuid, "state": "rejected", "sender": KMD, "name": bad,
+                       "data_area": None, "error_code": 2001, "received_at": rows[0]["received_at"]}
+    assert rows[1]["state"] == "delivered" and rows[1]["error_code"] is None
+    assert rows[1]["data_area"] == "oekonomi" and rows[1]["received_at"].endswith("Z")
+    uuids = lambda *a: [r["uuid"] for r in cli_json(d, "transfers", *a)]  # noqa: E731
+    assert uuids("--state", "delivered") == [ok_uuid]
+    assert uuids("--route", "oek-kmd") == [ok_uuid]
+    assert uuids("--data-area", "oekonomi") == [ok_uuid]
+    assert uuids("--sender", KMD, "--limit", "1") == [bad_uuid]
+    assert uuids("--sender", FLIS) == []
+    assert uuids("--since", "1h") == [bad_uuid, ok_uuid]
+    assert uuids("--since", "2200-01-01T00:00:00Z") == []
+    assert "--state" in cli(d, "transfers", "--state", "done", expect=2).stderr
+    assert "--since" in cli(d, "transfers", "--since", "soon", expect=2).stderr
+    table = cli(d, "transfers").stdout
+    assert_table(table)
+    assert ok_uuid in table and f"{KMD} → {good} (oekonomi)" in table
+
+    # FLIS fetches its copy: a pickup.
+    with d.sftp(FLIS, keyset.key("flis_ed25519")) as s:
+        s.remove(f"IN/{good}")
+    wait_until(lambda: cli_json(d, "show", ok_uuid)["deliveries"][0]["state"] == "picked_up", 10,
+               "flis's pickup recorded")
+    doc = cli_json(d, "show", ok_uuid)
+    assert doc["uuid"] == ok_uuid and doc["state"] == "delivered" and doc["name"] == good
+    assert doc["routes"] == ["oek-kmd"] and doc["authority"] == "urn:oio:cvr-nr:55133018"
+    deliveries = {x["recipient"]: x for x in doc["deliveries"]}
+    assert deliveries[FLIS]["state"] == "picked_up" and deliveries[FLIS]["picked_up_at"]
+    assert deliveries[LIS]["state"] == "delivered" and deliveries[LIS]["picked_up_at"] is None
+    assert deliveries[LIS]["name"] == good and deliveries[LIS]["delivered_at"]
+    kinds = event_kinds(doc)
+    for kind in ("received", "delivered", "receipt_sent", "picked_up"):
+        assert kind in kinds, kinds
+    assert all(isinstance(e["seq"], int) for e in doc["events"])
+    assert "<Message>SUCCESS</Message>" in doc["receipt"]
+    shown = cli(d, "show", ok_uuid).stdout
+    assert "Deliveries" in shown and "picked_up" in shown and "receipt_sent" in shown
+    assert "SUCCESS" in shown
+    bad_doc = cli_json(d, "show", bad_uuid.upper())
+    assert bad_doc["error_code"] == 2001 and bad_doc["error_name"] == "UNKNOWN_RECIPIENT"
+    assert bad_doc["deliveries"] == [] and "rejected" in event_kinds(bad_doc)
+    assert "not a FileTransferUUID" in cli(d, "show", "nope", expect=2).stderr
+    assert "no such transfer" in cli(d, "show", str(uuidlib.uuid4()), expect=1).stderr
+
+    status = cli_json(d, "status")
+    assert status == [{"route": "oek-kmd", "data_area": "oekonomi", "sender": KMD,
+                       "recipients": [FLIS, LIS],
+                       "last_delivery": {"time": status[0]["last_delivery"]["time"],
+                                         "file": good, "uuid": ok_uuid},
+                       "today": 1, "pending": 1, "failed_24h": 0, "rejected_24h": 1}]
+    table = cli(d, "status").stdout
+    assert_table(table)
+    assert re.search(r"^oek-kmd\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+1\s+1\s+0\s+1$", table, re.M), table
+
+
+def test_recall_before_pickup_then_redeliver(daemons, keyset):
+    d = make_daemon(daemons, keyset)
+    name = fresh("recall")
+    uuid = send(d, keyset, name, [FLIS, LIS])["FileTransferUUID"]
+    assert (d.in_dir(FLIS) / name).exists() and (d.in_dir(FLIS) / (name + ".metadata")).exists()
+
+    doc = cli_json(d, "recall", uuid, "--recipient", FLIS)
+    assert doc["ok"] is True and doc["recalled"] == [{"recipient": FLIS, "name": name}]
+    assert not (d.in_dir(FLIS) / name).exists()
+    assert not (d.in_dir(FLIS) / (name + ".metadata")).exists()
+    assert (d.in_dir(LIS) / name).exists(), "only flis's delivery is recalled"
+    shown = cli_json(d, "show", uuid)
+    deliveries = {x["recipient"]: x for x in shown["deliveries"]}
+    assert deliveries[FLIS]["state"] == "recalled" and deliveries[LIS]["state"] == "delivered"
+    recalled = [e for e in shown["events"] if e["kind"] == "recalled"]
+    assert len(recalled) == 1 and name in recalled[0]["detail"]
+    assert "picked_up" not in event_kinds(shown), "the recall's removal is no pickup"
+    # Nothing left to recall for flis; an unknown recipient is refused.
+    assert "nothing to recall" in cli(d, "recall", uuid, "--recipient", FLIS, expect=1).stderr
+    assert "no recipient" in cli(d, "recall", uuid, "--recipient", "x", expect=1).stderr
+
+    # Redeliver to flis from the spool: data and metadata are back.
+    out = cli(d, "redeliver", uuid, "--recipient", FLIS).stdout
+    assert "again" in out
+    assert (d.in_dir(FLIS) / name).read_bytes() == b"a;b;c\n1;2;3\n"
+    assert (d.in_dir(FLIS) / (name + ".metadata")).exists()
+    shown = cli_json(d, "show", uuid)
+    assert {x["recipient"]: x["state"] for x in shown["deliveries"]} == {FLIS: "delivered",
+                                                                         LIS: "delivered"}
+    assert "redelivered" in event_kinds(shown)
+    # lis still has its copy waiting: nothing to place again.
+    assert "not picked up" in cli(d, "redeliver", uuid, "--recipient", LIS, expect=1).stderr
+
+    # Recall everything still waiting (no --recipient).
+    doc = cli_json(d, "recall", uuid)
+    assert sorted(r["recipient"] for r in doc["recalled"]) == [FLIS, LIS]
+    assert not (d.in_dir(LIS) / name).exists()
+
+
+def test_quarantine_release_after_the_account_exists_and_purge(daemons, keyset):
+    d = make_daemon(daemons, keyset)
+    name = fresh("newbie")
+    receipt = send(d, keyset, name, [NEWBIE])
+    assert receipt["ErrorMessage"]["ErrorCode"] == "2001"
+    old = receipt["FileTransferUUID"]
+    listed = cli_json(d, "quarantine", "list")
+    assert [q["uuid"] for q in listed] == [old]
+    assert listed[0]["error_code"] == 2001 and listed[0]["error_name"] == "UNKNOWN_RECIPIENT"
+    assert set(listed[0]["files"]) >= {name, name + ".trigger"}
+    assert old in cli(d, "quarantine", "list").stdout
+
+    # The operator adds the account and its route, reloads, and releases the pair.
+    d.accounts.append(account(keyset, NEWBIE))
+    d.extra = d.extra.replace(json.dumps([FLIS, LIS]), json.dumps([FLIS, LIS, NEWBIE]))
+    d.write_config()
+    since = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded", since=since)
+    old_receipt = d.in_dir(KMD) / (name + ".sftpreceipt")
+    doc = cli_json(d, "quarantine", "release", old)
+    assert doc["ok"] is True and doc["files"] == [name, name + ".trigger"]
+    fresh_receipt = wait_receipt(d, KMD, name, not_uuid=old)
+    assert "Receipt" in fresh_receipt, fresh_receipt
+    assert (d.in_dir(NEWBIE) / name).read_bytes() == b"a;b;c\n1;2;3\n"
+    assert receipt_of(old_receipt)["FileTransferUUID"] == fresh_receipt["FileTransferUUID"]
+    assert "released" in event_kinds(cli_json(d, "show", old))
+    assert cli_json(d, "quarantine", "list") == []
+    assert "no quarantine folder" in cli(d, "quarantine", "release", old, expect=1).stderr
+    assert "rejected" in cli(d, "quarantine", "release", fresh_receipt["FileTransferUUID"],
+                             expect=1).stderr
+
+    # Purge: another rejected pair, deleted for good.
+    other = send(d, keyset, fresh("purge"), ["nobody"])["FileTransferUUID"]
+    assert (d.state / "quarantine" / other).is_dir()
+    doc = cli_json(d, "quarantine", "purge", other)
+    assert doc["ok"] is True and doc["files"]
+    assert not (d.state / "quarantine" / other).exists()
+    assert "purged" in event_kinds(cli_json(d, "show", other))
+    assert cli(d, "quarantine", "list").stdout == "quarantine is empty\n"
+
+
+def chattr_works(folder: Path) -> bool:
+    probe = folder / "chattr-probe"
+    probe.mkdir()
+    try:
+        if run(["chattr", "+i", str(probe)]).returncode != 0:
+            return False
+        try:
+            (probe / "x").write_text("x")
+            return False  # root could still write: immutability not enforced here
+        except OSError:
+            return True
+    finally:
+        run(["chattr", "-i", str(probe)])
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+def test_retry_after_an_unwritable_in_folder(daemons, keyset):
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr (e2fsprogs) is not installed: no way to make a folder unwritable "
+                    "for root")
+    d = make_daemon(daemons, keyset)
+    if not chattr_works(d.state):
+        pytest.skip("the filesystem under the test's temp dir ignores chattr +i")
+    lis_in = d.in_dir(LIS)
+    assert run(["chattr", "+i", str(lis_in)]).returncode == 0
+    try:
+        name = fresh("retry")
+        with d.sftp(KMD, keyset.key("kmd_ed25519")) as s:
+            s.putfo(io.BytesIO(b"x"), f"OUT/{name}")
+            s.putfo(io.BytesIO(trigger_xml(name, 1, KMD, [FLIS, LIS], inf_ref=INF_REF)),
+                    f"OUT/{name}.trigger")
+        db = d.state / "audit.db"
+        wait_until(lambda: db_rows(db, "SELECT 1 FROM transfers WHERE name = ? AND "
+                                       "error_code = 5001", (name,)), 20, "the 5001 failure")
+        uuid = db_rows(db, "SELECT uuid FROM transfers WHERE name = ?", (name,))[0]["uuid"]
+        r = cli(d, "status", expect=1)  # a transfer failing with 5001 is bad news
+        assert uuid in r.stdout and "attention" in r.stdout
+        failing = cli_json(d, "status", expect=1)
+        assert failing[0]["failed_24h"] == 1
+        assert cli_json(d, "show", uuid)["error_code"] == 5001
+        # Let the back-off grow (100 ms doubling) past what the test waits below, so that only
+        # `retry` can finish the transfer in time.
+        wait_until(lambda: f"transfer={uuid} step=spooled attempt=6 retry_in_ms=3200"
+                   in d.stderr_text(), 30, "the back-off to reach 3.2 s")
+    finally:
+        run(["chattr", "-i", str(lis_in)])
+    doc = cli_json(d, "retry", uuid)
+    assert doc["ok"] is True and uuid in doc["message"]
+    row = wait_transfer(d.state / "audit.db", uuid, timeout=2.5)
+    assert row["state"] == "delivered"
+    assert (lis_in / name).read_bytes() == b"x"
+    assert "finished" in cli(d, "retry", uuid, expect=1).stderr
+    cli(d, "status", expect=0)
+    kinds = event_kinds(cli_json(d, "show", uuid))
+    assert "failed" in kinds and "delivered" in kinds
+
+
+def test_mutating_commands_need_the_running_daemon(daemons, keyset):
+    d = make_daemon(daemons, keyset)
+    uuid = send(d, keyset, fresh("stopped"), [FLIS])["FileTransferUUID"]
+    assert (d.state / "control.sock").is_socket()
+    assert d.stop() == 0
+    assert not (d.state / "control.sock").exists()
+    for args in (["retry", uuid], ["recall", uuid], ["redeliver", uuid, "--recipient", FLIS],
+                 ["quarantine", "release", uuid], ["quarantine", "purge", uuid]):
+        r = cli(d, *args, expect=1)
+        assert "fordelerd is not running" in r.stderr, r.stderr
+    assert "not a FileTransferUUID" in cli(d, "retry", "x", expect=2).stderr
+    # The read commands answer without the daemon.
+    assert cli_json(d, "show", uuid)["state"] == "delivered"
+    cli(d, "status")
+
+
+def test_audit_verify_detects_a_changed_row_and_a_cut_end(daemons, keyset):
+    d = make_daemon(daemons, keyset)
+    send(d, keyset, fresh("audit"), [FLIS])
+    assert cli(d, "audit", "verify").stdout.startswith("audit log OK: ")
+    assert d.stop() == 0
+    head = re.findall(r"event=audit_head seq=(\d+) hash=([0-9a-f]{64})", d.stderr_text())[-1]
+    head_arg = f"{head[0]}:{head[1]}"
+    doc = cli_json(d, "audit", "verify", "--head", head_arg)
+    assert doc["ok"] is True and doc["head"] == {"seq": int(head[0]), "hash": head[1]}
+    assert doc["events"] == int(head[0]) and doc["first_bad_seq"] is None
+    assert "SEQ:HASH" in cli(d, "audit", "verify", "--head", "12", expect=2).stderr
+
+    db = str(d.state / "audit.db")
+    subprocess.run(["sqlite3", db, "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete;"
+                    "UPDATE events SET detail = 'name=forged.csv' WHERE seq = 2;"], check=True)
+    r = cli(d, "audit", "verify", expect=1)
+    assert r.stdout == "audit log BROKEN at seq 2: hash mismatch\n"
+    doc = cli_json(d, "audit", "verify", expect=1)
+    assert doc["ok"] is False and doc["first_bad_seq"] == 2 and doc["problem"] == "hash mismatch"
+
+    # Put row 2 back as it was? Its hash cannot be forged; instead cut the end of a clean copy.
+    clean = d.state / "clean.db"
+    subprocess.run(["sqlite3", db, f"VACUUM INTO '{clean}'"], check=True)
+    subprocess.run(["sqlite3", str(clean), f"DELETE FROM events WHERE seq >= 2"], check=True)
+    d.write_config(d.config_path.read_text().replace('path = "state/audit.db"',
+                                                      'path = "state/clean.db"'))
+    doc = cli_json(d, "audit", "verify", "--head", head_arg, expect=1)
+    assert doc["ok"] is False and "cut from the end" in doc["problem"]
+
+
+def test_explain(daemons, keyset, tmp_path):
+    d = make_daemon(daemons, keyset)
+
+    def explain(name: str, body: bytes, expect: int, account: str = KMD):
+        path = tmp_path / name
+        path.write_bytes(body)
+        r = cli(d, "explain", str(path), "--as", account, "--json", expect=expect)
+        return json.loads(r.stdout) if r.stdout else None
+
+    ok = explain("a.csv.trigger", trigger_xml("a.csv", 3, KMD, [FLIS, LIS]), 0)
+    assert ok["accepted"] is True and ok["data_area"] == "oekonomi"
+    assert ok["data_area_name"] == "Økonomi" and ok["authority"] == "urn:oio:cvr-nr:55133018"
+    assert ok["routes"] == ["oek-kmd"] and ok["recipients"] == [FLIS, LIS]
+    assert ok["error_code"] is None
+    text = cli(d, "explain", str(tmp_path / "a.csv.trigger"), "--as", KMD).stdout
+    assert text.startswith("ACCEPTED: a.csv from kmd") and "flis, lis" in text
+
+    cases = [("b.csv.trigger", trigger_xml("b.csv", 3, KMD, ["nobody"]), 2001, "UNKNOWN_RECIPIENT"),
+             ("c.csv.trigger", trigger_xml("other.csv", 3, KMD, [FLIS]), 1003,
+              "FILENAME_MISMATCH"),
+             ("d.csv.trigger", b"<not xml", 1001, "TRIGGER_MALFORMED"),
+             ("e.csv.trigger", trigger_xml("e.csv", 3, FLIS, [LIS]), 1007, "SENDER_MISMATCH"),
+             ("f.csv.trigger", trigger_xml("f.csv", 3, KMD, [FLIS], inf_ref="Nope_1"), 2003,
+              "UNKNOWN_DATA_AREA")]
+    for name, body, code, code_name in cases:
+        doc = explain(name, body, 1)
+        assert doc["accepted"] is False and doc["error_code"] == code, doc
+        assert doc["error_name"] == code_name and doc["error_description"]
+    text = cli(d, "explain", str(tmp_path / "b.csv.trigger"), "--as", KMD, expect=1).stdout
+    assert text.startswith("REJECTED: 2001 UNKNOWN_RECIPIENT")
+    assert "no configured account" in cli(d, "explain", str(tmp_path / "a.csv.trigger"), "--as",
+                                          "ghost", expect=2).stderr
+    assert "cannot read" in cli(d, "explain", str(tmp_path / "none"), "--as", KMD,
+                                expect=2).stderr
+
+
+CONFIG_ERRORS = {
+    "unknown_key": ("[server]\nlisten = [\"127.0.0.1:0\"]\nmax_sesions = 3\n", 3, "unknown key"),
+    "duplicate_account": ("[[account]]\nid = \"a\"\n[[account]]\nid = \"a\"\n", 4, "first at"),
+    "unknown_route_account": ("[[account]]\nid = \"a\"\n[[data_area]]\nid = \"x\"\nname = \"X\"\n"
+                              "deliver_service = \"X_1\"\nfetch_service = \"Y_1\"\n"
+                              "[[route]]\nid = \"r\"\ndata_area = \"x\"\nsender = \"ghost\"\n"
+                              "authorities = [\"*\"]\nrecipients = [\"a\"]\n", 11, "ghost"),
+    "unknown_data_area": ("[[account]]\nid = \"a\"\n[[route]]\nid = \"r\"\n"
+                          "data_area = \"nope\"\nsender = \"a\"\nauthorities = [\"*\"]\n"
+                          "recipients = [\"a\"]\n", 5, "nope"),
+    "bad_duration": ("[delivery]\nretention = \"forever\"\n", 2, "retention"),
+    "missing_keys_file": ("[[account]]\nid = \"a\"\nauthorized_keys = \"keys/none.pub\"\n", 3,
+                          "none.pub"),
+    "toml_syntax": ("[server\nlisten = 1\n", 1, ""),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONFIG_ERRORS))
+def test_check_config_reports_each_kind_of_error(tmp_path, kind):
+    text, line, words = CONFIG_ERRORS[kind]
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    r = run([fordeler_path(), "--config", str(path), "check-config"])
+    assert r.returncode == 2, r
+    assert f"{path}:{line}: " in r.stderr and words in r.stderr, r.stderr
+    r = run([fordeler_path(), "check-config", "--config", str(path), "--json"])
+    assert r.returncode == 2
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is False and doc["errors"][0]["line"] == line
+    assert words in doc["errors"][0]["message"] and doc["accounts"] is None
+    # Every other command refuses a bad configuration the same way.
+    r = run([fordeler_path(), "--config", str(path), "status"])
+    assert r.returncode == 2 and f"{path}:{line}: " in r.stderr
+
+
+def test_missing_database_is_named(tmp_path):
+    path = tmp_path / "fordeler.toml"
+    path.write_text(f'[database]\npath = "{tmp_path}/nope/audit.db"\n')
+    for args in (["status"], ["transfers"], ["show", str(uuidlib.uuid4())], ["audit", "verify"],
+                 ["quarantine", "list"], ["accounts"]):
+        r = run([fordeler_path(), "--config", str(path), *args])
+        assert r.returncode == 2, (args, r)
+        assert f"{tmp_path}/nope/audit.db" in r.stderr and "does not exist" in r.stderr, r.stderr
+    r = run([fordeler_path(), "--config", str(path), "routes", "--json"])
+    assert r.returncode == 0 and json.loads(r.stdout) == []

@@ -1,0 +1,555 @@
+"""fordelerd as a process (contract §9, §10, §1 limits): configuration errors, signals, restart
+on the same port, reload, IPv6, hostile peers, login_grace, the SFTP packet cap, session limits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import time
+
+import paramiko
+import pytest
+
+from harness import (AccountSpec, assert_no_sanitizer_report, connect_transport, fordelerd_path,
+                     free_port, have_ipv6_loopback, pubkey_line, raw_socket, render_config, run,
+                     wait_until)
+
+KEY_NAMES = ["ed25519", "ecdsa256", "flis_ed25519", "new_ed25519", "weak_rsa1024"]
+
+SESSION_ERRORS = (paramiko.SSHException, EOFError, OSError)
+
+
+def line_of(text: str, needle: str) -> int:
+    for i, line in enumerate(text.split("\n"), 1):
+        if needle in line:
+            return i
+    raise AssertionError(f"{needle!r} not in config:\n{text}")
+
+
+def vendor(keyset, *names: str) -> AccountSpec:
+    return AccountSpec("vendor", [keyset.key(n) for n in (names or ("ed25519",))], use_file=True)
+
+
+def flis(keyset) -> AccountSpec:
+    return AccountSpec("flis", [keyset.key("flis_ed25519")])
+
+
+def can_login(d, user, key, address=None) -> bool:
+    try:
+        with d.sftp(user, key, address) as s:
+            return sorted(s.listdir("/")) == ["IN", "OUT"]
+    except SESSION_ERRORS:
+        return False
+
+
+def assert_session_ends(ch_or_sftp_call, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ch_or_sftp_call()
+        except SESSION_ERRORS:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what}: session still usable after {timeout}s", pytrace=False)
+
+
+# ------------------------------------------------------------------------------------------
+# Configuration errors
+
+
+@pytest.mark.parametrize("case", ["unknown_key", "toml_syntax", "rsa1024", "duplicate_account",
+                                  "missing_host_key", "route_unknown_account", "bad_duration"])
+def test_config_error_names_file_and_line(daemons, keyset, tmp_path, case):
+    d = daemons.create([vendor(keyset)], start=False)
+    accounts = [vendor(keyset)]
+    server_extra = extra = ""
+    if case == "unknown_key":
+        server_extra, needle = "bogus_setting = 1", "bogus_setting"
+    elif case == "toml_syntax":
+        server_extra, needle = "max_sessions = = 3", "max_sessions = = 3"
+    elif case == "rsa1024":
+        accounts.append(AccountSpec("weak", [keyset.key("weak_rsa1024")]))
+        needle = pubkey_line(keyset.key("weak_rsa1024"))[:40]
+    elif case == "duplicate_account":
+        accounts.append(AccountSpec("vendor", [keyset.key("ecdsa256")]))
+        needle = None  # the second `id = "vendor"`
+    elif case == "missing_host_key":
+        needle = "host_keys"
+    elif case == "route_unknown_account":
+        extra = ('[[data_area]]\nid = "oekonomi"\nname = "Økonomi"\n'
+                 'deliver_service = "FLISOekonomiAflever_1"\nfetch_service = "FLISOekonomiHent_1"\n'
+                 '[[route]]\nid = "r1"\ndata_area = "oekonomi"\nsender = "vendor"\n'
+                 'authorities = ["*"]\nrecipients = ["no-such-account"]\n')
+        needle = '"no-such-account"'
+    elif case == "bad_duration":
+        server_extra, needle = 'login_grace = "soon"', "login_grace"
+    text = render_config(d.workdir, accounts, ["127.0.0.1:0"], server_extra, extra)
+    if case == "missing_host_key":
+        text = text.replace('"keys/host_rsa"', '"keys/no_such_key"')
+    if case == "duplicate_account":
+        lines = text.split("\n")
+        line = [i for i, l in enumerate(lines, 1) if l == 'id = "vendor"'][1]
+    else:
+        line = line_of(text, needle)
+    d.write_config(text)
+    res = run([fordelerd_path(), "--config", str(d.config_path)], timeout=30, cwd=d.workdir)
+    assert res.returncode > 0, (f"{case}: fordelerd exited with {res.returncode} (want non-zero "
+                                f"exit status, no crash)\nstderr:\n{res.stderr}")
+    assert "event=listening" not in res.stderr, res.stderr
+    assert f"config.toml:{line}" in res.stderr, (
+        f"{case}: stderr does not name config.toml:{line}\nconfig:\n{text}\nstderr:\n{res.stderr}")
+    assert_no_sanitizer_report(res.stderr)
+
+
+@pytest.mark.parametrize("case", ["rsa1024", "unknown_option"])
+def test_authorized_keys_error_names_file_and_line(daemons, keyset, case):
+    d = daemons.create([vendor(keyset)], start=False)
+    good = pubkey_line(keyset.key("ed25519"))
+    bad = (pubkey_line(keyset.key("weak_rsa1024")) if case == "rsa1024"
+           else 'command="/bin/sh" ' + pubkey_line(keyset.key("ecdsa256")))
+    text = render_config(d.workdir, [vendor(keyset)], ["127.0.0.1:0"])
+    (d.workdir / "keys" / "vendor.pub").write_text(f"# vendor keys\n{good}\n{bad}\n")
+    d.write_config(text)
+    res = run([fordelerd_path(), "--config", str(d.config_path)], timeout=30, cwd=d.workdir)
+    assert res.returncode > 0, f"{case}: exit status {res.returncode}\n{res.stderr}"
+    assert "vendor.pub:3" in res.stderr, f"{case}: stderr does not name vendor.pub:3\n{res.stderr}"
+    assert_no_sanitizer_report(res.stderr)
+
+
+# ------------------------------------------------------------------------------------------
+# Signals and restart
+
+
+def test_sigterm_with_open_sessions_exits_zero(daemons, keyset):
+    d = daemons.create([vendor(keyset)])
+    s = d.sftp("vendor", keyset.key("ed25519"))
+    f = s.sftp.open("/OUT/half_written.dat", "wb")
+    f.write(b"x" * 100_000)
+    f.flush()
+    raw = raw_socket(d.host, d.port)  # an unauthenticated connection too
+    try:
+        t0 = time.monotonic()
+        rc = d.stop(signal.SIGTERM)
+        assert rc == 0, f"exit status {rc} after SIGTERM\n{d.stderr_text()[-3000:]}"
+        assert time.monotonic() - t0 < 10, "SIGTERM took too long"
+    finally:
+        raw.close()
+        s.transport.close()
+    assert_no_sanitizer_report(d.stderr_text())
+
+
+def test_sigkill_then_immediate_restart_on_same_port(daemons, keyset):
+    port = free_port()
+    d = daemons.create([vendor(keyset)], listen=[f"127.0.0.1:{port}"])
+    assert d.addresses == [("127.0.0.1", port)]
+    s = d.sftp("vendor", keyset.key("ed25519"))  # an established connection at kill time
+    assert "OUT" in s.sftp.listdir("/")
+    d.proc.kill()
+    d.proc.wait(timeout=10)
+    d._close_log()
+    try:
+        d.start()  # at once: no sleep
+        assert d.addresses == [("127.0.0.1", port)]
+        assert can_login(d, "vendor", keyset.key("ed25519")), "no login after restart"
+    finally:
+        s.transport.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Reload
+
+
+def test_sighup_adds_account(daemons, keyset):
+    d = daemons.create([vendor(keyset)])
+    assert not can_login(d, "newcomer", keyset.key("new_ed25519"))
+    d.accounts = [vendor(keyset), AccountSpec("newcomer", [keyset.key("new_ed25519")])]
+    d.write_config()
+    d.send_signal(signal.SIGHUP)
+    wait_until(lambda: can_login(d, "newcomer", keyset.key("new_ed25519")), 10,
+               "the account added by SIGHUP can log in")
+    with d.sftp("newcomer", keyset.key("new_ed25519")) as s:
+        with s.open("/OUT/hello.csv", "wb") as f:
+            f.write(b"hi")
+    assert (d.out_dir("newcomer") / "hello.csv").read_bytes() == b"hi"
+    assert can_login(d, "vendor", keyset.key("ed25519"))
+
+
+def test_sighup_with_broken_config_keeps_running_config(daemons, keyset):
+    d = daemons.create([vendor(keyset)])
+    session = d.sftp("vendor", keyset.key("ed25519"))
+    try:
+        good = d.config_path.read_text()
+        broken = good.replace("[storage]", "[storage]\nnot_a_setting = true")
+        line = line_of(broken, "not_a_setting")
+        d.write_config(broken + '\n[[account]]\nid = "newcomer"\nkeys = ["'
+                       + pubkey_line(keyset.key("new_ed25519")) + '"]\n')
+        offset = d.stderr_size()
+        d.send_signal(signal.SIGHUP)
+        d.wait_log(rf"config\.toml:{line}", since=offset, timeout=10)
+        assert d.running(), f"a bad reload stopped the daemon:\n{d.stderr_text()[-3000:]}"
+        assert can_login(d, "vendor", keyset.key("ed25519")), "old account lost by a bad reload"
+        assert not can_login(d, "newcomer", keyset.key("new_ed25519")), (
+            "an account from a refused configuration can log in")
+        assert sorted(session.sftp.listdir("/")) == ["IN", "OUT"], "open session broken"
+        # A good reload after the bad one still works.
+        d.accounts = [vendor(keyset), AccountSpec("newcomer", [keyset.key("new_ed25519")])]
+        d.write_config()
+        d.send_signal(signal.SIGHUP)
+        wait_until(lambda: can_login(d, "newcomer", keyset.key("new_ed25519")), 10,
+                   "a good reload after a refused one takes effect")
+    finally:
+        session.close()
+
+
+def test_sighup_removing_account_or_key_ends_its_sessions(daemons, keyset):
+    d = daemons.create([vendor(keyset, "ed25519", "ecdsa256"), flis(keyset)])
+    fs = d.sftp("flis", keyset.key("flis_ed25519"))
+    v_ed = d.sftp("vendor", keyset.key("ed25519"))
+    v_ec = d.sftp("vendor", keyset.key("ecdsa256"))
+    try:
+        d.accounts = [vendor(keyset, "ecdsa256")]  # flis removed, vendor's ed25519 key removed
+        d.write_config()
+        d.send_signal(signal.SIGHUP)
+        assert_session_ends(lambda: fs.sftp.listdir("/"), 10, "removed account flis")
+        assert_session_ends(lambda: v_ed.sftp.listdir("/"), 10, "vendor's removed ed25519 key")
+        assert sorted(v_ec.sftp.listdir("/")) == ["IN", "OUT"], "a kept key's session ended"
+        assert not can_login(d, "flis", keyset.key("flis_ed25519"))
+        assert not can_login(d, "vendor", keyset.key("ed25519"))
+        assert can_login(d, "vendor", keyset.key("ecdsa256"))
+    finally:
+        for s in (fs, v_ed, v_ec):
+            s.transport.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Listening
+
+
+def test_listens_on_ipv4_and_ipv6(daemons, keyset):
+    if not have_ipv6_loopback():
+        pytest.skip("this host has no IPv6 loopback (::1)")
+    d = daemons.create([vendor(keyset)], listen=["127.0.0.1:0", "[::1]:0"])
+    hosts = sorted(h for h, _ in d.addresses)
+    assert hosts == ["127.0.0.1", "::1"], d.addresses
+    for address in d.addresses:
+        assert can_login(d, "vendor", keyset.key("ed25519"), address), f"no login via {address}"
+
+
+# ------------------------------------------------------------------------------------------
+# Hostile or slow peers
+
+
+def read_until_closed(sock: socket.socket, timeout: float) -> float:
+    """Reads and discards until the peer closes; returns the seconds it took."""
+    t0 = time.monotonic()
+    sock.settimeout(0.5)
+    while time.monotonic() - t0 < timeout:
+        try:
+            if not sock.recv(65536):
+                return time.monotonic() - t0
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - t0
+    pytest.fail(f"connection still open after {timeout}s", pytrace=False)
+
+
+def test_garbage_instead_of_banner(daemons, keyset):
+    d = daemons.create([vendor(keyset)])
+    for payload in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(4096),
+                    b"SSH-1.5-ancient\r\n", b"\x00" * 300 + b"\r\n"):
+        with raw_socket(d.host, d.port) as s:
+            try:
+                s.sendall(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            read_until_closed(s, 10)
+    assert d.running(), d.stderr_text()[-3000:]
+    assert can_login(d, "vendor", keyset.key("ed25519")), "no login after garbage connections"
+
+
+def test_idle_unauthenticated_connections_do_not_block_logins(daemons, keyset):
+    d = daemons.create([vendor(keyset)])
+    idle = []
+    try:
+        for i in range(100):
+            s = raw_socket(d.host, d.port)
+            if i % 2:
+                s.sendall(b"SSH-2.0-")  # half a banner, then silence
+            idle.append(s)
+        t0 = time.monotonic()
+        assert can_login(d, "vendor", keyset.key("ed25519")), "no login beside idle connections"
+        assert time.monotonic() - t0 < 5, "login took over 5 s beside 100 idle connections"
+    finally:
+        for s in idle:
+            s.close()
+    assert can_login(d, "vendor", keyset.key("ed25519"))
+
+
+def test_login_grace(daemons, keyset):
+    d = daemons.create([vendor(keyset)], server_extra='login_grace = "2s"')
+    # 1. silent after the TCP connect (not even a banner)
+    with raw_socket(d.host, d.port) as s:
+        took = read_until_closed(s, 10)
+    assert 1.0 <= took <= 6.0, f"silent connection dropped after {took:.1f}s, want ~2s"
+    # 2. key exchange done, never authenticates
+    t = connect_transport(d.host, d.port, "vendor", None, authenticate=False)
+    t0 = time.monotonic()
+    try:
+        wait_until(lambda: not t.is_active(), 8, "unauthenticated transport dropped")
+        took = time.monotonic() - t0
+        assert took <= 6.0, took
+    finally:
+        t.close()
+    # 3. an authenticated session outlives login_grace
+    with d.sftp("vendor", keyset.key("ed25519")) as s:
+        time.sleep(3.0)
+        assert sorted(s.listdir("/")) == ["IN", "OUT"], "authenticated session dropped"
+
+
+def recv_until_eof(ch: paramiko.Channel, timeout: float) -> None:
+    ch.settimeout(0.5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not ch.recv(65536):
+                return
+        except socket.timeout:
+            if ch.closed or not ch.get_transport().is_active():
+                return
+            continue
+    pytest.fail(f"SFTP session not ended {timeout}s after an oversized packet", pytrace=False)
+
+
+@pytest.mark.parametrize("after_init", [False, True], ids=["first-packet", "after-init"])
+def test_oversized_sftp_packet_ends_session(daemons, keyset, after_init):
+    d = daemons.create([vendor(keyset)])
+    t = d.transport("vendor", keyset.key("ed25519"))
+    try:
+        ch = t.open_session(timeout=10)
+        ch.invoke_subsystem("sftp")
+        ch.settimeout(10)
+        if after_init:
+            ch.sendall(struct.pack(">IBI", 5, 1, 3))
+            (n,) = struct.unpack(">I", ch.recv(4))
+            assert ch.recv(n)[0] == 2
+        ch.sendall(struct.pack(">IB", 300 * 1024, 3) + os.urandom(1024))
+        recv_until_eof(ch, 10)
+    finally:
+        t.close()
+    assert d.running(), d.stderr_text()[-3000:]
+    assert can_login(d, "vendor", keyset.key("ed25519")), "no login after the oversized packet"
+
+
+# ------------------------------------------------------------------------------------------
+# Session limits (contract §1)
+
+
+def test_max_sessions_per_account(daemons, keyset):
+    d = daemons.create([vendor(keyset), flis(keyset)], server_extra="max_sessions_per_account = 2")
+    a = d.sftp("vendor", keyset.key("ed25519"))
+    b = d.sftp("vendor", keyset.key("ed25519"))
+    try:
+        assert not can_login(d, "vendor", keyset.key("ed25519")), "a third vendor session got in"
+        assert can_login(d, "flis", keyset.key("flis_ed25519")), "the limit is per account"
+        assert sorted(a.sftp.listdir("/")) == ["IN", "OUT"], "an older session was ended"
+        assert sorted(b.sftp.listdir("/")) == ["IN", "OUT"], "an older session was ended"
+        a.close()
+        wait_until(lambda: can_login(d, "vendor", keyset.key("ed25519")), 10,
+                   "a slot freed by a closed session is usable")
+    finally:
+        a.transport.close()
+        b.transport.close()
+
+
+def test_max_sessions(daemons, keyset):
+    d = daemons.create([vendor(keyset), flis(keyset)], server_extra="max_sessions = 2\nmax_sessions_per_account = 2")
+    a = d.sftp("vendor", keyset.key("ed25519"))
+    b = d.sftp("flis", keyset.key("flis_ed25519"))
+    try:
+        assert not can_login(d, "vendor", keyset.key("ed25519")), "a third session got in"
+        assert not can_login(d, "flis", keyset.key("flis_ed25519")), "a third session got in"
+        assert sorted(a.sftp.listdir("/")) == ["IN", "OUT"]
+        b.close()
+        wait_until(lambda: can_login(d, "flis", keyset.key("flis_ed25519")), 10,
+                   "a slot freed by a closed session is usable")
+    finally:
+        a.transport.close()
+        b.transport.close()
+
+
+# ------------------------------------------------------------------------------------------
+# authorized_keys options (contract §1: from=, restrict, expiry-time=)
+
+
+def test_authorized_keys_options(daemons, keyset):
+    k = [keyset.key("ed25519")]
+    cases = {  # account -> (options, may log in from 127.0.0.1)
+        "from-exact": ('from="127.0.0.1"', True),
+        "from-cidr": ('from="127.0.0.0/8"', True),
+        "from-glob": ('from="127.0.0.?"', True),
+        "from-star": ('from="*"', True),
+        "from-other": ('from="10.0.0.0/8"', False),
+        "from-other-glob": ('from="192.168.*"', False),
+        "from-negated": ('from="!127.0.0.1,*"', False),
+        "from-list": ('from="10.1.2.3,127.0.0.1"', True),
+        "restricted": ("restrict", True),
+        "expired": ('expiry-time="20000101"', False),
+        "not-expired": ('expiry-time="20991231"', True),
+        "not-expired-minutes": ('expiry-time="209912312359Z"', True),
+        "far-future": ('expiry-time="29991231"', True),  # past 2262: beyond int64 nanoseconds
+    }
+    accounts = [AccountSpec(name, k, use_file=True, options=opt) for name, (opt, _) in cases.items()]
+    d = daemons.create(accounts)
+    wrong = {name: ok for name, (_, ok) in cases.items()
+             if can_login(d, name, keyset.key("ed25519")) != ok}
+    assert not wrong, f"login result differs from the options (account: expected login) {wrong}"
+
+
+# ------------------------------------------------------------------------------------------
+# Only SFTP: no exec, shell, other subsystems, forwarding
+
+
+def test_no_exec_shell_subsystem_or_forwarding(daemons, keyset):
+    d = daemons.create([vendor(keyset)])
+    t = d.transport("vendor", keyset.key("ed25519"))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.5)
+    try:
+        for what, request in (("exec", lambda ch: ch.exec_command("id; cat /etc/passwd")),
+                              ("shell", lambda ch: ch.invoke_shell()),
+                              ("subsystem", lambda ch: ch.invoke_subsystem("netconf"))):
+            ch = t.open_session(timeout=10)
+            ch.settimeout(3)
+            try:
+                request(ch)
+                out = b""
+                for _ in range(100):
+                    chunk = ch.recv(4096)
+                    if not chunk:
+                        break
+                    out += chunk
+            except (paramiko.SSHException, socket.timeout, EOFError):
+                out = b""
+            assert b"uid=" not in out and b"root:" not in out, f"{what} ran: {out[:200]!r}"
+            ch.close()
+        with pytest.raises(paramiko.SSHException):
+            t.open_channel("direct-tcpip", dest_addr=listener.getsockname(),
+                           src_addr=("127.0.0.1", 40000), timeout=10)
+        with pytest.raises(socket.timeout):
+            listener.accept()
+        with pytest.raises(paramiko.SSHException):
+            t.request_port_forward("127.0.0.1", 0)
+        assert t.is_active()
+    finally:
+        listener.close()
+        t.close()
+    assert can_login(d, "vendor", keyset.key("ed25519"))
+
+
+# ------------------------------------------------------------------------------------------
+# Malformed SFTP packets: a malformed packet ends the session, a well-formed unknown or bad
+# request gets a status; the daemon survives all of them.
+
+
+def open_sftp_channel(d, keyset):
+    t = d.transport("vendor", keyset.key("ed25519"))
+    ch = t.open_session(timeout=10)
+    ch.invoke_subsystem("sftp")
+    ch.settimeout(10)
+    ch.sendall(struct.pack(">IBI", 5, 1, 3))
+    read_sftp_packet(ch)
+    return t, ch
+
+
+def recv_exact(ch, n: int) -> bytes:
+    buf = b""
+    for _ in range(100000):
+        if len(buf) >= n:
+            return buf
+        chunk = ch.recv(n - len(buf))
+        if not chunk:
+            raise EOFError(f"channel closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    raise AssertionError("recv loop bound reached")
+
+
+def read_sftp_packet(ch) -> bytes:
+    (n,) = struct.unpack(">I", recv_exact(ch, 4))
+    assert n <= 256 * 1024, n
+    return recv_exact(ch, n)
+
+
+def status_of(body: bytes, request_id: int) -> int:
+    assert body[0] == 101, f"expected SSH_FXP_STATUS, got type {body[0]}"
+    rid, code = struct.unpack(">II", body[1:9])
+    assert rid == request_id, (rid, request_id)
+    return code
+
+
+def sftp_string(b: bytes) -> bytes:
+    return struct.pack(">I", len(b)) + b
+
+
+def test_unknown_and_bad_requests_get_a_status(daemons, keyset):
+    d = daemons.create([vendor(keyset)])
+    t, ch = open_sftp_channel(d, keyset)
+    try:
+        ch.sendall(struct.pack(">IBI", 5, 50, 7))  # unknown type
+        assert status_of(read_sftp_packet(ch), 7) == 8, "want SSH_FX_OP_UNSUPPORTED"
+        body = struct.pack(">BI", 5, 8) + sftp_string(b"no-such-handle") + struct.pack(">QI", 0, 10)
+        ch.sendall(struct.pack(">I", len(body)) + body)  # READ with a bad handle
+        assert status_of(read_sftp_packet(ch), 8) != 0
+        body = struct.pack(">BI", 200, 9) + sftp_string(b"no-such-extension@example.com")
+        ch.sendall(struct.pack(">I", len(body)) + body)  # unknown extended request
+        assert status_of(read_sftp_packet(ch), 9) == 8
+        body = struct.pack(">BI", 16, 10) + sftp_string(b"/OUT/../OUT")  # REALPATH still works
+        ch.sendall(struct.pack(">I", len(body)) + body)
+        reply = read_sftp_packet(ch)
+        assert reply[0] == 104 and b"/OUT" in reply, reply
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("packet", [
+    struct.pack(">I", 0),  # empty packet
+    struct.pack(">IB", 1, 3),  # OPEN without id
+    struct.pack(">IBII", 9, 3, 1, 0xFFFFFFF0),  # OPEN with a string longer than the packet
+    struct.pack(">IBI", 5, 1, 3),  # a second INIT
+    struct.pack(">IBIIB", 10, 3, 2, 1, 0x2F),  # OPEN: truncated after the path
+], ids=["empty", "no-id", "huge-string", "second-init", "truncated-open"])
+def test_malformed_sftp_packet(daemons, keyset, packet):
+    d = daemons.create([vendor(keyset)])
+    t, ch = open_sftp_channel(d, keyset)
+    try:
+        ch.sendall(packet)
+        ch.settimeout(0.5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # a status reply or the end of the session
+            try:
+                data = ch.recv(65536)
+            except socket.timeout:
+                if ch.closed or not t.is_active():
+                    break
+                continue
+            if not data:
+                break
+            if data[4:5] == bytes([101]):
+                break
+        else:
+            pytest.fail("no status reply and no end of session within 10 s", pytrace=False)
+    finally:
+        t.close()
+    assert d.running(), d.stderr_text()[-3000:]
+    assert can_login(d, "vendor", keyset.key("ed25519"))
+
+
+def test_max_sessions_below_default_per_account_limit_is_valid(daemons, keyset):
+    """Both limits apply independently (contract §1); setting only max_sessions is valid."""
+    d = daemons.create([vendor(keyset)], server_extra="max_sessions = 4")
+    assert can_login(d, "vendor", keyset.key("ed25519"))

@@ -1,0 +1,176 @@
+"""fordelerd driven by OpenSSH's sftp(1) in batch mode (-b): the client most operators try first.
+
+In batch mode sftp aborts at the first failing command (exit status 1) unless the command is
+prefixed with '-'. Files are uploaded without `.trigger`, so these tests stay valid with routing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness import AccountSpec, random_file, run, sha256_file, ssh_base_options
+
+KEY_NAMES = ["ed25519", "ecdsa256", "rsa3072"]
+
+
+@pytest.fixture(scope="module")
+def d(module_daemons, keyset):
+    return module_daemons.create(
+        [AccountSpec("vendor", [keyset.key(n) for n in KEY_NAMES], use_file=True)])
+
+
+def sftp_batch(d, key: Path, commands: list[str], tmp_path: Path, user: str = "vendor",
+               timeout: float = 30.0):
+    batch = tmp_path / "batch"
+    batch.write_text("\n".join(commands) + "\n")
+    return run(["sftp", "-b", str(batch), "-P", str(d.port), *ssh_base_options(key),
+                f"{user}@{d.host}"], timeout=timeout)
+
+
+def ok(res) -> str:
+    assert res.returncode == 0, (f"sftp failed with {res.returncode}\nstdout:\n{res.stdout}\n"
+                                 f"stderr:\n{res.stderr}")
+    return res.stdout
+
+
+@pytest.mark.parametrize("keyname", KEY_NAMES)
+def test_login_and_pwd(d, keyset, tmp_path, keyname):
+    out = ok(sftp_batch(d, keyset.key(keyname), ["pwd", "ls -1 /"], tmp_path))
+    assert "Remote working directory: /\n" in out, out
+    listing = out.split("sftp> ls -1 /\n", 1)[1].split()
+    assert sorted(listing) == ["/IN", "/OUT"], out
+
+
+def test_put_get_ls_rename_rm(d, keyset, tmp_path):
+    local = tmp_path / "up.dat"
+    digest = random_file(local, 3 * (1 << 20) + 17)
+    back = tmp_path / "down.dat"
+    out = ok(sftp_batch(d, keyset.key("ed25519"), [
+        f"put {local} OUT/ossh.dat",
+        "ls -1 OUT",
+        f"get OUT/ossh.dat {back}",
+        "rename OUT/ossh.dat OUT/ossh2.dat",
+        "ls -1 OUT",
+        "rm OUT/ossh2.dat",
+        "ls -1 OUT",
+    ], tmp_path))
+    assert sha256_file(back) == digest, "sftp get returned different bytes"
+    parts = out.split("sftp> ls -1 OUT\n")
+    assert len(parts) == 4, out
+    first, second, third = (p.split("sftp> ")[0].split() for p in parts[1:])
+    assert "OUT/ossh.dat" in first, out
+    assert "OUT/ossh2.dat" in second and "OUT/ossh.dat" not in second, out
+    assert "OUT/ossh2.dat" not in third, out
+    assert not (d.out_dir("vendor") / "ossh2.dat").exists()
+
+
+def test_round_trip_sha256_on_disk(d, keyset, tmp_path):
+    local = tmp_path / "rt.dat"
+    digest = random_file(local, 8 * (1 << 20))
+    back = tmp_path / "rt_back.dat"
+    ok(sftp_batch(d, keyset.key("rsa3072"), [f"put {local} /OUT/ossh_rt.dat",
+                                              f"get /OUT/ossh_rt.dat {back}"], tmp_path))
+    assert sha256_file(d.out_dir("vendor") / "ossh_rt.dat") == digest
+    assert sha256_file(back) == digest
+
+
+def test_repeated_put_get_in_one_session(d, keyset, tmp_path):
+    """Uploads followed by downloads in one session (an earlier build stalled at the end of a
+    download that followed an upload: replies stopped once the client sent no more requests)."""
+    files = []
+    commands = []
+    for i, size in enumerate((3 * (1 << 20) + 17, 8 << 20, 5 * (1 << 20) + 1, 3 << 20)):
+        local = tmp_path / f"rep{i}.dat"
+        files.append((local, random_file(local, size), tmp_path / f"rep{i}.back"))
+        commands += [f"put {local} OUT/rep{i}.dat", f"get OUT/rep{i}.dat {tmp_path}/rep{i}.back"]
+    ok(sftp_batch(d, keyset.key("ed25519"), commands, tmp_path))
+    for local, digest, back in files:
+        assert sha256_file(back) == digest, f"{back.name} differs"
+
+
+def test_cd_and_relative_put(d, keyset, tmp_path):
+    local = tmp_path / "økonomi_æøå.csv"
+    local.write_text("a;b\næ;ø\n", encoding="utf-8")
+    out = ok(sftp_batch(d, keyset.key("ecdsa256"), [
+        "cd OUT", "pwd", f"put {local}", "ls -1"], tmp_path))
+    assert "Remote working directory: /OUT\n" in out, out
+    assert "økonomi_æøå.csv" in out.split("sftp> ls -1\n", 1)[1], out
+    assert (d.out_dir("vendor") / "økonomi_æøå.csv").read_text(encoding="utf-8") == "a;b\næ;ø\n"
+
+
+def test_put_preserving_times(d, keyset, tmp_path):
+    local = tmp_path / "times.csv"
+    local.write_bytes(b"times")
+    os.utime(local, (1_600_000_000, 1_600_000_000))
+    ok(sftp_batch(d, keyset.key("ed25519"), [f"put -p {local} OUT/times.csv"], tmp_path))
+    assert int((d.out_dir("vendor") / "times.csv").stat().st_mtime) == 1_600_000_000
+
+
+def test_put_with_fsync(d, keyset, tmp_path):
+    """`put -f` asks for fsync@openssh.com after the upload."""
+    local = tmp_path / "synced.csv"
+    digest = random_file(local, 200_000)
+    ok(sftp_batch(d, keyset.key("ed25519"), [f"put -f {local} OUT/synced.csv"], tmp_path))
+    assert sha256_file(d.out_dir("vendor") / "synced.csv") == digest
+
+
+def test_put_into_IN_fails_and_aborts_batch(d, keyset, tmp_path):
+    local = tmp_path / "x.dat"
+    local.write_bytes(b"x")
+    res = sftp_batch(d, keyset.key("ed25519"), [f"put {local} IN/x.dat", "ls -1 OUT"], tmp_path)
+    assert res.returncode == 1, f"want exit 1, got {res.returncode}\n{res.stdout}\n{res.stderr}"
+    assert "Permission denied" in res.stderr, res.stderr
+    assert "sftp> ls" not in res.stdout, "batch mode must abort at the failing put"
+    assert not (d.in_dir("vendor") / "x.dat").exists()
+
+
+def test_put_into_root_fails(d, keyset, tmp_path):
+    local = tmp_path / "x.dat"
+    local.write_bytes(b"x")
+    res = sftp_batch(d, keyset.key("ed25519"), [f"put {local} /x.dat"], tmp_path)
+    assert res.returncode == 1, f"{res.stdout}\n{res.stderr}"
+    assert 'open "/x.dat"' in res.stderr, res.stderr  # Permission denied or No such file
+    assert "sftp> " not in res.stdout.split(f"put {local} /x.dat", 1)[1]
+    assert not (d.jail("vendor") / "x.dat").exists()
+
+
+@pytest.mark.parametrize("path", ["OUT/sub", "/newdir"])
+def test_mkdir_fails(d, keyset, tmp_path, path):
+    res = sftp_batch(d, keyset.key("ed25519"), [f"mkdir {path}", "ls"], tmp_path)
+    assert res.returncode == 1, f"{res.stdout}\n{res.stderr}"
+    assert "mkdir" in res.stderr, res.stderr
+    assert "sftp> ls" not in res.stdout
+    assert not (d.jail("vendor") / path.lstrip("/")).exists()
+
+
+def test_ignored_failure_continues(d, keyset, tmp_path):
+    local = tmp_path / "y.dat"
+    local.write_bytes(b"y")
+    ok(sftp_batch(d, keyset.key("ed25519"), [f"-put {local} IN/y.dat", f"put {local} OUT/y.dat"],
+                  tmp_path))
+    assert (d.out_dir("vendor") / "y.dat").read_bytes() == b"y"
+    assert not (d.in_dir("vendor") / "y.dat").exists()
+
+
+def test_get_and_rm_in_IN(d, keyset, tmp_path):
+    (d.in_dir("vendor") / "fetch_me.csv").write_bytes(b"delivered")
+    back = tmp_path / "fetched.csv"
+    out = ok(sftp_batch(d, keyset.key("ed25519"), [
+        "ls -1 IN", f"get IN/fetch_me.csv {back}", "rm IN/fetch_me.csv", "ls -1 IN"], tmp_path))
+    assert back.read_bytes() == b"delivered"
+    assert "IN/fetch_me.csv" in out.split("sftp> ls -1 IN\n")[1], out
+    assert "fetch_me.csv" not in out.split("sftp> ls -1 IN\n")[2], out
+    assert not (d.in_dir("vendor") / "fetch_me.csv").exists()
+
+
+def test_rename_into_IN_fails(d, keyset, tmp_path):
+    local = tmp_path / "z.dat"
+    local.write_bytes(b"z")
+    res = sftp_batch(d, keyset.key("ed25519"), [f"put {local} OUT/z.dat",
+                                                 "rename OUT/z.dat IN/z.dat"], tmp_path)
+    assert res.returncode == 1, f"{res.stdout}\n{res.stderr}"
+    assert (d.out_dir("vendor") / "z.dat").exists()
+    assert not (d.in_dir("vendor") / "z.dat").exists()
