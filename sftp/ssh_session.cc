@@ -1,5 +1,6 @@
 #include "sftp/ssh_session.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -107,6 +108,14 @@ void SshSession::Start() {
 
 void SshSession::ContinueKeyExchange() {
   if (closed_) return;
+  // libssh forgets after every write that the socket is writable and buffers the next packet
+  // until its poll sees POLLOUT, which it handles after POLLIN. When the client's banner and its
+  // KEXINIT arrive together and match nothing, libssh then closes the socket with our KEXINIT
+  // still buffered, and the client cannot say what we offer. So after the first step, tell it
+  // what poll(2) says. Not on the first step: there our banner must stay buffered until that
+  // same POLLOUT, so that no client that waits for it (all real ones) can answer in between.
+  if (kex_started_ && SocketWritable()) ssh_set_fd_towrite(session_);
+  kex_started_ = true;
   int rc = ssh_handle_key_exchange(session_);
   if (event_ == nullptr) {
     event_ = ssh_event_new();
@@ -126,6 +135,11 @@ void SshSession::ContinueKeyExchange() {
     return;
   }
   ArmWaits();
+}
+
+bool SshSession::SocketWritable() {
+  pollfd pfd{socket_.native_handle(), POLLOUT, 0};
+  return ::poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT) != 0;
 }
 
 void SshSession::ArmWaits() {

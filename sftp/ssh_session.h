@@ -90,6 +90,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   void ResumeInput(Channel* ch);
   void FlushChannel(Channel* ch);
   void ArmWaits();
+  bool SocketWritable();
   void ArmIdleTimer(std::chrono::steady_clock::duration after);
   void Close(const std::string& reason);
   void CheckRecheck();
@@ -108,6 +109,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   std::string attempted_user_;
   std::string fingerprint_;
   bool kex_done_ = false;
+  bool kex_started_ = false;  // ContinueKeyExchange ran once (our banner is on its way)
   bool authenticated_ = false;
   bool closed_ = false;
   bool read_armed_ = false;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import harness
 from harness import DaemonFactory, make_keyset
 
 # Keys a module gets unless it sets KEY_NAMES = [...] itself.
@@ -31,3 +32,16 @@ def daemons(keyset, tmp_path):
     factory = DaemonFactory(tmp_path, keyset)
     yield factory
     factory.finish()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test's report ends with the last lines each recent daemon logged: a flaky
+    failure in CI is then explained by the daemon's side, not only the client's."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for daemon in harness.STARTED[-3:]:
+        tail = daemon.stderr_text().splitlines()[-40:]
+        report.sections.append((f"fordelerd log {daemon.workdir}", "\n".join(tail)))

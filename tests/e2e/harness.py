@@ -231,6 +231,8 @@ def have_ipv6_loopback() -> bool:
 
 
 _RUNNING: set[subprocess.Popen] = set()
+# Daemons started so far, newest last: a failing test's report shows their logs (conftest.py).
+STARTED: list["Daemon"] = []
 
 
 @atexit.register
@@ -296,6 +298,8 @@ class Daemon:
             start_new_session=True,  # a terminal's Ctrl-C reaches pytest, not the daemon
         )
         _RUNNING.add(self.proc)
+        if self not in STARTED:
+            STARTED.append(self)
         self.addresses = self._wait_listening(len(self.listen), timeout)
         return self
 

@@ -186,6 +186,42 @@ def server_hello(d) -> tuple[str, dict]:
     return line.decode("ascii").rstrip("\r\n"), lists
 
 
+def kexinit_packet(kex: str) -> bytes:
+    """An unencrypted SSH_MSG_KEXINIT offering `kex` and otherwise the contract's algorithms."""
+    def namelist(items: list[str]) -> bytes:
+        text = ",".join(items).encode("ascii")
+        return struct.pack(">I", len(text)) + text
+    payload = bytes([20]) + bytes(16)
+    for lst in ([kex], HOSTKEYS, CIPHERS, CIPHERS, MACS, MACS, ["none"], ["none"], [], []):
+        payload += namelist(lst)
+    payload += bytes([0]) + struct.pack(">I", 0)
+    pad = 8 - (len(payload) + 5) % 8
+    pad += 8 if pad < 4 else 0
+    return struct.pack(">IB", len(payload) + pad + 1, pad) + payload + bytes(pad)
+
+
+@pytest.mark.parametrize("round_", range(20))
+def test_kexinit_reaches_a_client_that_matches_nothing(d, round_):
+    """What OpenSSH does on a busy machine: it reads our banner, then its own banner and a KEXINIT
+    that matches nothing reach us in one read. The server must still send its KEXINIT before it
+    closes, or the client cannot say what the server offers. (libssh buffers that packet unless
+    told the socket is writable: SshSession::ContinueKeyExchange. A client that sends its KEXINIT
+    before it has our banner can still miss ours: see docs/architecture.md.)"""
+    with raw_socket(d.host, d.port) as s:
+        received = read_line(s)
+        s.sendall(b"SSH-2.0-e2e_probe\r\n" + kexinit_packet("diffie-hellman-group1-sha1"))
+        for _ in range(100):  # bounded: the server closes after the failed negotiation
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    banner_end = received.find(b"\r\n")
+    assert received.startswith(b"SSH-2.0-") and banner_end > 0, f"no banner: {received[:80]!r}"
+    packet = received[banner_end + 2:]
+    assert len(packet) > 6 and packet[5] == 20, (
+        f"server closed without sending its KEXINIT ({len(packet)} bytes after the banner)")
+
+
 def test_kexinit_lists_exactly_the_contract(d):
     _, k = server_hello(d)
     algorithms = [a for a in k["kex"] if a not in KEX_MARKERS]
