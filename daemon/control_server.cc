@@ -11,12 +11,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "audit/audit_store.h"
 #include "core/env.h"
 #include "core/uuid.h"
+#include "daemon/peer_credentials.h"
 #include "delivery/pipeline.h"
 
 namespace fordeler {
@@ -42,26 +41,15 @@ sockaddr_un AddressOf(const std::string& path, UniqueFd* dir) {
   return addr;
 }
 
-bool InGroupList(pid_t pid, gid_t gid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("Groups:", 0) != 0) continue;
-    std::istringstream groups(line.substr(7));
-    for (unsigned long g; groups >> g;) {
-      if (g == gid) return true;
-    }
-  }
-  return false;
-}
-
-// uid 0, our uid, or a member of our group.
+// Root, our uid, or a member of our group (see daemon/peer_credentials.h).
 bool PeerAllowed(int fd, std::string* who) {
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
-  *who = "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
-  return cred.uid == 0 || cred.uid == geteuid() || cred.gid == getegid() ||
-         InGroupList(cred.pid, getegid());
+  auto peer = GetPeerCredentials(fd);
+  if (!peer.ok()) {
+    *who = peer.status().ToString();
+    return false;
+  }
+  *who = peer->ToString();
+  return MayControl(*peer, geteuid(), getegid());
 }
 
 bool ReadRequest(int fd, std::string* line) {
