@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/mutex.h"
+#include "core/sha256.h"
 #include "delivery/pipeline_testing.h"
 
 namespace fordeler {
@@ -100,18 +101,15 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
   ASSERT_TRUE(WaitFinished(1));
   std::vector<std::string> expected = {
       "commit:received",
-      // the trigger leaves /OUT for the spool
+      // the trigger leaves /OUT for the spool; the data is complete, so it follows at once
       "rename:spool",
-      "fsync-dir:spool",
-      "fsync-dir:vendor/OUT",
-      "commit:trigger_taken",
-      "commit:accepted",
       // the data file (put in /OUT by other means) is copied and hashed, then removed from /OUT
       "write:file",
       "fsync:file",
       "rename:spool",
       "fsync-dir:spool",
       "unlink:vendor/OUT",
+      // one fsync per folder makes the trigger's and the data's moves durable together
       "fsync-dir:spool",
       "fsync-dir:vendor/OUT",
       // the spooled data itself is durable before it is recorded (and before any link to it)
@@ -136,6 +134,58 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
       "commit:done",
   };
   EXPECT_EQ(env.ops(), expected);
+}
+
+// What a transfer costs until its metadata is visible, in the common case: the data uploaded
+// through fordeler's own server (its digest known), then the trigger. Two renames into the spool,
+// one fsync per folder, the data file's own fsync, one commit.
+TEST_F(DurabilityTest, AnUploadThroughTheServerIsMovedWithOneSyncPerFolder) {
+  RecordingEnv env(root_);
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline(&env);
+  Put(Path("vendor", "OUT", "s.csv"), "abc");
+  struct stat st;
+  ASSERT_EQ(stat(Path("vendor", "OUT", "s.csv").c_str(), &st), 0);
+  pipeline_->OnUploadClosed(
+      {"vendor", "s.csv", 3, st.st_ino, Sha256::Of("abc"), UploadClosed::How::kClosed});
+  Put(Path("vendor", "OUT", "s.csv.trigger"), TriggerXml("s.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "s.csv.trigger", false);
+  ASSERT_TRUE(WaitFinished(1));
+  std::vector<std::string> ops = env.ops();
+  std::vector<std::string> until_spooled(
+      ops.begin(), std::find(ops.begin(), ops.end(), std::string("commit:spooled")) + 1);
+  EXPECT_EQ(until_spooled, (std::vector<std::string>{
+                               "commit:received", "rename:spool", "rename:spool", "fsync-dir:spool",
+                               "fsync-dir:vendor/OUT", "fsync:file", "commit:spooled"}));
+  EXPECT_EQ(Read(Path("flis", "IN", "s.csv")), "abc");
+}
+
+// The slow path: a trigger whose data is not there yet is recorded as trigger_taken, waits, and
+// takes the data in a step of its own.
+TEST_F(DurabilityTest, ATriggerBeforeItsDataWaitsInTriggerTaken) {
+  RecordingEnv env(root_);
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline(&env);
+  Put(Path("vendor", "OUT", "late.csv.trigger"), TriggerXml("late.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "late.csv.trigger", false);
+  bool waiting = false;
+  for (int i = 0; i < 400 && !waiting; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (const auto& t : Transfers()) waiting |= t.step == TransferStep::kTriggerTaken;
+  }
+  ASSERT_TRUE(waiting) << "the transfer did not wait in trigger_taken";
+  Put(Path("vendor", "OUT", "late.csv"), "abc");
+  ASSERT_TRUE(WaitFinished(1));
+  std::vector<std::string> ops = env.ops();
+  std::vector<std::string> until_spooled(
+      ops.begin(), std::find(ops.begin(), ops.end(), std::string("commit:spooled")) + 1);
+  EXPECT_EQ(until_spooled,
+            (std::vector<std::string>{"commit:received", "rename:spool", "fsync-dir:spool",
+                                      "fsync-dir:vendor/OUT", "commit:trigger_taken",
+                                      "commit:accepted", "write:file", "fsync:file", "rename:spool",
+                                      "fsync-dir:spool", "unlink:vendor/OUT", "fsync-dir:spool",
+                                      "fsync-dir:vendor/OUT", "fsync:file", "commit:spooled"}));
+  EXPECT_EQ(Read(Path("flis", "IN", "late.csv")), "abc");
 }
 
 TEST_F(DurabilityTest, AnUnwritableRecipientFolderIsRetriedUntilItWorks) {

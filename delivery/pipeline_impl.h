@@ -16,9 +16,11 @@
 
 #include "audit/audit_store.h"
 #include "core/error_codes.h"
+#include "core/metrics.h"
 #include "core/mutex.h"
 #include "delivery/pipeline.h"
 #include "metadata/trigger.h"
+#include "routing/resolver.h"
 
 namespace fordeler {
 
@@ -65,6 +67,14 @@ struct DeliveryPipeline::Impl {
   void Rescan();
 
   // transfer_steps.cc: one step of the state machine per call, chosen by job->t.step.
+  // What Examine() decided about a transfer whose trigger is in the spool.
+  struct Verdict {
+    enum Kind { kReady, kWait, kReject, kFail } kind;
+    Rejection why;     // kReject
+    Status error;      // kFail: fordeler's own problem (retried), not the sender's
+    Resolution route;  // kReady
+    uint64_t size;     // kReady: of the complete data file
+  };
   void Run(JobPtr job);
   Status StepReceived(const JobPtr& job);
   Status StepTriggerTaken(const JobPtr& job);
@@ -77,6 +87,12 @@ struct DeliveryPipeline::Impl {
   void Reject(const JobPtr& job, Rejection why);
   void Failed(const JobPtr& job, const Status& status);
   bool EnsureTrigger(const JobPtr& job);
+  std::optional<Rejection> ParseJobTrigger(const JobPtr& job);
+  Verdict Examine(const JobPtr& job, const Config& cfg);
+  void Accept(const JobPtr& job, const Verdict& verdict, Batch* batch);
+  Result<bool> TakeData(const JobPtr& job, bool sync_folders, std::optional<Digest>* digest);
+  Status SpoolData(const JobPtr& job, std::optional<Digest> digest, Batch batch);
+  Status SyncSpoolAndOut(int out);
   Status MoveToQuarantine(const JobPtr& job, int quarantine_dir);
   std::optional<Rejection> CheckQuota(const Config& cfg, const std::string& recipient,
                                       uint64_t size);
@@ -86,6 +102,7 @@ struct DeliveryPipeline::Impl {
   Storage* const storage;
   AuditStore* const audit;
   OutboxGate* const gate;
+  Metrics* const metrics;  // may be null
   boost::asio::thread_pool pool;
   std::atomic<bool> stopping{false};
   std::atomic<int64_t> started{0};

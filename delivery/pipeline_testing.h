@@ -71,7 +71,13 @@ class PipelineFixture : public ::testing::Test {
         ASSERT_EQ(std::system(("mkdir -p " + path).c_str()), 0);
       }
     }
-    config->routes.push_back({"oekonomi-vendor", "oekonomi", "vendor", {"*"}, {"flis", "lis"}, {}});
+    Route route;
+    route.id = "oekonomi-vendor";
+    route.data_area = "oekonomi";
+    route.sender = "vendor";
+    route.authorities = {"*"};
+    route.recipients = {"flis", "lis"};
+    config->routes.push_back(route);
     config_ = config;
   }
   void TearDown() override {

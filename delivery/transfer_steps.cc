@@ -82,7 +82,11 @@ void DeliveryPipeline::Impl::Run(JobPtr job) {
   if (!s.ok()) Failed(job, s);
 }
 
-// Moves the trigger from /OUT into the spool, then reads it.
+// Moves the trigger from /OUT into the spool and reads it. When the data file is already
+// complete (the common case: a client uploads the data, then the trigger), the transfer goes on
+// to `spooled` in this same step: both files taken, one fsync per folder for the two renames,
+// one commit instead of three (docs/architecture.md, "the fast path"). Otherwise it is recorded
+// as `trigger_taken`, or rejected.
 Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
   TransferRecord& t = job->t;
   std::string spooled = t.uuid + ".trigger";
@@ -102,137 +106,203 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
       return Status::Ok();
     }
     if (!s.ok()) return s;
-    if (s = FsyncDir(env, storage->spool()); !s.ok()) return s;
-    if (s = FsyncDir(env, *out); !s.ok()) return s;
   }
   Unclaim(*job);  // the trigger has left /OUT: the same name may be sent again
   auto bytes = ReadSmallFile(env, storage->spool(), spooled, kMaxTriggerBytes + 1);
   if (!bytes.ok()) return bytes.status();
   t.trigger_xml = std::move(*bytes);
-  t.step = TransferStep::kTriggerTaken;
+
+  auto cfg = config();
+  Verdict verdict = Examine(job, *cfg);
+  if (verdict.kind == Verdict::kReady) {
+    std::optional<Digest> digest;
+    auto took = TakeData(job, /*sync_folders=*/false, &digest);
+    if (!took.ok()) return took.status();
+    if (*took) {
+      if (Status s = SyncSpoolAndOut(*out); !s.ok()) return s;  // both renames at once
+      Batch batch;
+      Accept(job, verdict, &batch);
+      return SpoolData(job, digest, std::move(batch));
+    }
+  }
+  if (Status s = SyncSpoolAndOut(*out); !s.ok()) return s;
+  if (verdict.kind == Verdict::kFail) return verdict.error;  // this step runs again
+  if (verdict.kind == Verdict::kReject) {
+    Reject(job, verdict.why);
+    return Status::Ok();
+  }
+  t.step = TransferStep::kTriggerTaken;  // StepTriggerTaken waits for the data
   Batch batch;
   batch.PutTransfer(t);
   CommitThen(job, std::move(batch));
   return Status::Ok();
 }
 
-bool DeliveryPipeline::Impl::EnsureTrigger(const JobPtr& job) {
-  if (job->trigger) return true;
-  Trigger trigger;
-  Rejection why;
-  if (!ParseTrigger(job->t.trigger_xml, &trigger, &why)) {
-    Reject(job, why);
-    return false;
-  }
-  job->trigger = std::move(trigger);
-  job->t.senders_file_id = job->trigger->senders_file_id;
-  return true;
+Status DeliveryPipeline::Impl::SyncSpoolAndOut(int out) {
+  if (Status s = FsyncDir(env, storage->spool()); !s.ok()) return s;
+  return FsyncDir(env, out);
 }
 
-// Checks the trigger, resolves the route and waits for a complete data file.
-Status DeliveryPipeline::Impl::StepTriggerTaken(const JobPtr& job) {
+bool DeliveryPipeline::Impl::EnsureTrigger(const JobPtr& job) {
+  std::optional<Rejection> why = ParseJobTrigger(job);
+  if (why) Reject(job, *why);
+  return !why;
+}
+
+std::optional<Rejection> DeliveryPipeline::Impl::ParseJobTrigger(const JobPtr& job) {
+  if (job->trigger) return std::nullopt;
+  Trigger trigger;
+  Rejection why;
+  if (!ParseTrigger(job->t.trigger_xml, &trigger, &why)) return why;
+  job->trigger = std::move(trigger);
+  job->t.senders_file_id = job->trigger->senders_file_id;
+  return std::nullopt;
+}
+
+// Everything that decides a transfer before its data is taken: the trigger, the route, and a
+// complete data file of the announced size within the quotas. The data is looked for in the
+// spool first (taken before a crash), then in /OUT.
+DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& job,
+                                                                const Config& cfg) {
   TransferRecord& t = job->t;
-  if (!EnsureTrigger(job)) return Status::Ok();
+  auto reject = [](Rejection why) { return Verdict{Verdict::kReject, std::move(why), {}, {}, 0}; };
+  if (auto why = ParseJobTrigger(job)) return reject(*why);
   const Trigger& trigger = *job->trigger;
   if (trigger.file_name != t.name || !IsValidName(t.name)) {
-    Reject(job, {ErrorCode::kFilenameMismatch, "FileName \"" + PrintableName(trigger.file_name) +
-                                                   "\" is not the trigger's own name \"" +
-                                                   PrintableName(t.name) + "\""});
-    return Status::Ok();
+    return reject({ErrorCode::kFilenameMismatch, "FileName \"" + PrintableName(trigger.file_name) +
+                                                     "\" is not the trigger's own name \"" +
+                                                     PrintableName(t.name) + "\""});
   }
-  auto cfg = config();
-  Resolution route;
+  Verdict verdict{Verdict::kReady, {}, {}, {}, 0};
   Rejection why;
-  if (!Resolve(*cfg, t.sender, trigger, &route, &why)) {
-    Reject(job, why);
-    return Status::Ok();
-  }
-  auto out = storage->OutOf(t.sender);
-  if (!out.ok()) return out.status();
-  auto data = StatAt(*out, t.name);
-  if (!data.ok() || !data->regular || gate->IsOpenForWriting(t.sender, t.name)) {
-    if (data.ok() || IsNotFound(data.status())) {
-      if (env->Now() < t.received_at + cfg->delivery.trigger_grace) {
-        ScheduleAfter(job, kDataPoll);
-        return Status::Ok();
+  if (!Resolve(cfg, t.sender, trigger, &verdict.route, &why)) return reject(why);
+  auto data = StatAt(storage->spool(), t.uuid);
+  if (!data.ok()) {
+    auto out = storage->OutOf(t.sender);
+    data = out.ok() ? StatAt(*out, t.name) : Result<FileFacts>(out.status());
+    if (!data.ok() || !data->regular || gate->IsOpenForWriting(t.sender, t.name)) {
+      if (!data.ok() && !IsNotFound(data.status())) {
+        return Verdict{Verdict::kFail, {}, data.status(), {}, 0};
       }
-      Reject(job, {ErrorCode::kDataFileMissing, "no complete data file OUT/" +
-                                                    PrintableName(t.name) + " within " +
-                                                    FormatDuration(cfg->delivery.trigger_grace)});
-      return Status::Ok();
+      if (env->Now() < t.received_at + cfg.delivery.trigger_grace) {
+        return Verdict{Verdict::kWait, {}, {}, {}, 0};
+      }
+      return reject({ErrorCode::kDataFileMissing, "no complete data file OUT/" +
+                                                      PrintableName(t.name) + " within " +
+                                                      FormatDuration(cfg.delivery.trigger_grace)});
     }
-    return data.status();
   }
-  if (data->size > cfg->delivery.max_file_size) {
-    Reject(job, {ErrorCode::kFileTooLarge, "the data file has " + std::to_string(data->size) +
-                                               " bytes; max_file_size is " +
-                                               FormatSize(cfg->delivery.max_file_size)});
-    return Status::Ok();
+  if (data->size > cfg.delivery.max_file_size) {
+    return reject({ErrorCode::kFileTooLarge, "the data file has " + std::to_string(data->size) +
+                                                 " bytes; max_file_size is " +
+                                                 FormatSize(cfg.delivery.max_file_size)});
   }
   if (data->size != trigger.size_in_bytes) {
-    Reject(job, {ErrorCode::kSizeMismatch,
-                 "SizeInBytes is " + std::to_string(trigger.size_in_bytes) +
-                     " but the data file has " + std::to_string(data->size) + " bytes"});
-    return Status::Ok();
+    return reject({ErrorCode::kSizeMismatch,
+                   "SizeInBytes is " + std::to_string(trigger.size_in_bytes) +
+                       " but the data file has " + std::to_string(data->size) + " bytes"});
   }
-  for (const auto& recipient : route.recipients) {
-    std::optional<Rejection> full = CheckQuota(*cfg, recipient, data->size);
-    if (full) {
-      Reject(job, *full);
-      return Status::Ok();
+  for (const auto& recipient : verdict.route.recipients) {
+    if (std::optional<Rejection> full = CheckQuota(cfg, recipient, data->size)) {
+      return reject(*full);
     }
   }
-  t.size = data->size;
-  t.data_area = route.data_area;
-  t.authority = route.authority;
-  t.route_ids = route.route_ids;
-  t.step = TransferStep::kAccepted;
-  Batch batch;
-  batch.PutTransfer(t);
+  verdict.size = data->size;
+  return verdict;
+}
+
+// Records the route's outcome on the transfer and a pending delivery per recipient.
+void DeliveryPipeline::Impl::Accept(const JobPtr& job, const Verdict& verdict, Batch* batch) {
+  TransferRecord& t = job->t;
+  t.size = verdict.size;
+  t.data_area = verdict.route.data_area;
+  t.authority = verdict.route.authority;
+  t.route_ids = verdict.route.route_ids;
+  if (metrics != nullptr) metrics->AddBytesIn(verdict.size);
   job->deliveries.clear();
-  for (const auto& recipient : route.recipients) {
+  for (const auto& recipient : verdict.route.recipients) {
     DeliveryRecord d;
     d.transfer_uuid = t.uuid;
     d.recipient = recipient;
-    batch.PutDelivery(d);
+    batch->PutDelivery(d);
     job->deliveries.push_back(std::move(d));
   }
+}
+
+// The slow path: the trigger came first; wait (up to trigger_grace) for a complete data file.
+Status DeliveryPipeline::Impl::StepTriggerTaken(const JobPtr& job) {
+  Verdict verdict = Examine(job, *config());
+  switch (verdict.kind) {
+    case Verdict::kWait:
+      ScheduleAfter(job, kDataPoll);
+      return Status::Ok();
+    case Verdict::kReject:
+      Reject(job, verdict.why);
+      return Status::Ok();
+    case Verdict::kFail:
+      return verdict.error;
+    case Verdict::kReady:
+      break;
+  }
+  job->t.step = TransferStep::kAccepted;
+  Batch batch;
+  Accept(job, verdict, &batch);
+  batch.PutTransfer(job->t);
   CommitThen(job, std::move(batch));
   return Status::Ok();
 }
 
 // Takes the data file out of /OUT into the spool: a rename when fordeler's own server wrote it
-// (with the digest computed while it arrived), a copy with hashing in one pass otherwise.
-Status DeliveryPipeline::Impl::StepAccepted(const JobPtr& job) {
+// (with the digest computed while it arrived), a copy with hashing in one pass otherwise. False
+// when the file was reopened for writing meanwhile (try again later). Already in the spool (a
+// step run again): nothing to do, no digest.
+Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, bool sync_folders,
+                                              std::optional<Digest>* digest) {
   TransferRecord& t = job->t;
-  if (!EnsureTrigger(job)) return Status::Ok();
+  if (StatAt(storage->spool(), t.uuid).ok()) return true;
   auto out = storage->OutOf(t.sender);
   if (!out.ok()) return out.status();
-  std::optional<Digest> digest;
-  if (!StatAt(storage->spool(), t.uuid).ok()) {
-    if (!gate->BeginTake(t.sender, t.name)) {
-      ScheduleAfter(job, kDataPoll);
-      return Status::Ok();
+  if (!gate->BeginTake(t.sender, t.name)) return false;
+  auto facts = StatAt(*out, t.name);
+  auto info = TakeUploadInfo(t.sender, t.name);
+  Status s = facts.status();
+  if (s.ok() && info && info->inode == facts->inode && info->size == facts->size) {
+    s = env->RenameAt(*out, t.name, storage->spool(), t.uuid, true);
+    *digest = info->sha256;
+  } else if (s.ok()) {
+    auto copied = CopyAndHash(env, *out, t.name, storage->spool(), t.uuid, 0440);
+    s = copied.status();
+    if (s.ok()) {
+      *digest = *copied;
+      s = env->UnlinkAt(*out, t.name);
     }
-    auto facts = StatAt(*out, t.name);
-    auto info = TakeUploadInfo(t.sender, t.name);
-    Status s = facts.status();
-    if (s.ok() && info && info->inode == facts->inode && info->size == facts->size) {
-      s = env->RenameAt(*out, t.name, storage->spool(), t.uuid, true);
-      digest = info->sha256;
-    } else if (s.ok()) {
-      auto copied = CopyAndHash(env, *out, t.name, storage->spool(), t.uuid, 0440);
-      s = copied.status();
-      if (s.ok()) {
-        digest = *copied;
-        s = env->UnlinkAt(*out, t.name);
-      }
-    }
-    gate->EndTake(t.sender, t.name, s.ok());
-    if (!s.ok()) return s;
-    if (s = FsyncDir(env, storage->spool()); !s.ok()) return s;
-    if (s = FsyncDir(env, *out); !s.ok()) return s;
   }
+  gate->EndTake(t.sender, t.name, s.ok());
+  if (!s.ok()) return s;
+  if (sync_folders) {
+    if (s = SyncSpoolAndOut(*out); !s.ok()) return s;
+  }
+  return true;
+}
+
+// The slow path's second half: the data complete and the route recorded, take it.
+Status DeliveryPipeline::Impl::StepAccepted(const JobPtr& job) {
+  if (!EnsureTrigger(job)) return Status::Ok();
+  std::optional<Digest> digest;
+  auto took = TakeData(job, /*sync_folders=*/true, &digest);
+  if (!took.ok()) return took.status();
+  if (!*took) {
+    ScheduleAfter(job, kDataPoll);
+    return Status::Ok();
+  }
+  return SpoolData(job, digest, Batch());
+}
+
+// Makes the spooled data durable and read-only, checks its digest against the trigger's Sha256,
+// and commits `batch` with the transfer at `spooled`.
+Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest> digest,
+                                         Batch batch) {
+  TransferRecord& t = job->t;
   auto fd = env->OpenAt(storage->spool(), t.uuid, O_RDONLY, 0);
   if (!fd.ok()) return fd.status();
   UniqueFd spooled(*fd);
@@ -254,7 +324,6 @@ Status DeliveryPipeline::Impl::StepAccepted(const JobPtr& job) {
   }
   t.state = TransferState::kDelivering;
   t.step = TransferStep::kSpooled;
-  Batch batch;
   batch.PutTransfer(t);
   CommitThen(job, std::move(batch));
   return Status::Ok();
@@ -289,6 +358,11 @@ Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
   t.error_code = 0;
   t.error_description.clear();
   batch.PutTransfer(t);
+  if (metrics != nullptr) {
+    metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kDelivered);
+    metrics->ObserveRoutingLatency(
+        std::chrono::duration<double>(env->Now() - t.received_at).count());
+  }
   CommitThen(job, std::move(batch));
   return Status::Ok();
 }

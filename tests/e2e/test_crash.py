@@ -61,10 +61,17 @@ KEYS.update({s: f"s{i}_ed25519" for i, s in enumerate(SENDERS)})
 
 SESSION_ERRORS = (paramiko.SSHException, EOFError, OSError)
 
-ACCEPTED_STEPS = ["received", "trigger_taken", "accepted", "spooled", "placed", "receipt_sent",
-                  "done"]
-REJECTED_STEPS = ["received", "trigger_taken", "rejecting", "receipt_sent", "done"]
-STEP_NUMBERS = {name: i for i, name in enumerate(ACCEPTED_STEPS + ["rejecting"])}
+# audit/records.h numbering
+STEP_NUMBERS = {name: i for i, name in enumerate(
+    ["received", "trigger_taken", "accepted", "spooled", "placed", "receipt_sent", "done",
+     "rejecting"])}
+# The steps a transfer passes through. The fast path (data complete when its trigger arrives)
+# goes from received straight to spooled or rejecting; the slow path (the trigger first) waits
+# in trigger_taken and takes the data in accepted.
+FAST_ACCEPTED = ["received", "spooled", "placed", "receipt_sent", "done"]
+FAST_REJECTED = ["received", "rejecting", "receipt_sent", "done"]
+SLOW_ACCEPTED = ["trigger_taken", "accepted"]
+SLOW_REJECTED = ["trigger_taken"]
 
 
 def make_daemon(daemons, keyset):
@@ -106,6 +113,26 @@ def send(sftp: paramiko.SFTPClient, s: Sent) -> None:
     s.trigger_started = True
     put(sftp, trigger_for(s), f"OUT/{s.name}.trigger")
     s.trigger_ok = True
+
+
+def send_trigger_first(d, sftp: paramiko.SFTPClient, s: Sent) -> None:
+    """Writes the whole data file but keeps its handle open while the trigger is uploaded and
+    until fordeler has recorded the trigger as taken (it found the data still being written:
+    the slow path); then closes it. The daemon may die at trigger_taken meanwhile."""
+    f = sftp.open(f"OUT/{s.name}", "wb")
+    f.write(s.data)
+    f.flush()  # every byte written and acknowledged; only the close is still to come
+    s.trigger_started = True
+    put(sftp, trigger_for(s), f"OUT/{s.name}.trigger")
+    s.trigger_ok = True
+    deadline = time.monotonic() + 20
+    while d.running() and time.monotonic() < deadline:
+        rows = db_rows(db(d), "SELECT step FROM transfers") if db(d).exists() else []
+        if any(r["step"] == STEP_NUMBERS["trigger_taken"] for r in rows):
+            break
+        time.sleep(0.02)
+    f.close()
+    s.data_ok = True
 
 
 def db(d) -> Path:
@@ -240,18 +267,23 @@ def check_world(d, sent: list[Sent]) -> dict[str, int]:
 # Deterministic crash points
 
 
-CASES = ([("accepted", s) for s in ACCEPTED_STEPS] + [("rejected", s) for s in REJECTED_STEPS])
+CASES = ([("accepted", s) for s in FAST_ACCEPTED] + [("rejected", s) for s in FAST_REJECTED] +
+         [("accepted-slow", s) for s in SLOW_ACCEPTED] +
+         [("rejected-slow", s) for s in SLOW_REJECTED])
 
 
 @pytest.mark.parametrize("path,step", CASES, ids=[f"{p}-after_{s}" for p, s in CASES])
 def test_crash_after_step(daemons, keyset, path, step):
     d = make_daemon(daemons, keyset)
     d.start(env={"FORDELER_CRASH_AT": f"after_{step}"})
-    expect = "delivered" if path == "accepted" else "rejected"
+    expect = "delivered" if path.startswith("accepted") else "rejected"
     s = Sent(KMD, f"crash-{step}.csv", os.urandom(50_000), expect=expect)
     try:
         with d.sftp(KMD, keyset.key(KEYS[KMD])) as sftp:
-            send(sftp, s)
+            if path.endswith("-slow"):
+                send_trigger_first(d, sftp, s)
+            else:
+                send(sftp, s)
     except SESSION_ERRORS:
         # The daemon may die between the trigger's close and paramiko's confirming stat.
         assert s.trigger_started
