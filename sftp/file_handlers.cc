@@ -1,6 +1,8 @@
 // The handlers of requests on file handles: OPEN, CLOSE, READ, WRITE, FSTAT, FSETSTAT and
 // fsync@openssh.com. Part of SftpSession::Impl; the policy has already approved OPEN's path.
+#include <dirent.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,14 +34,74 @@ Status TooLarge() { return Status::Unavailable("file too large"); }
 // one over 64 KiB is accepted here and rejected by delivery with TRIGGER_MALFORMED (1001).
 constexpr uint64_t kMaxTriggerUpload = 1 << 20;
 
+// out_quota is checked again each time an upload grows this much past its last check (a scan
+// of /OUT); parallel uploads may pass the quota by at most this much each.
+constexpr uint64_t kQuotaChunk = 8 << 20;
+
 }  // namespace
+
+void I::ReportLimit(const std::string& limit) {
+  spdlog::warn("event=limit account={} peer={} limit=\"{}\"", options.account, options.address,
+               limit);
+  listener->OnSessionEvent(
+      {SessionEvent::Kind::kLimit, options.account, options.address, "", Folder::kRoot, "", limit});
+}
+
+Status I::HandleLimit() {
+  std::string limit = "max_handles_per_session (" + std::to_string(handles.max()) + ") reached";
+  if (!handle_limit_reported) {
+    handle_limit_reported = true;
+    ReportLimit(limit);
+  }
+  return Status::Unavailable("too many open handles: " + limit);
+}
+
+Status I::CheckOutQuota(const std::string& name, ino_t ino, uint64_t size, uint64_t* room) {
+  *room = UINT64_MAX;
+  if (!options.out_quota || IsTriggerName(name)) return Status::Ok();
+  uint64_t quota = *options.out_quota;
+  Result<DIR*> d = jail->OpenDir(Folder::kOut);
+  if (!d.ok()) return d.status();
+  uint64_t others = 0;
+  struct stat st;
+  while (struct dirent* e = readdir(*d)) {
+    if (e->d_ino == ino || e->d_name[0] == '.' || IsTriggerName(e->d_name)) continue;
+    if (fstatat(dirfd(*d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        st.st_ino != ino) {
+      others += static_cast<uint64_t>(st.st_size);
+    }
+  }
+  closedir(*d);
+  if (others > quota || size > quota - others) {
+    return Status::Unavailable("quota exceeded: /OUT may hold " + std::to_string(quota) +
+                               " bytes (out_quota), " + std::to_string(others) +
+                               " are taken by other files");
+  }
+  *room = std::min(quota - others, size + kQuotaChunk);
+  return Status::Ok();
+}
+
+Status I::GrowOutFile(Handle* h, uint64_t end) {
+  if (!options.out_quota || h->folder != Folder::kOut || end <= h->quota_room) {
+    return Status::Ok();
+  }
+  struct stat st;
+  if (fstat(h->fd, &st) == 0) end = std::max(end, static_cast<uint64_t>(st.st_size));
+  Status s = CheckOutQuota(h->name, h->ino, end, &h->quota_room);
+  if (!s.ok()) {
+    h->quota_room = 0;
+    if (!h->write_failed) ReportLimit("out_quota: " + h->name + ": " + s.message());
+    h->write_failed = true;
+  }
+  return s;
+}
 
 uint64_t I::UploadLimit(const std::string& name) const {
   return IsTriggerName(name) ? kMaxTriggerUpload : options.max_file_size;
 }
 
 Status I::Open(Request& r) {
-  if (handles.full()) return Status::Unavailable("too many open handles");
+  if (handles.full()) return HandleLimit();
   bool write = r.access != Access::kRead;
   int flags = OpenFlags(r.pflags, write);
   std::shared_ptr<FileTicket> ticket;
@@ -129,6 +191,8 @@ Status I::Write(Request& r) {
     h->write_failed = true;
     return TooLarge();
   }
+  Status quota = GrowOutFile(h, at + r.data.size());
+  if (!quota.ok()) return quota;
   // Straight from the input buffer to the file: no copy.
   const char* p = r.data.data();
   size_t left = r.data.size();
@@ -189,6 +253,8 @@ Status I::ApplyAttrs(Handle* h, const FileAttrs& a) {
   if (a.flags & kAttrSize) {
     if (!h->writable) return Status::PermissionDenied("handle not open for writing");
     if (a.size > UploadLimit(h->name)) return TooLarge();
+    Status quota = GrowOutFile(h, a.size);
+    if (!quota.ok()) return quota;
     if (ftruncate(h->fd, static_cast<off_t>(a.size)) != 0) return Status::FromErrno(errno, h->name);
     if (a.size != h->next_offset) h->hash_valid = false;
   }

@@ -49,7 +49,7 @@ void HandleTable::Free(Handle* h) {
   h->ticket.reset();
   h->readable = h->writable = h->append = h->hash_valid = h->write_failed = false;
   h->download_reported = h->root_listed = false;
-  h->next_offset = h->written_back = 0;
+  h->next_offset = h->written_back = h->quota_room = 0;
   h->name.clear();
   --open_;
   free_.push_back(static_cast<uint16_t>(h - slots_.data()));

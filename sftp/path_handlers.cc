@@ -42,6 +42,14 @@ Status I::Setstat(Request& r) {
   if (!s.ok()) return account->GhostStat(name, &st) ? Status::Ok() : s;
   if (r.attrs.flags & kAttrSize) {
     if (r.attrs.size > UploadLimit(name)) return Status::Unavailable("file too large");
+    uint64_t room = 0;
+    if (r.attrs.size > static_cast<uint64_t>(st.st_size)) {
+      s = CheckOutQuota(name, st.st_ino, r.attrs.size, &room);
+      if (!s.ok()) {
+        ReportLimit("out_quota: " + name + ": " + s.message());
+        return s;
+      }
+    }
     Result<std::shared_ptr<FileTicket>> t = account->Acquire(name, /*write=*/true);
     if (!t.ok()) return t.status();
     Result<int> fd = jail->OpenFile(Folder::kOut, name, O_WRONLY, &st);
@@ -118,7 +126,7 @@ Status I::Realpath(Request& r) {
 }
 
 Status I::Opendir(Request& r) {
-  if (handles.full()) return Status::Unavailable("too many open handles");
+  if (handles.full()) return HandleLimit();
   DIR* dir = nullptr;
   if (r.vp.folder != Folder::kRoot) {  // "/" is listed from the jail's two folders
     Result<DIR*> d = jail->OpenDir(r.vp.folder);

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/file_events.h"
 #include "core/mutex.h"
+#include "sftp/ban_table.h"
 
 namespace fordeler {
 
@@ -49,6 +50,17 @@ class ServerContext {
   std::set<std::shared_ptr<SshSession>> Sessions() const EXCLUDES(mu_);
   size_t session_count() const EXCLUDES(mu_);
 
+  // Connections not yet authenticated, counted per source (SourceGroupOf). TryAdmit counts a new
+  // connection and answers false (counting nothing) when max_unauthenticated or
+  // max_unauthenticated_per_address would be passed; *why says which, and *first is true for
+  // the first refusal since that count was last below its limit (the caller logs that one
+  // prominently and audits it, so that a flood of connections does not flood the audit log).
+  // EndUnauthenticated ends what TryAdmit counted: once, at login or close.
+  bool TryAdmit(const std::string& source, std::string* why, bool* first) EXCLUDES(mu_);
+  void EndUnauthenticated(const std::string& source) EXCLUDES(mu_);
+
+  BanTable& bans() { return bans_; }
+
  private:
   Env* const env_;
   AccountRegistry* const registry_;
@@ -57,8 +69,16 @@ class ServerContext {
   mutable Mutex mu_;
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);
   std::map<SshSession*, std::shared_ptr<SshSession>> sessions_ GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point last_trim_ GUARDED_BY(mu_);  // see RemoveSession
   std::map<std::string, int> logins_ GUARDED_BY(mu_);
   int total_logins_ GUARDED_BY(mu_) = 0;
+  struct Unauthenticated {
+    int count = 0;
+    bool refusing = false;  // a refusal was reported since count was last below the limit
+  };
+  std::map<std::string, Unauthenticated> unauthenticated_ GUARDED_BY(mu_);
+  Unauthenticated total_unauthenticated_ GUARDED_BY(mu_);
+  BanTable bans_;
 };
 
 }  // namespace fordeler

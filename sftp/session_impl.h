@@ -94,6 +94,16 @@ struct SftpSession::Impl {
   // max_file_size for data files; a fixed cap for triggers.
   uint64_t UploadLimit(const std::string& name) const;
   void StartWriteBack(Handle* h, uint64_t end);
+  // A limit refused a request: a log line and an audit event (SessionEvent kLimit).
+  void ReportLimit(const std::string& limit);
+  // max_handles is reached: reported once per session; the status OPEN/OPENDIR fail with.
+  Status HandleLimit();
+  // out_quota: OK when /OUT may hold `name` (inode `ino`) at `size` bytes besides the other
+  // files there (triggers are not counted); *room receives the size it may grow to before the
+  // next check. Always OK without out_quota, and for triggers.
+  Status CheckOutQuota(const std::string& name, ino_t ino, uint64_t size, uint64_t* room);
+  // Write, FSETSTAT size: checks out_quota when the file grows past h->quota_room.
+  Status GrowOutFile(Handle* h, uint64_t end);
   void CloseFileHandle(Handle* h, bool abort, Status* result);
   Handle* FileHandle(std::string_view id, Status* error);
 
@@ -134,6 +144,7 @@ struct SftpSession::Impl {
   Jail* jail = nullptr;
   HandleTable handles;
   bool initialized = false;
+  bool handle_limit_reported = false;
   Request req;          // reused for every request
   std::string scratch;  // long names
 };

@@ -42,6 +42,8 @@ class Client {
   Client(AccountRegistry* registry, EventRecorder* events, const std::string& account,
          size_t max_handles = 64)
       : session_(Options(account, max_handles), registry, events) {}
+  Client(AccountRegistry* registry, EventRecorder* events, SftpSessionOptions options)
+      : session_(std::move(options), registry, events) {}
 
   static SftpSessionOptions Options(const std::string& account, size_t max_handles) {
     SftpSessionOptions o;

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
@@ -47,10 +48,11 @@ class OutputBuffer {
 };
 
 struct SftpSessionOptions {
-  std::string account;  // logged-in account id
-  std::string address;  // peer "ip:port", for events
-  size_t max_handles = 1024;
+  std::string account;        // logged-in account id
+  std::string address;        // peer "ip:port", for events
+  size_t max_handles = 1024;  // open files and folders; beyond, OPEN and OPENDIR fail
   uint64_t max_file_size = 10ULL << 30;
+  std::optional<uint64_t> out_quota;  // bytes /OUT may hold; beyond, writes fail
 };
 
 class SftpSession {

@@ -134,6 +134,40 @@ TEST_F(SessionTest, WriteBeyondMaxFileSizeFails) {
   client_.Close(h.handle);
 }
 
+TEST_F(SessionTest, OutQuotaRefusesWritesAndTheUploadIsNotAnnounced) {
+  SftpSessionOptions o = Client::Options("acme", 64);
+  o.out_quota = 100;
+  Client c(&registry_, &events_, o);
+  c.Init();
+  ASSERT_EQ(c.Put("OUT/a", std::string(60, 'a')), kFxOk);
+  ASSERT_EQ(c.Put("OUT/a.trigger", std::string(500, 't')), kFxOk);  // triggers do not count
+  Reply h = c.Create("OUT/b");
+  EXPECT_EQ(c.Write(h.handle, 0, std::string(40, 'b')).code, kFxOk);  // exactly 100
+  Reply w = c.Write(h.handle, 40, "x");
+  EXPECT_EQ(w.code, kFxFailure);
+  EXPECT_TRUE(w.message.starts_with("quota exceeded: /OUT may hold 100 bytes")) << w.message;
+  EXPECT_EQ(c.Close(h.handle).code, kFxOk);
+  std::vector<std::string> announced;
+  for (const UploadClosed& u : events_.uploads()) announced.push_back(u.name);
+  EXPECT_EQ(announced, (std::vector<std::string>{"a", "a.trigger"}));  // b failed: not routed
+  int limits = 0;
+  for (const SessionEvent& e : events_.sessions()) {
+    if (e.kind == SessionEvent::Kind::kLimit) ++limits;
+  }
+  EXPECT_EQ(limits, 1);
+  // Growing a file with SETSTAT counts too; rewriting a file in place within the quota works.
+  FileAttrs a;
+  a.flags = kAttrSize;
+  a.size = 41;
+  EXPECT_EQ(c.Setstat("OUT/b", a).code, kFxFailure);
+  a.size = 40;
+  EXPECT_EQ(c.Setstat("OUT/b", a).code, kFxOk);
+  EXPECT_EQ(c.Put("OUT/a", std::string(60, 'A')), kFxOk);
+  // Once files leave /OUT there is room again.
+  EXPECT_EQ(c.PathOp(kFxpRemove, "OUT/a").code, kFxOk);
+  EXPECT_EQ(c.Put("OUT/c", std::string(60, 'c')), kFxOk);
+}
+
 TEST_F(SessionTest, PacketOverMaxSizeEndsTheSession) {
   std::string header("\x00\x04\x00\x01", 4);  // 256 KiB + 1
   EXPECT_FALSE(client_.Feed(header).ok());
@@ -250,9 +284,18 @@ TEST_F(SessionTest, HandleLimitRefusesCleanly) {
   for (int i = 0; i < 10000; ++i) {
     Reply r = c.Open("OUT/f", kFxfRead);
     ASSERT_EQ(r.code, kFxFailure);
-    ASSERT_EQ(r.message, "too many open handles");
+    ASSERT_EQ(r.message, "too many open handles: max_handles_per_session (8) reached");
   }
-  EXPECT_EQ(c.PathOp(kFxpOpendir, "OUT").message, "too many open handles");
+  EXPECT_EQ(c.PathOp(kFxpOpendir, "OUT").message,
+            "too many open handles: max_handles_per_session (8) reached");
+  int limits = 0;  // reported (log line, audit event) once, not 10,001 times
+  for (const SessionEvent& e : events_.sessions()) {
+    if (e.kind != SessionEvent::Kind::kLimit) continue;
+    ++limits;
+    EXPECT_EQ(e.account, "acme");
+    EXPECT_EQ(e.detail, "max_handles_per_session (8) reached");
+  }
+  EXPECT_EQ(limits, 1);
   int fds_after = 0;
   if (DIR* d = opendir("/proc/self/fd")) {
     while (readdir(d)) ++fds_after;

@@ -146,8 +146,10 @@ void SshServer::Impl::Accept(tcp::acceptor* acceptor) {
                            if (stopping) return;
                            if (!ec) {
                              auto session = std::make_shared<SshSession>(&context, std::move(s));
-                             context.AddSession(session);
-                             asio::post(*target, [session] { session->Start(); });
+                             if (session->Admit()) {
+                               context.AddSession(session);
+                               asio::post(*target, [session] { session->Start(); });
+                             }
                            } else if (ec == asio::error::operation_aborted) {
                              return;
                            } else {

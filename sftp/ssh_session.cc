@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <ctime>
 
 #include "core/env.h"
 #include "sftp/account_registry.h"
@@ -38,7 +39,32 @@ std::string PeerIp(const asio::ip::tcp::endpoint& ep) {
   return addr.to_string();
 }
 
+std::string FormatUtc(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 }  // namespace
+
+void SshSession::RecordLoginFailure() {
+  if (failed_user_.empty()) return;
+  auto config = server_->config();
+  if (!server_->bans().RecordFailure(config->server, ip_, failed_user_, server_->env()->Steady())) {
+    return;
+  }
+  auto duration = std::chrono::duration_cast<std::chrono::seconds>(config->server.ban_duration);
+  std::string until = FormatUtc(server_->env()->Now() + config->server.ban_duration);
+  std::string why = "banned after " + std::to_string(config->server.ban_after) +
+                    " failed logins from " + source_ + " until " + until;
+  spdlog::warn("event=ban address={} account={} failures={} until={} duration={}s", source_,
+               failed_user_, config->server.ban_after, until, duration.count());
+  server_->listener()->OnSessionEvent(
+      {SessionEvent::Kind::kLimit, failed_user_, address_, "", Folder::kRoot, "", why});
+}
 
 std::string KeyFingerprintOf(ssh_key key) {
   unsigned char* hash = nullptr;
@@ -63,8 +89,29 @@ SshSession::SshSession(ServerContext* server, asio::ip::tcp::socket socket)
     address_ = FormatEndpoint(peer);
     ip_ = PeerIp(peer);
   }
+  source_ = SourceGroupOf(ip_);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
+}
+
+bool SshSession::Admit() {
+  std::string why;
+  bool first = false;
+  if (server_->TryAdmit(source_, &why, &first)) {
+    counted_unauthenticated_ = true;
+    return true;
+  }
+  closed_ = true;
+  boost::system::error_code ec;
+  socket_.close(ec);
+  if (first) {  // the rest of this run only at debug level, and not audited
+    spdlog::warn("event=limit peer={} limit=\"{}\" action=drop", address_, why);
+    server_->listener()->OnSessionEvent(
+        {SessionEvent::Kind::kLimit, "", address_, "", Folder::kRoot, "", why});
+  } else {
+    spdlog::debug("event=limit peer={} limit=\"{}\" action=drop", address_, why);
+  }
+  return false;
 }
 
 SshSession::~SshSession() {
@@ -373,6 +420,11 @@ void SshSession::Close(const std::string& reason) {
   if (!authenticated_ && auth_attempts_ > 0) {
     server_->listener()->OnSessionEvent({SessionEvent::Kind::kLoginFailed, attempted_user_,
                                          address_, fingerprint_, Folder::kRoot, "", reason});
+  }
+  if (!authenticated_) RecordLoginFailure();
+  if (counted_unauthenticated_) {
+    counted_unauthenticated_ = false;
+    server_->EndUnauthenticated(source_);
   }
   spdlog::info("event=disconnect peer={} account={} reason=\"{}\"", address_, account_, reason);
   // Closing a socket with unread input makes the kernel send a reset, and the client then loses

@@ -37,6 +37,11 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   SshSession(const SshSession&) = delete;
   SshSession& operator=(const SshSession&) = delete;
 
+  // Counts the connection against the unauthenticated-connection limits (ServerContext::
+  // TryAdmit). When a limit refuses it, the connection is closed at once, before any SSH byte
+  // is sent, the refusal is logged (and the first of a run audited), and false is returned:
+  // the session is then done and must not be started. Call once, before Start.
+  bool Admit();
   // Starts the key exchange. Call once, on the session's executor.
   void Start();
   // Ends the session with `reason` sent to the client. Thread-safe.
@@ -80,6 +85,10 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   static void OnChannelClose(ssh_session, ssh_channel, void* channel);
 
   int AuthPubkey(const std::string& user, ssh_key key, char state);
+  // True (and logged) when `user` is banned from this source: the attempt is refused unseen.
+  bool Banned(const std::string& user);
+  // The session ends unauthenticated after trying `failed_user_`: one failure for the ban.
+  void RecordLoginFailure();
   const AuthorizedKey* FindKey(const Config& config, const std::string& user, ssh_key key) const;
   int ChannelData(Channel* ch, const uint8_t* data, uint32_t len);
 
@@ -105,6 +114,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   std::vector<std::unique_ptr<Channel>> channels_;
   std::string address_;  // peer "ip:port"
   std::string ip_;       // peer ip only, for from= and bans
+  std::string source_;   // SourceGroupOf(ip_): what the unauthenticated limits count
   std::string account_;  // set once authenticated
   std::string attempted_user_;
   std::string fingerprint_;
@@ -121,6 +131,8 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   std::unique_ptr<uint8_t[]> read_buffer_;  // scratch for ResumeInput, not zero-filled
   int auth_attempts_ = 0;
   std::string limit_refused_;  // a session limit refused the login: disconnect saying why
+  std::string failed_user_;    // last account tried with a key or password (not banned)
+  bool counted_unauthenticated_ = false;  // Admit counted it; not yet ended
 
   // Channels opened over the session's life (libssh keeps each until the session ends).
   static constexpr size_t kMaxChannelsPerSession = 64;

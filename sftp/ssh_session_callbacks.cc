@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "config/address_pattern.h"
 #include "core/env.h"
 #include "sftp/account_registry.h"
 #include "sftp/sftp_session.h"
@@ -19,6 +20,8 @@ int SshSession::OnAuthPubkey(ssh_session, const char* user, ssh_key key, char st
 int SshSession::OnAuthPassword(ssh_session, const char* user, const char*, void* self) {
   auto* s = static_cast<SshSession*>(self);
   s->attempted_user_ = user ? user : "";
+  if (s->Banned(s->attempted_user_)) return SSH_AUTH_DENIED;
+  s->failed_user_ = s->attempted_user_;
   ++s->auth_attempts_;
   spdlog::info("event=auth_refused peer={} user={} method=password", s->address_,
                s->attempted_user_);
@@ -44,8 +47,21 @@ const AuthorizedKey* SshSession::FindKey(const Config& config, const std::string
   return nullptr;
 }
 
+bool SshSession::Banned(const std::string& user) {
+  // A reload that adds the source to ban_allow lifts its bans at once.
+  const auto& allow = server_->config()->server.ban_allow;
+  if (!allow.empty() && AddressMatchesPatterns(ip_, allow)) return false;
+  std::chrono::milliseconds left{};
+  if (!server_->bans().IsBanned(ip_, user, server_->env()->Steady(), &left)) return false;
+  spdlog::info("event=login_refused peer={} user={} reason=banned ban_left={}s", address_, user,
+               std::chrono::ceil<std::chrono::seconds>(left).count());
+  return true;
+}
+
 int SshSession::AuthPubkey(const std::string& user, ssh_key key, char state) {
   attempted_user_ = user;
+  if (Banned(user)) return SSH_AUTH_DENIED;  // not even the key is looked at
+  failed_user_ = user;
   auto config = server_->config();
   const AuthorizedKey* match = FindKey(*config, user, key);
   if (state == SSH_PUBLICKEY_STATE_NONE) {  // "would this key do?"
@@ -59,6 +75,7 @@ int SshSession::AuthPubkey(const std::string& user, ssh_key key, char state) {
   }
   if (server_->registry()->JailOf(user) == nullptr) {
     spdlog::warn("event=login_failed peer={} user={} reason=\"no jail\"", address_, user);
+    failed_user_.clear();  // our fault, not the client's
     return SSH_AUTH_DENIED;
   }
   std::string why;
@@ -67,10 +84,17 @@ int SshSession::AuthPubkey(const std::string& user, ssh_key key, char state) {
     server_->listener()->OnSessionEvent(
         {SessionEvent::Kind::kLimit, user, address_, fingerprint_, Folder::kRoot, "", why});
     limit_refused_ = why;
+    failed_user_.clear();  // the key was right: no failure towards a ban
     return SSH_AUTH_DENIED;
   }
   authenticated_ = true;
   account_ = user;
+  failed_user_.clear();
+  server_->bans().RecordSuccess(ip_, user);
+  if (counted_unauthenticated_) {
+    counted_unauthenticated_ = false;
+    server_->EndUnauthenticated(source_);
+  }
   login_timer_.cancel();
   activity_ = true;
   spdlog::info("event=login account={} peer={} key={}", account_, address_, fingerprint_);
@@ -117,6 +141,10 @@ int SshSession::OnSubsystem(ssh_session, ssh_channel, const char* name, void* ch
   options.account = s->account_;
   options.address = s->address_;
   options.max_file_size = config->delivery.max_file_size;
+  options.max_handles = static_cast<size_t>(config->server.max_handles_per_session);
+  if (const Account* account = config->FindAccount(s->account_)) {
+    options.out_quota = account->out_quota;
+  }
   ch->sftp = std::make_unique<SftpSession>(std::move(options), s->server_->registry(),
                                            s->server_->listener());
   return 0;
