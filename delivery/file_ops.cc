@@ -33,7 +33,7 @@ Result<FileFacts> StatAt(int dir, const std::string& name) {
     return Status::FromErrno(errno, "stat " + name);
   }
   return FileFacts{static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_ino),
-                   S_ISREG(st.st_mode)};
+                   S_ISREG(st.st_mode) && st.st_nlink == 1};
 }
 
 Result<Digest> HashFileAt(Env* env, int dir, const std::string& name) {

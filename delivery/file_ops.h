@@ -19,6 +19,8 @@ namespace fordeler {
 struct FileFacts {
   uint64_t size = 0;
   uint64_t inode = 0;
+  // A regular file with exactly one link: a file in /OUT with another hard link may be another
+  // account's or the host's (contract §1), so it is never taken, read or routed.
   bool regular = false;
 };
 

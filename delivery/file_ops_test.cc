@@ -84,6 +84,19 @@ TEST_F(FileOpsTest, CopyAndHashCopiesWithoutTouchingTheSource) {
   EXPECT_NE(access((root_ + "/spool/copy.part").c_str(), F_OK), 0);
 }
 
+TEST_F(FileOpsTest, StatAtCallsAHardLinkedFileNotRegular) {
+  Put("out/x", "another account's bytes");
+  auto alone = StatAt(dir(3), "x");
+  ASSERT_TRUE(alone.ok());
+  EXPECT_TRUE(alone->regular);
+  ASSERT_EQ(link((root_ + "/out/x").c_str(), (root_ + "/out/planted").c_str()), 0);
+  auto linked = StatAt(dir(3), "planted");
+  ASSERT_TRUE(linked.ok());
+  EXPECT_FALSE(linked->regular);  // never taken nor routed (contract §1)
+  ASSERT_EQ(mkfifo((root_ + "/out/fifo").c_str(), 0600), 0);
+  EXPECT_FALSE(StatAt(dir(3), "fifo")->regular);
+}
+
 TEST_F(FileOpsTest, CopyRefusesAFifo) {
   ASSERT_EQ(mkfifo((root_ + "/out/fifo").c_str(), 0600), 0);
   EXPECT_FALSE(CopyAndHash(Env::Default(), dir(3), "fifo", dir(0), "copy", 0440).ok());

@@ -1,0 +1,846 @@
+"""Hostile clients against the real daemon (issue 6): malformed SSH and SFTP traffic, path
+traversal in every request that takes a path, symlinks/FIFOs/hard links planted on disk, a file
+swapped for a symlink between stat and open, pipelining and never-reading clients, attempts to
+change delivered files, weird names, malicious triggers and a spoofed `Sender`.
+
+Canary files with a random marker lie outside the attacker's jail (in the storage root's parent,
+in another account's OUT and IN, in spool and staging); every byte any client of this module read
+is kept, and the last test proves the marker is in none of them, in no file of the attacker's or
+the recipient's jail (data, metadata, receipts), and that every canary is unchanged. After each
+test a fresh login must work and the daemon must still run (autouse fixture `still_serving`).
+Slowloris, bans and handle limits are test_limits.py's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import struct
+import threading
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from harness import AccountSpec, data_areas_toml, trigger_xml, wait_receipt
+
+KMD = "kmd-oekonomi"  # the attacker: a sender
+FLIS = "flis"  # its recipient
+VICTIM = "victim"  # another sender whose jail holds canaries
+KEY_NAMES = ["kmd_ed25519", "flis_ed25519", "victim_ed25519"]
+KEYS = {KMD: "kmd_ed25519", FLIS: "flis_ed25519", VICTIM: "victim_ed25519"}
+DELIVER = "FLISOekonomiAflever_1"
+
+MARKER = "CANARY-" + uuidlib.uuid4().hex  # never in any byte a client receives
+SEEN: list[bytes] = []  # every byte string any client of this module received
+
+
+def rss_cap_kib() -> int:
+    """Daemon resident memory must stay below this under abuse: 300 MiB, or 1 GiB for a sanitizer
+    build (ASan keeps up to 256 MiB of freed memory in quarantine, plus its shadow memory)."""
+    binary = Path(os.environ.get("FORDELERD", "/nonexistent"))
+    sanitized = binary.is_file() and b"AddressSanitizer" in binary.read_bytes()
+    return (1024 if sanitized else 300) * 1024
+
+
+# SFTP v3 packet types and open flags (draft-ietf-secsh-filexfer-02).
+FXP_INIT, FXP_VERSION, FXP_OPEN, FXP_CLOSE, FXP_READ, FXP_WRITE = 1, 2, 3, 4, 5, 6
+FXP_STATUS, FXP_HANDLE, FXP_DATA = 101, 102, 103
+FXF_READ, FXF_WRITE, FXF_CREAT, FXF_TRUNC = 0x1, 0x2, 0x8, 0x10
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures
+
+
+def routes() -> str:
+    return f"""
+[[route]]
+id = "oekonomi-kmd"
+data_area = "oekonomi"
+sender = "{KMD}"
+authorities = ["*"]
+recipients = ["{FLIS}"]
+
+[[route]]
+id = "oekonomi-victim"
+data_area = "oekonomi"
+sender = "{VICTIM}"
+authorities = ["*"]
+recipients = ["{FLIS}"]
+"""
+
+
+@pytest.fixture(scope="module")
+def d(module_daemons, keyset):
+    accounts = [AccountSpec(a, [keyset.key(k)], extra=f'authority = "urn:oio:cvr-nr:{n}"')
+                for n, (a, k) in enumerate(KEYS.items(), start=11111111)]
+    extra = '[delivery]\ntrigger_grace = "1s"\n' + routes() + "\n" + data_areas_toml()
+    daemon = module_daemons.create(accounts, extra=extra)
+    # A first login creates the jails; then the canaries are planted.
+    with daemon.sftp(VICTIM, keyset.key(KEYS[VICTIM])) as s:
+        s.listdir("OUT")
+    with daemon.sftp(KMD, keyset.key(KEYS[KMD])) as s:
+        s.listdir("OUT")
+    plant_canaries(daemon)
+    return daemon
+
+
+CANARIES: dict[Path, tuple[bytes, int]] = {}  # path -> (content, mtime_ns)
+
+
+def plant_canaries(d) -> None:
+    places = [d.workdir / "canary.csv", d.out_dir(VICTIM) / "canary.csv",
+              d.in_dir(VICTIM) / "canary.csv"]
+    for sub in ("spool", "staging", "quarantine"):
+        if (d.state / sub).is_dir():
+            places.append(d.state / sub / "canary.csv")
+    assert len(places) >= 5, f"spool/staging not found under {d.state}: {os.listdir(d.state)}"
+    for p in places:
+        data = f"{MARKER} {p.name} secret\n".encode() * 64
+        p.write_bytes(data)
+        CANARIES[p] = (data, p.stat().st_mtime_ns)
+
+
+def key(keyset, account: str) -> Path:
+    return keyset.key(KEYS[account])
+
+
+@pytest.fixture(autouse=True)
+def still_serving(request, d, keyset):
+    """After each test: the daemon still runs and serves a fresh login."""
+    yield
+    assert d.running(), f"fordelerd died; stderr:\n{d.stderr_text()[-4000:]}"
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        SEEN.append("\n".join(s.listdir("/")).encode())
+        assert set(s.listdir("/")) == {"IN", "OUT"}
+
+
+def fresh(tag: str, ext: str = ".csv") -> str:
+    return f"{tag}-{uuidlib.uuid4().hex[:8]}{ext}"
+
+
+def daemon_rss_kib(d) -> int:
+    text = Path(f"/proc/{d.pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", text, re.M).group(1))
+
+
+def send_pair(sftp: paramiko.SFTPClient, name: str, data: bytes, trigger: bytes) -> None:
+    sftp.putfo(io.BytesIO(data), f"OUT/{name}", confirm=False)
+    sftp.putfo(io.BytesIO(trigger), f"OUT/{name}.trigger", confirm=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Raw SFTP over a paramiko channel
+
+
+class RawSftp:
+    """A hand-written SFTP v3 client on an authenticated channel: sends any bytes it is told to,
+    reads replies only when asked."""
+
+    def __init__(self, transport: paramiko.Transport, timeout: float = 15.0):
+        self.transport = transport
+        self.chan = transport.open_session(timeout=timeout)
+        self.chan.settimeout(timeout)
+        self.chan.invoke_subsystem("sftp")
+        self.next_id = 1
+        self.send_packet(FXP_INIT, struct.pack(">I", 3), with_id=False)
+        ptype, body = self.read_packet()
+        assert ptype == FXP_VERSION, f"no VERSION reply: {ptype}"
+
+    def close(self) -> None:
+        self.chan.close()
+        self.transport.close()
+
+    @staticmethod
+    def string(b: bytes | str) -> bytes:
+        if isinstance(b, str):
+            b = b.encode()
+        return struct.pack(">I", len(b)) + b
+
+    def send_packet(self, ptype: int, payload: bytes, with_id: bool = True) -> int:
+        rid = self.next_id
+        self.next_id += 1
+        body = bytes([ptype]) + (struct.pack(">I", rid) if with_id else b"") + payload
+        self.chan.sendall(struct.pack(">I", len(body)) + body)
+        return rid
+
+    def recv_exact(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            chunk = self.chan.recv(n - len(out))
+            if not chunk:
+                raise EOFError(f"channel closed after {len(out)} of {n} bytes")
+            out += chunk
+        return out
+
+    def read_packet(self) -> tuple[int, bytes]:
+        (length,) = struct.unpack(">I", self.recv_exact(4))
+        body = self.recv_exact(length)
+        SEEN.append(body)
+        return body[0], body[1:]
+
+    def reply(self) -> tuple[int, int, bytes]:
+        """(type, request id, rest) of the next reply."""
+        ptype, body = self.read_packet()
+        return ptype, struct.unpack(">I", body[:4])[0], body[4:]
+
+    def open(self, path: bytes | str, pflags: int) -> tuple[int, bytes]:
+        self.send_packet(FXP_OPEN, self.string(path) + struct.pack(">II", pflags, 0))
+        ptype, _, rest = self.reply()
+        if ptype == FXP_HANDLE:
+            (n,) = struct.unpack(">I", rest[:4])
+            return ptype, rest[4:4 + n]
+        return ptype, rest
+
+    def closed_within(self, timeout: float) -> bool:
+        """True if the server ends the channel within `timeout` (replies are drained)."""
+        deadline = time.monotonic() + timeout
+        self.chan.settimeout(0.5)
+        while time.monotonic() < deadline:
+            try:
+                data = self.chan.recv(65536)
+            except socket.timeout:
+                continue
+            except Exception:
+                return True
+            if not data:
+                return True
+            SEEN.append(data)
+        return False
+
+
+def raw_sftp(d, keyset, account: str = KMD) -> RawSftp:
+    return RawSftp(d.transport(account, key(keyset, account)))
+
+
+# --------------------------------------------------------------------------------------------
+# SSH transport level
+
+
+def ssh_server_closes(sock: socket.socket, timeout: float = 20.0) -> bytes:
+    """Reads until the server closes the connection (bounded); returns what it sent."""
+    sock.settimeout(timeout)
+    got = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            return got
+        if not chunk:
+            return got
+        got += chunk
+    pytest.fail(f"server kept the connection open for {timeout}s; got {got[:200]!r}")
+
+
+def test_garbage_before_the_banner(d):
+    """Random bytes, long lines, a NUL-filled blob and an SSH-1 banner: the server never crashes
+    and drops the connection (or ignores the lines, RFC 4253 §4.2) without a version leak."""
+    payloads = [
+        os.urandom(4096),
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x00" * 70000,
+        b"A" * 300000 + b"\r\n",
+        b"SSH-1.5-evil\r\n",
+        b"SSH-2.0-" + b"x" * 10000 + b"\r\n",
+    ]
+    for payload in payloads:
+        with socket.create_connection((d.host, d.port), timeout=10) as s:
+            try:
+                s.sendall(payload)
+            except (ConnectionResetError, BrokenPipeError):
+                continue
+            got = ssh_server_closes(s)
+            if got:
+                assert got.startswith(b"SSH-2.0-fordeler\r\n"), got[:80]
+
+
+def ssh_packet(payload: bytes, block: int = 8) -> bytes:
+    """An unencrypted binary packet (RFC 4253 §6) around `payload`."""
+    pad = block - (len(payload) + 5) % block
+    if pad < 4:
+        pad += block
+    return struct.pack(">IB", len(payload) + pad + 1, pad) + payload + b"\x00" * pad
+
+
+def test_truncated_and_oversized_ssh_packets(d):
+    """After a proper banner: a packet length of 4 GiB, of 1 MiB, of 0, a packet cut short
+    followed by EOF, and a KEXINIT whose name-list length points past the packet: the server
+    closes each connection; nothing hangs or crashes."""
+    kexinit_bad = bytes([20]) + os.urandom(16) + struct.pack(">I", 0x7FFFFFF0) + b"curve"
+    cases = [
+        struct.pack(">I", 0xFFFFFFFF) + b"\x04" + os.urandom(64),
+        struct.pack(">I", 1 << 20) + b"\x04" + os.urandom(4096),
+        struct.pack(">I", 0) + os.urandom(16),
+        ssh_packet(kexinit_bad),
+    ]
+    for case in cases:
+        with socket.create_connection((d.host, d.port), timeout=10) as s:
+            s.sendall(b"SSH-2.0-hostile_probe\r\n")
+            s.sendall(case)
+            ssh_server_closes(s)
+    # Cut short, then EOF from our side: the server must notice and clean up.
+    for _ in range(5):
+        with socket.create_connection((d.host, d.port), timeout=10) as s:
+            s.sendall(b"SSH-2.0-hostile_probe\r\n" + struct.pack(">I", 500) + b"\x05" * 40)
+            s.shutdown(socket.SHUT_WR)
+            ssh_server_closes(s)
+
+
+# --------------------------------------------------------------------------------------------
+# SFTP packet level
+
+
+def test_oversized_sftp_packet_ends_the_session(d, keyset):
+    """An SFTP packet longer than 256 KiB ends that session (contract: bounded memory)."""
+    for length in (256 * 1024 + 1, 0x7FFFFFFF, 0xFFFFFFFF):
+        c = raw_sftp(d, keyset)
+        try:
+            c.chan.sendall(struct.pack(">IB", length, FXP_WRITE) + os.urandom(8192))
+            assert c.closed_within(15), f"session survived an SFTP packet of length {length}"
+        finally:
+            c.close()
+
+
+def test_truncated_sftp_packets(d, keyset):
+    """Packets whose fields run past their end, a zero-length packet, and a packet cut short by
+    EOF: a failure status or the end of the session, never a crash; other sessions go on."""
+    bad = [
+        struct.pack(">IB", 1, FXP_OPEN),  # no id
+        struct.pack(">IBI", 5, FXP_OPEN, 7),  # no path
+        struct.pack(">IBII", 9, FXP_OPEN, 8, 1000),  # path length past the end
+        struct.pack(">IBI", 5, FXP_WRITE, 9),  # no handle
+        struct.pack(">IBII", 9, FXP_READ, 10, 0xFFFFFFFF),  # handle length 4 GiB
+        struct.pack(">IBI", 5, 200, 11),  # unknown type
+        struct.pack(">I", 0),  # empty packet
+    ]
+    for packet in bad:
+        c = raw_sftp(d, keyset)
+        try:
+            c.chan.sendall(packet)
+            # Either a STATUS reply or the session ends; then a valid request on a new session.
+            try:
+                ptype, _ = c.read_packet()
+                assert ptype == FXP_STATUS, f"reply type {ptype} to {packet!r}"
+            except (EOFError, socket.timeout, OSError):
+                pass
+        finally:
+            c.close()
+    # Cut short: a length promising more than is sent, then EOF on the channel.
+    c = raw_sftp(d, keyset)
+    try:
+        c.chan.sendall(struct.pack(">IBI", 1000, FXP_OPEN, 12) + b"abc")
+        c.chan.shutdown_write()
+        assert c.closed_within(15), "session kept open after EOF in the middle of a packet"
+    finally:
+        c.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Path traversal
+
+
+TRAVERSALS = [
+    "../victim/OUT/canary.csv",
+    "/../victim/OUT/canary.csv",
+    "OUT/../../victim/OUT/canary.csv",
+    "/OUT/../../../../../../etc/passwd",
+    "//victim/OUT/canary.csv",
+    "///../..//victim//IN//canary.csv",
+    "OUT/..\\..\\victim\\OUT\\canary.csv",
+    "OUT/%2e%2e/%2e%2e/victim/OUT/canary.csv",
+    "OUT/..%2f..%2fvictim%2fOUT%2fcanary.csv",
+    "OUT/\u2024\u2024/victim",  # one-dot leaders look like ".."
+    "IN/../../../canary.csv",
+    "../../canary.csv",
+    "/../../state/spool/canary.csv",
+    "..",
+    "/..",
+    "OUT/..",
+    "OUT/.",
+]
+
+
+def attempt(fn, *args):
+    """Runs one SFTP call; returns ("ok", result) or ("err", exception)."""
+    try:
+        return "ok", fn(*args)
+    except (IOError, OSError) as e:
+        return "err", e
+
+
+def test_path_traversal_in_every_request(d, keyset):
+    """open (read and write), opendir, stat, lstat, setstat, remove, rename (both sides),
+    realpath, mkdir, rmdir, readlink and symlink with `..`, absolute paths, `//`, backslashes and
+    percent-encoding: nothing outside the jail is read, changed or even confirmed to exist;
+    realpath stays inside `/`; mutations all fail."""
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        s.putfo(io.BytesIO(b"mine\n"), "OUT/mine.csv", confirm=False)
+        for path in TRAVERSALS:
+            status, f = attempt(s.open, path, "rb")
+            if status == "ok":
+                try:
+                    SEEN.append(f.read(1 << 20))
+                except (IOError, OSError):
+                    pass
+                f.close()
+            status, names = attempt(s.listdir, path)
+            if status == "ok":
+                SEEN.append("\n".join(names).encode())
+                assert "canary.csv" not in names or path.startswith("OUT"), (path, names)
+                assert set(names) <= {"IN", "OUT", "mine.csv"} | set(s.listdir("OUT")) | set(
+                    s.listdir("IN")), (path, names)
+            for fn in (s.stat, s.lstat):
+                status, attrs = attempt(fn, path)
+                if status == "ok":
+                    # Only the jail root, a folder or our own file may answer.
+                    canary_size = len(CANARIES[d.out_dir(VICTIM) / "canary.csv"][0])
+                    assert attrs.st_size != canary_size, (path, attrs)
+            status, real = attempt(s.normalize, path)
+            if status == "ok":
+                SEEN.append(real.encode())
+                assert real.startswith("/") and ".." not in real.split("/"), (path, real)
+                assert "victim" not in real or real.startswith(("/OUT/", "/IN/")), (path, real)
+                assert "etc" not in real.split("/")[:2], (path, real)
+            status, target = attempt(s.readlink, path)
+            if status == "ok" and target:
+                SEEN.append(target.encode())
+            if path in ("OUT/.", "OUT/.."):
+                continue  # these name our own folders: mutations below are refused anyway
+            for call, args in (
+                (s.open, (path, "wb")),
+                (s.chmod, (path, 0o666)),
+                (s.utime, (path, (1, 1))),
+                (s.truncate, (path, 0)),
+                (s.remove, (path,)),
+                (s.rename, (path, "OUT/stolen.csv")),
+                (s.rename, ("OUT/mine.csv", path)),
+                (s.mkdir, (path,)),
+                (s.rmdir, (path,)),
+                (s.symlink, ("OUT/mine.csv", path)),
+                (s.symlink, (path, "OUT/link.csv")),
+            ):
+                status, result = attempt(call, *args)
+                if status == "ok" and call == s.open:
+                    result.close()
+                assert status == "err", f"{call.__name__}{args} succeeded"
+        assert s.open("OUT/mine.csv").read() == b"mine\n"
+        s.remove("OUT/mine.csv")
+    assert_canaries_intact()
+
+
+# --------------------------------------------------------------------------------------------
+# Things planted on disk
+
+
+def test_planted_symlinks_fifos_and_hard_links(d, keyset):
+    """Symlinks (to a canary, to `/`, to a directory), FIFOs and hard links planted in OUT and
+    IN: listing works and does not hang, no open follows a symlink or blocks on a FIFO, a hard
+    link in OUT is refused, and a trigger naming any of them delivers nothing of the canary."""
+    target = d.out_dir(VICTIM) / "canary.csv"
+    planted = []
+    for folder in (d.out_dir(KMD), d.in_dir(KMD)):
+        for name, make in (
+            ("sym.csv", lambda p: os.symlink(target, p)),
+            ("symroot.csv", lambda p: os.symlink("/", p)),
+            ("symdir", lambda p: os.symlink(d.state, p)),
+            ("fifo.csv", lambda p: os.mkfifo(p)),
+        ):
+            make(folder / name)
+            planted.append(folder / name)
+    os.link(target, d.out_dir(KMD) / "hard.csv")
+    planted.append(d.out_dir(KMD) / "hard.csv")
+    names = ["sym.csv", "symroot.csv", "symdir", "fifo.csv", "hard.csv"]
+    try:
+        with d.sftp(KMD, key(keyset, KMD)) as s:
+            s.get_channel().settimeout(15)
+            for folder in ("OUT", "IN"):
+                listing = s.listdir_attr(folder)  # must not hang on the FIFO
+                SEEN.append(repr([(a.filename, a.st_size) for a in listing]).encode())
+                for n in names:
+                    for mode in ("rb", "r+b", "ab"):
+                        status, f = attempt(s.open, f"{folder}/{n}", mode)
+                        if status == "ok":
+                            try:
+                                SEEN.append(f.read(1 << 20))
+                            except (IOError, OSError):
+                                pass
+                            f.close()
+                            pytest.fail(f"opened planted {folder}/{n} with {mode}")
+                    for fn in (s.stat, s.lstat):
+                        status, attrs = attempt(fn, f"{folder}/{n}")
+                        # A hard link is a regular file of our folder: stat may describe it
+                        # (its size and times, never its bytes); nothing else may answer.
+                        if n != "hard.csv":
+                            assert status == "err", f"{fn.__name__} {folder}/{n}: {attrs}"
+                    status, _ = attempt(s.listdir, f"{folder}/{n}")
+                    assert status == "err", f"opendir {folder}/{n} succeeded"
+            # Triggers naming them: rejected, the canary never reaches flis.
+            for n in ("sym.csv", "fifo.csv", "hard.csv"):
+                trig = trigger_xml(n, len(CANARIES[target][0]), KMD, [FLIS], inf_ref=DELIVER)
+                s.putfo(io.BytesIO(trig), f"OUT/{n}.trigger", confirm=False)
+            for n in ("sym.csv", "fifo.csv", "hard.csv"):
+                r = wait_receipt(d, KMD, n, timeout=30)
+                assert "ErrorMessage" in r, f"trigger naming planted {n} was accepted: {r}"
+    finally:
+        for p in planted:
+            if os.path.lexists(p):
+                os.unlink(p)
+    assert_canaries_intact()
+
+
+def test_file_swapped_for_symlink_between_stat_and_open(d, keyset):
+    """A thread flips OUT/race.csv between a regular file and a symlink to a canary while the
+    client stats, opens and reads it in a loop for a few seconds: no canary byte is ever read."""
+    path = d.out_dir(KMD) / "race.csv"
+    stop = threading.Event()
+    target = d.out_dir(VICTIM) / "canary.csv"
+
+    def flipper():
+        i = 0
+        while not stop.is_set():
+            tmp = path.with_name(f".flip{i % 2}")
+            if i % 2:
+                try:
+                    os.symlink(target, tmp)
+                except FileExistsError:
+                    os.unlink(tmp)
+                    continue
+            else:
+                tmp.write_bytes(b"harmless\n")
+            os.replace(tmp, path)
+            i += 1
+
+    t = threading.Thread(target=flipper, daemon=True)
+    t.start()
+    opened = 0
+    try:
+        with d.sftp(KMD, key(keyset, KMD)) as s:
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline:
+                attempt(s.stat, "OUT/race.csv")
+                status, f = attempt(s.open, "OUT/race.csv", "rb")
+                if status == "ok":
+                    status, data = attempt(f.read, 1 << 16)
+                    if status == "ok":
+                        SEEN.append(data)
+                        assert MARKER.encode() not in data
+                        opened += 1
+                    f.close()
+    finally:
+        stop.set()
+        t.join(10)
+        for p in (path, path.with_name(".flip0"), path.with_name(".flip1")):
+            if os.path.lexists(p):
+                os.unlink(p)
+    assert opened > 0, "the regular file was never opened: the test proved nothing"
+
+
+# --------------------------------------------------------------------------------------------
+# Pipelining and never-reading clients
+
+
+def test_pipelining_writer_and_never_reader_keep_memory_bounded(d, keyset):
+    """One client sends WRITE requests as fast as it can without reading a reply (time-bound:
+    ~15 s; a 2-core box does not reach 1 GiB, the byte count is printed); another asks for reads
+    and never reads the replies. Meanwhile a third session uploads and downloads 4 MiB (it must
+    finish), and the daemon's RSS stays below a generous cap."""
+    # The never-reader's file.
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        s.putfo(io.BytesIO(os.urandom(4 << 20)), "OUT/big-read.csv", confirm=False)
+    writer = raw_sftp(d, keyset)
+    reader = raw_sftp(d, keyset)
+    sent = {"writer": 0, "reader": 0}
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def write_flood():
+        ptype, handle = writer.open("OUT/flood.csv", FXF_WRITE | FXF_CREAT | FXF_TRUNC)
+        assert ptype == FXP_HANDLE
+        chunk = os.urandom(32 * 1024)
+        offset = 0
+        writer.chan.settimeout(1.0)
+        while not stop.is_set():
+            body = RawSftp.string(handle) + struct.pack(">Q", offset) + RawSftp.string(chunk)
+            try:
+                writer.send_packet(FXP_WRITE, body)
+            except socket.timeout:
+                continue  # the window is full: the server is applying back-pressure
+            except Exception as e:  # the server may end a flooding session; that is fine
+                errors.append(f"writer: {e!r}")
+                return
+            offset += len(chunk)
+            sent["writer"] = offset
+
+    def read_flood():
+        ptype, handle = reader.open("OUT/big-read.csv", FXF_READ)
+        assert ptype == FXP_HANDLE
+        reader.chan.settimeout(1.0)
+        n = 0
+        while not stop.is_set():
+            try:
+                reader.send_packet(FXP_READ, RawSftp.string(handle) +
+                                   struct.pack(">QI", (n * 32768) % (4 << 20), 32768))
+            except socket.timeout:
+                continue
+            except Exception as e:
+                errors.append(f"reader: {e!r}")
+                return
+            n += 1
+            sent["reader"] = n
+
+    threads = [threading.Thread(target=write_flood, daemon=True),
+               threading.Thread(target=read_flood, daemon=True)]
+    for t in threads:
+        t.start()
+    max_rss = 0
+    try:
+        deadline = time.monotonic() + 15
+        data = os.urandom(4 << 20)
+        rounds = 0
+        while time.monotonic() < deadline or rounds == 0:
+            t0 = time.monotonic()
+            with d.sftp(KMD, key(keyset, KMD)) as s:
+                s.putfo(io.BytesIO(data), "OUT/meanwhile.csv", confirm=False)
+                assert s.open("OUT/meanwhile.csv").read() == data
+                s.remove("OUT/meanwhile.csv")
+            assert time.monotonic() - t0 < 90, "a well-behaved session got no service"
+            rounds += 1
+            max_rss = max(max_rss, daemon_rss_kib(d))
+            time.sleep(0.5)
+        max_rss = max(max_rss, daemon_rss_kib(d))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        writer.close()
+        reader.close()
+    print(f"pipelining writer sent {sent['writer'] / 2**20:.0f} MiB without reading a reply; "
+          f"never-reader sent {sent['reader']} READ requests; {rounds} 4 MiB round trips "
+          f"meanwhile; daemon max RSS {max_rss / 1024:.0f} MiB")
+    assert sent["writer"] > 8 << 20, f"writer hardly sent anything: {sent}, {errors}"
+    cap = rss_cap_kib()
+    assert max_rss < cap, f"daemon RSS {max_rss} KiB under a flood (cap {cap} KiB)"
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        for n in ("flood.csv", "big-read.csv"):
+            attempt(s.remove, f"OUT/{n}")
+
+
+# --------------------------------------------------------------------------------------------
+# Delivered files are immutable
+
+
+def test_delivered_files_cannot_be_changed(d, keyset):
+    """In the recipient's IN: setstat (mode, times, size), truncate, open for write or append,
+    rename, symlink and hard-link-like tricks all fail; the bytes stay the sender's. A sender's
+    handle still open for writing holds the transfer back until it closes; what is delivered is
+    exactly what was written, and the spool copy cannot be reached through a later open."""
+    name = fresh("immutable")
+    data = os.urandom(100_000)
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        f = s.open(f"OUT/{name}", "wb")
+        f.write(data[:50_000])
+        f.flush()
+        s.putfo(io.BytesIO(trigger_xml(name, len(data), KMD, [FLIS], inf_ref=DELIVER)),
+                f"OUT/{name}.trigger", confirm=False)
+        time.sleep(0.3)  # the trigger is there; the data file is still open for writing
+        f.write(data[50_000:])
+        f.close()
+        r = wait_receipt(d, KMD, name)
+        assert "Receipt" in r, r
+    delivered = d.in_dir(FLIS) / name
+    assert delivered.read_bytes() == data
+    with d.sftp(FLIS, key(keyset, FLIS)) as s:
+        p = f"IN/{name}"
+        for call, args in ((s.chmod, (p, 0o666)), (s.utime, (p, (1, 1))),
+                           (s.truncate, (p, 0)), (s.open, (p, "r+b")), (s.open, (p, "ab")),
+                           (s.open, (p, "wb")), (s.rename, (p, f"IN/{name}.x")),
+                           (s.rename, (p, f"OUT/{name}")), (s.symlink, (p, f"OUT/{name}")),
+                           (s.posix_rename, (p, f"IN/{name}.y"))):
+            status, result = attempt(call, *args)
+            if status == "ok" and call == s.open:
+                result.close()
+            assert status == "err", f"{call.__name__}{args} succeeded in IN"
+        # Reading with attributes on open is allowed and changes nothing.
+        assert s.open(p, "rb").read() == data
+        # A write through a read handle fails.
+        f = s.open(p, "rb")
+        status, _ = attempt(lambda: (f.write(b"x"), f.flush()))
+        f.close()
+        assert status == "err", "write through a read handle succeeded"
+    assert delivered.read_bytes() == data
+    assert delivered.stat().st_mode & 0o222 == 0, oct(delivered.stat().st_mode)  # read-only
+    # A raw writer who kept an OUT handle from before the take cannot reach the delivered file.
+    name2 = fresh("kept-handle")
+    c = raw_sftp(d, keyset)
+    try:
+        ptype, handle = c.open(f"OUT/{name2}", FXF_WRITE | FXF_CREAT | FXF_TRUNC)
+        assert ptype == FXP_HANDLE
+        c.send_packet(FXP_WRITE, RawSftp.string(handle) + struct.pack(">Q", 0) +
+                      RawSftp.string(b"first\n"))
+        assert c.reply()[0] == FXP_STATUS
+        c.send_packet(FXP_CLOSE, RawSftp.string(handle))
+        assert c.reply()[0] == FXP_STATUS
+        with d.sftp(KMD, key(keyset, KMD)) as s:
+            s.putfo(io.BytesIO(trigger_xml(name2, 6, KMD, [FLIS], inf_ref=DELIVER)),
+                    f"OUT/{name2}.trigger", confirm=False)
+        assert "Receipt" in wait_receipt(d, KMD, name2)
+        # The closed handle is dead: a write on it fails.
+        c.send_packet(FXP_WRITE, RawSftp.string(handle) + struct.pack(">Q", 0) +
+                      RawSftp.string(b"CHANGED"))
+        ptype, _, rest = c.reply()
+        assert ptype == FXP_STATUS and struct.unpack(">I", rest[:4])[0] != 0
+    finally:
+        c.close()
+    assert (d.in_dir(FLIS) / name2).read_bytes() == b"first\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Names
+
+
+WEIRD_NAMES = [
+    b"OUT/a\x00b.csv", b"OUT/\x00", b"OUT/a\x01b.csv", b"OUT/a\nb.csv", b"OUT/a\rb.csv",
+    b"OUT/a\x7fb.csv", b"OUT/\x1b[31mred.csv", b"OUT/\xc0\xaf.csv", b"OUT/\xc0\xae\xc0\xae",
+    b"OUT/\xe0\x80\xaf.csv", b"OUT/\xff\xfe.csv", b"OUT/\xed\xa0\x80.csv", b"OUT/.hidden",
+    b"OUT/.", b"OUT/..", b"OUT/" + b"x" * 244, b"OUT/" + "æ".encode() * 130, b"OUT/a/b.csv",
+    b"OUT/" + b"x" * 5000,
+]
+
+
+def test_weird_names_are_refused(d, keyset):
+    """Names with NUL, control characters, overlong or otherwise invalid UTF-8, dot names,
+    over-long names and sub-folders: creating one fails with a status, the session goes on."""
+    c = raw_sftp(d, keyset)
+    try:
+        for name in WEIRD_NAMES:
+            ptype, rest = c.open(name, FXF_WRITE | FXF_CREAT | FXF_TRUNC)
+            assert ptype == FXP_STATUS, f"created {name!r}"
+            assert struct.unpack(">I", rest[:4])[0] != 0, f"OK status creating {name!r}"
+    finally:
+        c.close()
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        left = s.listdir("OUT")
+        assert not [n for n in left if "\x00" in n or n.startswith(".") or len(n) > 243], left
+    out_names = os.listdir(os.fsencode(d.out_dir(KMD)))
+    assert not [n for n in out_names if b"\x00" in n or b"\n" in n or b"\xc0" in n], out_names
+
+
+# --------------------------------------------------------------------------------------------
+# Triggers
+
+
+def xxe_trigger(name: str, size: int, target: Path) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<!DOCTYPE t [<!ENTITY xxe SYSTEM "file://{target}">]>\n'
+            f'<ns2:Trigger xmlns:ns2="http://serviceplatformen.dk/xml/wsdl/soap11/SFTP/1/types">'
+            f"<FileDescriptor><FileName>{name}</FileName><SizeInBytes>{size}</SizeInBytes>"
+            f"<Sender>{KMD}</Sender><SendersFileId>&xxe;</SendersFileId>"
+            f"<Recipients>{FLIS}</Recipients></FileDescriptor></ns2:Trigger>\n").encode()
+
+
+def laughs_trigger(name: str, size: int) -> bytes:
+    ents = '<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'
+        for i in range(1, 10))
+    return (f'<?xml version="1.0"?>\n<!DOCTYPE lolz [{ents}]>\n'
+            f'<ns2:Trigger xmlns:ns2="http://serviceplatformen.dk/xml/wsdl/soap11/SFTP/1/types">'
+            f"<FileDescriptor><FileName>{name}</FileName><SizeInBytes>{size}</SizeInBytes>"
+            f"<Sender>{KMD}</Sender><SendersFileId>&lol9;</SendersFileId>"
+            f"<Recipients>{FLIS}</Recipients></FileDescriptor></ns2:Trigger>\n").encode()
+
+
+def test_malicious_triggers_are_malformed(d, keyset):
+    """XXE pointing at a canary, billion laughs, a 1 MiB trigger, UTF-16 and Latin-1 encodings:
+    each gets TRIGGER_MALFORMED (1001), is delivered to nobody, and no canary byte appears in the
+    receipt."""
+    data = b"payload\n"
+    target = d.out_dir(VICTIM) / "canary.csv"
+    cases = {}
+    n = fresh("xxe")
+    cases[n] = xxe_trigger(n, len(data), target)
+    n = fresh("laughs")
+    cases[n] = laughs_trigger(n, len(data))
+    n = fresh("big")  # over the 64 KiB a trigger may have, under the 1 MiB upload cap
+    big = trigger_xml(n, len(data), KMD, [FLIS], inf_ref=DELIVER)
+    cases[n] = big.replace(b"<FileDescriptor>", b"<FileDescriptor><!--" + b"x" * (512 << 10) +
+                           b"-->")
+    n = fresh("utf16")
+    cases[n] = trigger_xml(n, len(data), KMD, [FLIS], inf_ref=DELIVER).decode().replace(
+        'encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    n = fresh("latin1-æ")
+    cases[n] = trigger_xml(n, len(data), KMD, [FLIS], inf_ref=DELIVER,
+                           senders_file_id="blåbærgrød").decode().encode("latin-1")
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        for name, trig in cases.items():
+            send_pair(s, name, data, trig)
+        # 1 MiB and more: the server refuses the trigger's upload itself (a failure status).
+        huge = fresh("huge")
+        s.putfo(io.BytesIO(data), f"OUT/{huge}", confirm=False)
+        f = s.open(f"OUT/{huge}.trigger", "wb")
+        f.set_pipelined(False)  # paramiko's pipelined putfo drops a failed WRITE's status
+        with pytest.raises(IOError):
+            for _ in range(40):
+                f.write(b"<a>" + b"x" * 32768)
+                f.flush()
+        try:
+            f.close()
+        except IOError:
+            pass
+        assert f"{huge}.trigger" not in s.listdir("OUT")
+    for name in cases:
+        r = wait_receipt(d, KMD, name, timeout=30)
+        receipt_bytes = (d.in_dir(KMD) / (name + ".sftpreceipt")).read_bytes()
+        SEEN.append(receipt_bytes)
+        assert "ErrorMessage" in r, f"{name}: {r}"
+        assert r["ErrorMessage"]["ErrorCode"] == "1001", f"{name}: {r}"
+        assert not (d.in_dir(FLIS) / name).exists(), f"{name} was delivered"
+
+
+def test_sender_spoofing_another_account(d, keyset):
+    """A trigger whose `Sender` names another account (one with its own route to the same
+    recipient) is SENDER_MISMATCH (1007) and delivered to nobody."""
+    name = fresh("spoof")
+    data = b"spoofed\n"
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        send_pair(s, name, data, trigger_xml(name, len(data), VICTIM, [FLIS], inf_ref=DELIVER))
+    r = wait_receipt(d, KMD, name)
+    assert r["ErrorMessage"]["ErrorCode"] == "1007", r
+    assert not (d.in_dir(FLIS) / name).exists()
+    assert not (d.in_dir(VICTIM) / (name + ".sftpreceipt")).exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Last: the canaries
+
+
+def assert_canaries_intact() -> None:
+    for p, (data, mtime) in CANARIES.items():
+        assert p.read_bytes() == data, f"canary {p} changed"
+        assert p.stat().st_mtime_ns == mtime, f"canary {p} was touched"
+
+
+def test_zz_no_canary_byte_ever_left_its_place(d):
+    """Runs last: the marker is in no byte any client received, in no file of the attacker's or
+    the recipient's jail (data, metadata, receipts), every canary is unchanged, and the daemon's
+    log holds no private key material."""
+    assert SEEN, "no client output was recorded"
+    marker = MARKER.encode()
+    for i, blob in enumerate(SEEN):
+        assert marker not in blob, f"canary marker in client output #{i}: {blob[:200]!r}"
+    for account in (KMD, FLIS):
+        for p in d.jail(account).rglob("*"):
+            if p.is_file() and not p.is_symlink():
+                assert marker not in p.read_bytes(), f"canary marker in {p}"
+    assert_canaries_intact()
+    log = d.stderr_text()
+    assert "PRIVATE KEY" not in log
+    for host_key in (d.workdir / "keys" / "host_ed25519", d.workdir / "keys" / "host_rsa"):
+        body = "".join(l for l in host_key.read_text().splitlines() if "PRIVATE KEY" not in l)
+        for i in range(0, len(body) - 40, 40):  # any 40-character slice of the base64 body
+            assert body[i:i + 40] not in log, f"host key material of {host_key.name} in the log"
