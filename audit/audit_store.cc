@@ -75,6 +75,15 @@ class SqliteAuditStore final : public AuditStore {
   Result<RouteActivity> RouteActivityOf(const RouteActivityQuery& query) override;
   Result<std::vector<PendingCount>> PendingDeliveries() override;
   Result<std::optional<TimePoint>> LastLogin(const std::string& account) override;
+  Result<std::optional<TransferOutcome>> LastAccepted(const std::string& route_id,
+                                                      const std::string& authority) override;
+  Result<std::optional<TransferOutcome>> LatestOfSender(const std::string& sender,
+                                                        const std::string& data_area,
+                                                        const std::string& authority,
+                                                        TimePoint since) override;
+  Result<std::vector<UnfetchedDelivery>> DeliveredBetween(TimePoint from, TimePoint to) override;
+  Result<bool> AlertRecorded(const std::string& account, TimePoint since,
+                             const std::string& key) override;
   int64_t commit_count() const override { return writer_ ? writer_->commit_count() : 0; }
 
  private:
@@ -82,6 +91,9 @@ class SqliteAuditStore final : public AuditStore {
   // until it returns false or fails.
   Status Query(std::string_view sql, const std::function<void(Stmt&)>& bind,
                const std::function<Status(const Stmt&, bool* more)>& row);
+  // Runs a query returning outcome columns (sql.cc), binding `texts` as ?1, ?2, ...
+  Result<std::optional<TransferOutcome>> Outcome(std::string_view sql,
+                                                 const std::vector<std::string>& texts);
   // Runs a query whose one row holds one integer (a COUNT), binding `texts` as ?1, ?2, ...
   Result<int64_t> Count(std::string_view sql, const std::vector<std::string>& texts);
   template <typename Record>
@@ -279,6 +291,69 @@ Result<std::optional<TimePoint>> SqliteAuditStore::LastLogin(const std::string& 
       });
   if (!s.ok()) return s;
   return last;
+}
+
+void BindTexts(Stmt& st, const std::vector<std::string>& texts) {
+  for (size_t i = 0; i < texts.size(); ++i) {
+    st.Bind(static_cast<int>(i + 1), std::string_view(texts[i]));
+  }
+}
+
+Result<std::optional<TransferOutcome>> SqliteAuditStore::Outcome(
+    std::string_view sql, const std::vector<std::string>& texts) {
+  std::optional<TransferOutcome> found;
+  Status s = Query(
+      sql, [&](Stmt& st) { BindTexts(st, texts); },
+      [&](const Stmt& st, bool* more) {
+        TransferOutcome o;
+        o.uuid = st.Text(0);
+        o.name = st.Text(1);
+        ParseTransferState(st.Text(2), &o.state);
+        o.error_code = st.IsNull(3) ? 0 : static_cast<int>(st.Int(3));
+        o.failed = st.Int(4) != 0;
+        ParseTime(st.Text(5), &o.received_at);
+        found = std::move(o);
+        *more = false;
+        return Status::Ok();
+      });
+  if (!s.ok()) return s;
+  return found;
+}
+
+Result<std::optional<TransferOutcome>> SqliteAuditStore::LastAccepted(
+    const std::string& route_id, const std::string& authority) {
+  return Outcome(sql::kSelectLastAccepted, {route_id, authority});
+}
+
+Result<std::optional<TransferOutcome>> SqliteAuditStore::LatestOfSender(
+    const std::string& sender, const std::string& data_area, const std::string& authority,
+    TimePoint since) {
+  return Outcome(sql::kSelectLatestOfSender, {sender, FormatTime(since), data_area, authority});
+}
+
+Result<std::vector<UnfetchedDelivery>> SqliteAuditStore::DeliveredBetween(TimePoint from,
+                                                                          TimePoint to) {
+  std::vector<UnfetchedDelivery> out;
+  Status s = Query(
+      sql::kSelectDeliveredBetween,
+      [&](Stmt& st) {
+        BindTexts(st, {FormatTime(from), FormatTime(to)});
+      },
+      [&](const Stmt& st, bool*) {
+        UnfetchedDelivery d{st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), {}};
+        ParseTime(st.Text(5), &d.delivered_at);
+        out.push_back(std::move(d));
+        return Status::Ok();
+      });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<bool> SqliteAuditStore::AlertRecorded(const std::string& account, TimePoint since,
+                                             const std::string& key) {
+  auto count = Count(sql::kSelectAlertRecorded, {account, FormatTime(since), key});
+  if (!count.ok()) return count.status();
+  return *count != 0;
 }
 
 }  // namespace

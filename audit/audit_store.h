@@ -83,6 +83,26 @@ struct RouteActivity {
   int64_t rejected_24h = 0;  // received since day_since, rejected
 };
 
+// One transfer as the route monitor (monitor/route_health.h) sees it.
+struct TransferOutcome {
+  std::string uuid;
+  std::string name;
+  TransferState state = TransferState::kReceived;
+  int error_code = 0;
+  bool failed = false;  // recorded a `failed` event (fordeler's own error, 5001)
+  TimePoint received_at{};
+};
+
+// A delivery placed and not picked up (AuditStore::DeliveredBetween).
+struct UnfetchedDelivery {
+  std::string transfer_uuid;
+  std::string recipient;
+  std::string name_in_in;
+  std::string sender;
+  std::string route_ids;  // comma-separated
+  TimePoint delivered_at{};
+};
+
 struct PendingCount {
   std::string route_id;
   std::string recipient;
@@ -149,6 +169,23 @@ class AuditStore {
   virtual Result<std::vector<PendingCount>> PendingDeliveries() = 0;
   // The time of the account's newest `login` event, if any.
   virtual Result<std::optional<TimePoint>> LastLogin(const std::string& account) = 0;
+
+  // Route monitoring (monitor/). The newest accepted transfer (state delivering or delivered)
+  // routed on `route_id`, for `authority` ("" = any), by received_at.
+  virtual Result<std::optional<TransferOutcome>> LastAccepted(const std::string& route_id,
+                                                              const std::string& authority) = 0;
+  // The newest transfer of `sender` received at or after `since` whose data area is `data_area`
+  // or not known, and whose authority is `authority` or not known ("" = any).
+  virtual Result<std::optional<TransferOutcome>> LatestOfSender(const std::string& sender,
+                                                                const std::string& data_area,
+                                                                const std::string& authority,
+                                                                TimePoint since) = 0;
+  // Deliveries in state `delivered` (placed, not picked up) placed in [from, to), oldest first.
+  virtual Result<std::vector<UnfetchedDelivery>> DeliveredBetween(TimePoint from, TimePoint to) = 0;
+  // True when an `alert` event of `account` at or after `since` has a detail that is `key` or
+  // starts with `key` followed by a space (alerts raised once survive a restart).
+  virtual Result<bool> AlertRecorded(const std::string& account, TimePoint since,
+                                     const std::string& key) = 0;
 
   // The hash chain (canonical form: audit/chain.h). Head() is the last committed event; the
   // daemon also logs it (`event=audit_head seq=N hash=H`) at Open, after each commit that crosses

@@ -244,4 +244,47 @@ WHERE t.sender = ?1 AND t.received_at >= ?2 AND (t.data_area IS NULL OR t.data_a
 const char kSelectLastLogin[] =
     "SELECT MAX(time) FROM events WHERE kind = 'login' AND account = ?1";
 
+// Route monitoring (monitor/route_health.h). Outcome columns: uuid, name, state, error_code,
+// failed (0/1), received_at.
+//
+// The newest accepted transfer of route ?1 (for authority ?2, '' = any): the route's
+// transfer_routes key walked backwards, as kSelectLastDelivery.
+const char kSelectLastAccepted[] = R"sql(
+SELECT t.uuid, t.name, t.state, t.error_code, 0, t.received_at
+FROM transfer_routes r CROSS JOIN transfers t ON t.uuid = r.transfer_uuid
+WHERE r.route_id = ?1 AND t.state IN ('delivering', 'delivered')
+  AND (?2 = '' OR t.authority = ?2)
+ORDER BY r.received_at DESC, r.transfer_uuid DESC LIMIT 1
+)sql";
+
+// The sender's newest transfer since ?2 in data area ?3 or none known, for authority ?4 or none
+// known ('' = any): transfers_sender walked backwards.
+const char kSelectLatestOfSender[] = R"sql(
+SELECT t.uuid, t.name, t.state, t.error_code,
+       EXISTS (SELECT 1 FROM events e INDEXED BY events_transfer
+               WHERE e.transfer_uuid = t.uuid AND e.kind = 'failed'),
+       t.received_at
+FROM transfers t INDEXED BY transfers_sender
+WHERE t.sender = ?1 AND t.received_at >= ?2 AND (t.data_area IS NULL OR t.data_area = ?3)
+  AND (?4 = '' OR t.authority IS NULL OR t.authority = ?4)
+ORDER BY t.received_at DESC, t.uuid DESC LIMIT 1
+)sql";
+
+// Deliveries placed in [?1, ?2) and not picked up (deliveries_delivered), with their transfer's
+// sender and routes.
+const char kSelectDeliveredBetween[] = R"sql(
+SELECT d.transfer_uuid, d.recipient, d.name_in_in, t.sender, t.route_ids, d.delivered_at
+FROM deliveries d CROSS JOIN transfers t ON t.uuid = d.transfer_uuid
+WHERE d.delivered_at >= ?1 AND d.delivered_at < ?2 AND d.state = 'delivered'
+ORDER BY d.delivered_at
+)sql";
+
+// An alert already recorded: events_kind_account, one account's alerts since ?2.
+const char kSelectAlertRecorded[] = R"sql(
+SELECT 1 FROM events
+WHERE kind = 'alert' AND account = ?1 AND time >= ?2
+  AND (detail = ?3 OR substr(detail, 1, length(?3) + 1) = ?3 || ' ')
+LIMIT 1
+)sql";
+
 }  // namespace fordeler::sql

@@ -67,4 +67,10 @@ extern const char kCountFailedSince[];      // ?1 sender, ?2 time, ?3 data area 
 extern const char kCountRejectedSince[];    // ?1 sender, ?2 time, ?3 data area -> count
 extern const char kSelectLastLogin[];       // ?1 account -> time or NULL
 
+// Route monitoring (monitor/); parameters as documented in sql.cc.
+extern const char kSelectLastAccepted[];      // ?1 route, ?2 authority or '' -> outcome columns
+extern const char kSelectLatestOfSender[];    // ?1 sender, ?2 since, ?3 area, ?4 authority or ''
+extern const char kSelectDeliveredBetween[];  // ?1 from, ?2 to -> unfetched delivery columns
+extern const char kSelectAlertRecorded[];     // ?1 account, ?2 since, ?3 key -> 1 or no row
+
 }  // namespace fordeler::sql

@@ -31,7 +31,18 @@ cat >"$dir/good.toml" <<'TOML'
 [[account]]
 id = "flis"
 TOML
+cat >"$dir/bad-expect.toml" <<'TOML'
+[[route]]
+id = "r"
+data_area = "x"
+sender = "a"
+authorities = ["*"]
+recipients = ["b"]
+expect = ["daily 06:00", "daily 25:00"]
+TOML
 
+expect 2 err "^$dir/bad-expect.toml:7: route \"r\" expect: \"daily 25:00\": the time must be HH:MM" \
+  -- --config "$dir/bad-expect.toml" check-config
 expect 2 err "^$dir/bad.toml:3: \[server\] unknown key \"max_sesions\" \(did you mean \"max_sessions\"\?\)$" \
   -- --config "$dir/bad.toml" check-config
 expect 2 err "bad.toml:3" -- check-config --config "$dir/bad.toml"

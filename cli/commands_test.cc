@@ -169,6 +169,36 @@ TEST_F(CommandsTest, StatusCountsAndStuckTransfers) {
   EXPECT_NE(err_.str().find("44444444-4444-4444-8444-444444444444"), std::string::npos);
 }
 
+TEST_F(CommandsTest, StatusShowsRouteHealthAndExitsOneWhileLate) {
+  // now_ is 16:00 UTC; r2 expected a delivery at 15:00 with 45 minutes' grace, and none came.
+  std::ofstream(config_path_, std::ios::app)
+      << "[[route]]\nid = \"r2\"\ndata_area = \"oekonomi\"\nsender = \"kmd\"\n"
+      << "authorities = [\"*\"]\nrecipients = [\"flis\"]\nexpect = [\"daily 15:00\"]\n"
+      << "grace = \"45m\"\n";
+  EXPECT_EQ(RunStatus(config_path_, false, now_, io_), kExitBadNews) << err_.str();
+  EXPECT_NE(out_.str().find("r2     LATE"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("LATE: The delivery expected at 1970-02-11 15:00 UTC has not arrived"),
+            std::string::npos)
+      << out_.str();
+  EXPECT_NE(out_.str().find("r1     FAILED"), std::string::npos) << out_.str();  // kUuid2
+  std::ostringstream json;
+  Io io{json, err_, false};
+  EXPECT_EQ(RunStatus(config_path_, true, now_, io), kExitBadNews);
+  auto doc = nlohmann::json::parse(json.str());
+  ASSERT_EQ(doc.size(), 2u);
+  EXPECT_EQ(doc[0]["state"], "FAILED");
+  EXPECT_TRUE(doc[0]["next_expected_at"].is_null());
+  EXPECT_EQ(doc[1]["state"], "LATE");
+  EXPECT_EQ(doc[1]["authority"], "*");
+  EXPECT_EQ(doc[1]["due_at"], "1970-02-11T15:00:00.000Z");
+  EXPECT_EQ(doc[1]["next_expected_at"], "1970-02-12T15:00:00.000Z");
+  EXPECT_EQ(doc[1]["health"].size(), 1u);
+  // After the second grace it is MISSING; still exit 1.
+  EXPECT_EQ(RunStatus(config_path_, true, now_ + std::chrono::minutes(31), io), kExitBadNews);
+  EXPECT_EQ(nlohmann::json::parse(json.str().substr(json.str().rfind("\n[") + 1))[1]["state"],
+            "MISSING");
+}
+
 TEST_F(CommandsTest, ExplainAcceptsAndRejects) {
   auto trigger = [](const std::string& name, const std::string& recipient) {
     return "<ns2:Trigger xmlns:ns2=\"http://serviceplatformen.dk/xml/wsdl/soap11/SFTP/1/types\">"

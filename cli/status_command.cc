@@ -16,6 +16,49 @@ std::string Join(const std::vector<std::string>& items, const char* separator = 
   return out;
 }
 
+int Severity(HealthState s) {
+  switch (s) {
+    case HealthState::kMissing:
+      return 3;
+    case HealthState::kLate:
+      return 2;
+    case HealthState::kFailed:
+      return 1;
+    case HealthState::kOk:
+      return 0;
+  }
+  return 0;
+}
+
+Json OptionalTime(const std::optional<TimePoint>& t) {
+  return t ? Json(FormatTime(*t)) : Json(nullptr);
+}
+
+Json HealthJson(const RouteHealth& h) {
+  return {{"authority", h.authority},
+          {"state", HealthStateName(h.state)},
+          {"due_at", OptionalTime(h.due_at)},
+          {"next_expected_at", OptionalTime(h.next_expected_at)},
+          {"last_delivery_at", OptionalTime(h.last_delivery_at)},
+          {"detail", h.detail}};
+}
+
+// Attaches the health rows to their routes (both in configuration order).
+Status AddHealth(const Config& config, AuditStore& audit, TimePoint now, StatusReport* report) {
+  auto health = EvaluateRouteHealth(config, audit, now);
+  if (!health.ok()) return health.status();
+  for (RouteHealth& h : *health) {
+    for (RouteStatus& r : report->routes) {
+      if (r.route == h.route) r.health.push_back(std::move(h));
+    }
+  }
+  for (const RouteStatus& r : report->routes) {
+    HealthState s = WorstHealth(r.health).state;
+    if (s == HealthState::kLate || s == HealthState::kMissing) report->overdue = true;
+  }
+  return Status::Ok();
+}
+
 bool NeedsOperator(const TransferRecord& t, TimePoint now) {
   return t.error_code == 5001 || t.received_at < now - kStuckAfter;
 }
@@ -34,6 +77,14 @@ void PrintStuck(const std::vector<TransferRecord>& stuck, std::ostream& out, boo
 
 }  // namespace
 
+const RouteHealth& WorstHealth(const std::vector<RouteHealth>& rows) {
+  const RouteHealth* worst = &rows.front();
+  for (const RouteHealth& h : rows) {
+    if (Severity(h.state) > Severity(worst->state)) worst = &h;
+  }
+  return *worst;
+}
+
 Result<StatusReport> BuildStatus(const Config& config, AuditStore& audit, TimePoint now,
                                  TimePoint midnight) {
   StatusReport report;
@@ -44,7 +95,7 @@ Result<StatusReport> BuildStatus(const Config& config, AuditStore& audit, TimePo
                          now - std::chrono::hours(24)};
     auto activity = audit.RouteActivityOf(q);
     if (!activity.ok()) return activity.status();
-    RouteStatus row{&route, std::move(*activity), 0};
+    RouteStatus row{&route, std::move(*activity), 0, {}};
     for (const PendingCount& p : *pending) {
       bool ours = std::find(route.recipients.begin(), route.recipients.end(), p.recipient) !=
                   route.recipients.end();
@@ -52,6 +103,7 @@ Result<StatusReport> BuildStatus(const Config& config, AuditStore& audit, TimePo
     }
     report.routes.push_back(std::move(row));
   }
+  if (Status s = AddHealth(config, audit, now, &report); !s.ok()) return s;
   auto unfinished = audit.UnfinishedTransfers();
   if (!unfinished.ok()) return unfinished.status();
   for (TransferRecord& t : *unfinished) {
@@ -62,6 +114,7 @@ Result<StatusReport> BuildStatus(const Config& config, AuditStore& audit, TimePo
 
 void PrintStatusTable(const StatusReport& report, const Io& io) {
   Table table({{"ROUTE", false, true},
+               {"STATE", false, false},
                {"LAST DELIVERY", false, false},
                {"TODAY", true, false},
                {"PENDING", true, false},
@@ -69,14 +122,21 @@ void PrintStatusTable(const StatusReport& report, const Io& io) {
                {"REJECTED", true, false}});
   for (const RouteStatus& r : report.routes) {
     const RouteActivity& a = r.activity;
+    const RouteHealth& worst = WorstHealth(r.health);
     table.AddRow(
-        {r.route->id, TableTime(a.last_delivery_at), std::to_string(a.today),
-         std::to_string(r.pending), std::to_string(a.failed_24h), std::to_string(a.rejected_24h)},
-        {false, false, false, false, a.failed_24h > 0, false});
+        {r.route->id, HealthStateName(worst.state), TableTime(a.last_delivery_at),
+         std::to_string(a.today), std::to_string(r.pending), std::to_string(a.failed_24h),
+         std::to_string(a.rejected_24h)},
+        {false, worst.state != HealthState::kOk, false, false, false, a.failed_24h > 0, false});
     std::string note =
         r.route->data_area + ": " + r.route->sender + " → " + Join(r.route->recipients);
     if (a.last_delivery_at) note += "; last file " + a.last_delivery_name;
     table.AddNote(note);
+    for (const RouteHealth& h : r.health) {
+      if (h.state == HealthState::kOk) continue;
+      table.AddNote(std::string(HealthStateName(h.state)) +
+                    (h.authority == "*" ? "" : " " + h.authority) + ": " + h.detail);
+    }
   }
   if (report.routes.empty()) {
     io.out << "no routes configured\n";
@@ -106,6 +166,16 @@ Json StatusJson(const StatusReport& report) {
                    {"pending", r.pending},
                    {"failed_24h", a.failed_24h},
                    {"rejected_24h", a.rejected_24h}});
+    const RouteHealth& worst = WorstHealth(r.health);
+    Json health = Json::array();
+    for (const RouteHealth& h : r.health) health.push_back(HealthJson(h));
+    Json& row = doc.back();
+    row["state"] = HealthStateName(worst.state);
+    row["authority"] = worst.authority;
+    row["due_at"] = OptionalTime(worst.due_at);
+    row["next_expected_at"] = OptionalTime(worst.next_expected_at);
+    row["detail"] = worst.detail;
+    row["health"] = std::move(health);
   }
   return doc;
 }
@@ -132,12 +202,14 @@ int RunStatus(const std::string& config_path, bool json, TimePoint now, const Io
   } else {
     PrintStatusTable(*report, io);
   }
-  return report->stuck.empty() ? kExitOk : kExitBadNews;
+  return report->stuck.empty() && !report->overdue ? kExitOk : kExitBadNews;
 }
 
 Command AddStatusCommand(CLI::App& parent, const GlobalOptions& global) {
   CLI::App* app = parent.add_subcommand(
-      "status", "Per route: last delivery, today's count, pending, failed and rejected");
+      "status",
+      "Per route: state (OK, LATE, MISSING, FAILED), last delivery, today's count, pending, "
+      "failed and rejected");
   auto json = std::make_shared<bool>(false);
   AddJsonFlag(app, json.get());
   return Command{app, [&global, json] {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "config/schedule_spec.h"
 #include "core/status.h"
 
 namespace fordeler {
@@ -70,6 +71,10 @@ struct Route {
   std::string sender;
   std::vector<std::string> authorities;  // CVR URNs, or "*"
   std::vector<std::string> recipients;   // account ids
+  // When deliveries are expected (monitor/, docs/operations.md); empty: no schedule. Each
+  // authority listed is expected on its own; with "*" a delivery for any authority fulfils.
+  std::vector<ScheduleSpec> expect;
+  std::chrono::milliseconds grace{2 * 3'600'000};  // LATE after grace, MISSING after 2 x grace
   SourceLocation where;
 };
 
@@ -82,6 +87,15 @@ struct ServerConfig {
   std::chrono::milliseconds idle_timeout{600'000};
   std::string time_zone = "Europe/Copenhagen";
   int threads = 0;  // io_context threads; 0 = one per core
+  // Connections not yet authenticated, overall and per source address (IPv6: per /64).
+  int max_unauthenticated = 256;
+  int max_unauthenticated_per_address = 32;
+  int max_handles_per_session = 1024;  // open files and folders of one SFTP session
+  // Ban (address, account) after ban_after failed logins within ban_window; 0 = never ban.
+  int ban_after = 10;
+  std::chrono::milliseconds ban_window{600'000};
+  std::chrono::milliseconds ban_duration{900'000};
+  std::vector<std::string> ban_allow;  // address patterns never banned (address_pattern.h)
 };
 
 struct StorageConfig {
@@ -90,6 +104,26 @@ struct StorageConfig {
 
 struct DatabaseConfig {
   std::string path = "/var/lib/fordeler/audit.db";  // absolute
+};
+
+// The status page, JSON API and /metrics (docs/operations.md). A listen address that is not
+// loopback is refused at load unless both basic auth (user + password_hash) and TLS are set.
+struct HttpConfig {
+  std::vector<std::string> listen{"127.0.0.1:9122"};  // empty: no HTTP server
+  // Basic auth: the user ("" = none) and a crypt(3) hash ("$6$...", "$y$..."), set together.
+  std::string user;
+  std::string password_hash;
+  // PEM files, absolute; "" = plain HTTP. Set together.
+  std::string tls_certificate;
+  std::string tls_key;
+};
+
+// Alerts (monitor/alerter.h): late and missing deliveries, rejections, deliveries not picked up.
+struct AlertsConfig {
+  std::vector<std::string> on_alert;            // argv; absolute program path; empty = none
+  std::chrono::milliseconds timeout{30'000};    // the command is killed after this
+  std::optional<std::chrono::milliseconds> not_picked_up_after;  // unset: no such alert
+  std::chrono::milliseconds check_interval{30'000};  // how often route health is evaluated
 };
 
 enum class MetadataFormat { kTrigger, kFileMetadata };
@@ -108,6 +142,8 @@ struct Config {
   StorageConfig storage;
   DatabaseConfig database;
   DeliveryConfig delivery;
+  HttpConfig http;
+  AlertsConfig alerts;
   std::vector<Account> accounts;
   std::vector<DataArea> data_areas;
   std::vector<Route> routes;

@@ -220,5 +220,19 @@ metadata_format = "xml"
                   "\"filemetadata\""});
 }
 
+TEST_F(LoadConfigTest, BadConnectionAndBanLimitsAreNamed) {
+  LoadResult r = Load(
+      "[server]\nmax_unauthenticated = 4\nmax_unauthenticated_per_address = 5\n"
+      "max_handles_per_session = 0\nban_after = -1\nban_allow = [\"10.0.0.1/8\"]\n");
+  ASSERT_EQ(r.errors.size(), 4u) << testing::Describe(r.errors);
+  EXPECT_EQ(r.errors[0].where.ToString(), main_ + ":3");
+  EXPECT_NE(r.errors[0].message.find("more than max_unauthenticated (4)"), std::string::npos)
+      << r.errors[0].message;
+  EXPECT_EQ(r.errors[1].where.ToString(), main_ + ":4");
+  EXPECT_EQ(r.errors[2].where.ToString(), main_ + ":5");
+  EXPECT_EQ(r.errors[3].where.ToString(), main_ + ":6");
+  EXPECT_NE(r.errors[3].message.find("ban_allow"), std::string::npos) << r.errors[3].message;
+}
+
 }  // namespace
 }  // namespace fordeler

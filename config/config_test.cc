@@ -200,5 +200,31 @@ TEST_F(LoadConfigTest, TheSameFileIsIncludedOnceAndTheMainFileNever) {
   EXPECT_EQ(r.config->accounts.size(), 1u);
 }
 
+TEST_F(LoadConfigTest, ConnectionAndBanLimitsAreReadWithDefaults) {
+  LoadResult r = Load("# defaults\n");
+  ASSERT_NE(r.config, nullptr) << testing::Describe(r.errors);
+  const ServerConfig& d = r.config->server;
+  EXPECT_EQ(d.max_unauthenticated, 256);
+  EXPECT_EQ(d.max_unauthenticated_per_address, 32);
+  EXPECT_EQ(d.max_handles_per_session, 1024);
+  EXPECT_EQ(d.ban_after, 10);
+  EXPECT_EQ(d.ban_window, milliseconds(600'000));
+  EXPECT_EQ(d.ban_duration, milliseconds(900'000));
+  EXPECT_TRUE(d.ban_allow.empty());
+  r = Load(
+      "[server]\nmax_unauthenticated = 20\nmax_unauthenticated_per_address = 3\n"
+      "max_handles_per_session = 100\nban_after = 0\nban_window = \"1m\"\n"
+      "ban_duration = \"2h\"\nban_allow = [\"10.0.0.0/8\", \"2001:db8::1\"]\n");
+  ASSERT_NE(r.config, nullptr) << testing::Describe(r.errors);
+  const ServerConfig& s = r.config->server;
+  EXPECT_EQ(s.max_unauthenticated, 20);
+  EXPECT_EQ(s.max_unauthenticated_per_address, 3);
+  EXPECT_EQ(s.max_handles_per_session, 100);
+  EXPECT_EQ(s.ban_after, 0);
+  EXPECT_EQ(s.ban_window, milliseconds(60'000));
+  EXPECT_EQ(s.ban_duration, milliseconds(7'200'000));
+  EXPECT_EQ(s.ban_allow, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::1"}));
+}
+
 }  // namespace
 }  // namespace fordeler

@@ -81,6 +81,24 @@ bool ReadList(TableReader& r, std::string_view key, std::vector<std::string>* ou
   return true;
 }
 
+// `expect` (schedules) and `grace`: when deliveries are expected.
+void ReadExpect(TableReader& r, Route* out) {
+  std::vector<std::string> specs;
+  std::vector<int> lines;
+  if (r.StringArray("expect", &specs, &lines)) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      auto spec = ParseScheduleSpec(specs[i]);
+      if (spec.ok()) {
+        out->expect.push_back(std::move(*spec));
+      } else {
+        r.ErrorAt(lines[i], "expect: " + spec.status().message());
+      }
+    }
+  }
+  r.Duration("grace", &out->grace);
+  if (r.Has("grace") && !r.Has("expect")) r.Error("grace", "is set but expect is not");
+}
+
 }  // namespace
 
 bool IsValidId(std::string_view id) {
@@ -131,7 +149,7 @@ bool ReadDataArea(TableReader& r, DataArea* out) {
 bool ReadRoute(TableReader& r, Route* out, RouteLines* where) {
   out->where = SourceLocation{r.file(), r.line()};
   bool has_id = ReadId(r, "route", &out->id);
-  r.CheckKeys({"id", "data_area", "sender", "authorities", "recipients"});
+  r.CheckKeys({"id", "data_area", "sender", "authorities", "recipients", "expect", "grace"});
   if (!has_id) return false;
   r.String("data_area", &out->data_area, TableReader::kRequired);
   r.String("sender", &out->sender, TableReader::kRequired);
@@ -149,6 +167,7 @@ bool ReadRoute(TableReader& r, Route* out, RouteLines* where) {
       }
     }
   }
+  ReadExpect(r, out);
   return true;
 }
 

@@ -16,8 +16,10 @@
 #include <optional>
 #include <set>
 
+#include "config/alerts_settings.h"
 #include "config/config.h"
 #include "config/entries_parser.h"
+#include "config/http_settings.h"
 #include "config/settings_parser.h"
 #include "config/toml_reader.h"
 
@@ -25,7 +27,8 @@ namespace fordeler {
 namespace {
 
 const std::vector<std::string_view> kTopLevelKeys{"include",  "server",  "storage",   "database",
-                                                  "delivery", "account", "data_area", "route"};
+                                                  "delivery", "account", "data_area", "route",
+                                                  "http",     "alerts"};
 
 struct IncludedFile {
   std::string path;
@@ -139,7 +142,7 @@ std::optional<toml::table> Loader::ParseFile(const std::string& path,
 
 void Loader::ReadSettings(const toml::table& table, const std::string& file) {
   bool root_given = false, path_given = false;
-  for (std::string_view name : {"server", "storage", "database", "delivery"}) {
+  for (std::string_view name : {"server", "storage", "database", "delivery", "http", "alerts"}) {
     const toml::node* node = table.get(name);
     if (node == nullptr) continue;
     if (!node->is_table()) {
@@ -157,6 +160,10 @@ void Loader::ReadSettings(const toml::table& table, const std::string& file) {
     } else if (name == "database") {
       ReadDatabase(r, &config_.database);
       path_given = r.Has("path");
+    } else if (name == "http") {
+      ReadHttp(r, &config_.http);
+    } else if (name == "alerts") {
+      ReadAlerts(r, &config_.alerts);
     } else {
       ReadDelivery(r, &config_.delivery);
     }

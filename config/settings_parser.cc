@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "config/address_pattern.h"
 #include "core/units.h"
 
 namespace fordeler {
@@ -62,6 +63,36 @@ bool ReadPositiveInt(TableReader& r, std::string_view key, int* out) {
   return true;
 }
 
+// Unauthenticated connections, open handles and the authentication-failure ban.
+void ReadLimits(TableReader& r, ServerConfig* out) {
+  ReadPositiveInt(r, "max_unauthenticated", &out->max_unauthenticated);
+  ReadPositiveInt(r, "max_unauthenticated_per_address", &out->max_unauthenticated_per_address);
+  int64_t handles = 0;
+  if (r.Int("max_handles_per_session", 1, 65535, &handles)) {
+    out->max_handles_per_session = static_cast<int>(handles);
+  }
+  int64_t after = 0;
+  if (r.Int("ban_after", 0, 1'000'000, &after)) out->ban_after = static_cast<int>(after);
+  r.Duration("ban_window", &out->ban_window);
+  r.Duration("ban_duration", &out->ban_duration);
+  std::vector<std::string> allow;
+  std::vector<int> lines;
+  if (r.StringArray("ban_allow", &allow, &lines)) {
+    bool ok = true;
+    for (size_t i = 0; i < allow.size(); ++i) {
+      Status s = ValidateAddressPattern(allow[i]);
+      if (!s.ok()) r.ErrorAt(lines[i], "ban_allow: " + s.message());
+      ok = ok && s.ok();
+    }
+    if (ok) out->ban_allow = std::move(allow);
+  }
+  if (r.Has("max_unauthenticated_per_address") &&
+      out->max_unauthenticated_per_address > out->max_unauthenticated) {
+    r.Error("max_unauthenticated_per_address",
+            "is more than max_unauthenticated (" + std::to_string(out->max_unauthenticated) + ")");
+  }
+}
+
 }  // namespace
 
 Status ValidateListenAddress(std::string_view text) {
@@ -111,7 +142,9 @@ Status ValidateTimeZone(std::string_view name) {
 
 void ReadServer(TableReader& r, ServerConfig* out) {
   r.CheckKeys({"listen", "host_keys", "max_sessions_per_account", "max_sessions", "login_grace",
-               "idle_timeout", "time_zone", "threads"});
+               "idle_timeout", "time_zone", "threads", "max_unauthenticated",
+               "max_unauthenticated_per_address", "max_handles_per_session", "ban_after",
+               "ban_window", "ban_duration", "ban_allow"});
   ReadListen(r, out);
   ReadHostKeys(r, out);
   ReadPositiveInt(r, "max_sessions_per_account", &out->max_sessions_per_account);
@@ -129,6 +162,7 @@ void ReadServer(TableReader& r, ServerConfig* out) {
   }
   int64_t threads = 0;
   if (r.Int("threads", 0, 1024, &threads)) out->threads = static_cast<int>(threads);
+  ReadLimits(r, out);
   // Each limit stands on its own (contract §1); only an explicit per-account limit above the
   // overall one is a contradiction worth refusing.
   if (r.Has("max_sessions_per_account") && out->max_sessions_per_account > out->max_sessions) {

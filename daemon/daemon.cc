@@ -9,16 +9,23 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
 #include "audit/audit_store.h"
 #include "config/config.h"
 #include "core/env.h"
 #include "daemon/control_server.h"
 #include "daemon/event_log.h"
+#include "daemon/host_key_check.h"
+#include "daemon/metrics_listener.h"
 #include "daemon/systemd_notify.h"
 #include "delivery/folder_watcher.h"
 #include "delivery/pipeline.h"
 #include "delivery/retention.h"
 #include "delivery/storage.h"
+#include "http/http_server.h"
+#include "http/router.h"
+#include "monitor/monitor.h"
 #include "sftp/account_registry.h"
 #include "sftp/ssh_server.h"
 
@@ -44,7 +51,8 @@ struct Daemon::Impl {
   explicit Impl(DaemonOptions o)
       : options(std::move(o)),
         registry(Env::Default()),
-        server(Env::Default(), &registry, &events),
+        session_metrics(&metrics, &events),
+        server(Env::Default(), &registry, &session_metrics),
         watcher([this](const std::string& account, Folder folder, const std::string& name,
                        bool removed) {
           if (pipeline) pipeline->OnFolderChange(account, folder, name, removed);
@@ -58,6 +66,8 @@ struct Daemon::Impl {
   void WaitForSignal();
   void Reload();
   void KeepWatchdogFed(std::chrono::microseconds interval);
+  Status StartHttp();
+  std::shared_ptr<const Config> CurrentConfig() EXCLUDES(config_mu);
 
   DaemonOptions options;
   std::shared_ptr<const Config> config;
@@ -66,9 +76,16 @@ struct Daemon::Impl {
   std::unique_ptr<Storage> storage;
   std::unique_ptr<DeliveryPipeline> pipeline;
   std::unique_ptr<RetentionSweeper> retention;
+  std::unique_ptr<Monitor> monitor;  // schedules, route health, alerts
   std::unique_ptr<ControlServer> control_server;  // `fordeler retry`, `recall`, ...
   EventLog events;
+  Metrics metrics;                  // /metrics
+  MetricsListener session_metrics;  // counts session events, then passes them to `events`
   SshServer server;
+  Mutex config_mu;  // `config` as the HTTP thread sees it
+  std::shared_ptr<const Config> http_config GUARDED_BY(config_mu);
+  std::unique_ptr<Router> router;    // status page, JSON API, /metrics
+  std::unique_ptr<HttpServer> http;  // on its own thread
   FolderWatcher watcher;
   asio::io_context control;  // signals and the watchdog, on their own thread
   asio::signal_set signals;
@@ -117,9 +134,14 @@ void Daemon::Impl::Reload() {
     if (s.ok()) {
       pipeline->SetConfig(fresh);
       retention->SetConfig(fresh);
+      monitor->SetConfig(fresh);
       watcher.Watch(*fresh);
       server.Reconfigure(fresh);
       config = fresh;
+      {
+        MutexLock lock(&config_mu);
+        http_config = fresh;
+      }
       spdlog::info("event=reloaded accounts={} routes={}", fresh->accounts.size(),
                    fresh->routes.size());
     } else {
@@ -146,10 +168,13 @@ Status Daemon::Impl::StartDelivery() {
   auto spool = Storage::Open(Env::Default(), config->storage.root);
   if (!spool.ok()) return spool.status();
   storage = std::move(*spool);
+  PipelineOptions pipeline_options;
+  pipeline_options.metrics = &metrics;
   pipeline = std::make_unique<DeliveryPipeline>(Env::Default(), storage.get(), audit.get(),
-                                                &registry, PipelineOptions{});
+                                                &registry, pipeline_options);
   pipeline->SetConfig(config);
   events.set_next(pipeline.get());
+  session_metrics.set_audit(audit.get());
   Status s = watcher.Start();
   if (s.ok()) watcher.Watch(*config);
   if (s.ok()) s = pipeline->Start();
@@ -157,6 +182,9 @@ Status Daemon::Impl::StartDelivery() {
     retention = std::make_unique<RetentionSweeper>(Env::Default(), storage.get(), audit.get());
     retention->SetConfig(config);
     retention->Start(std::chrono::hours(1), [this] { pipeline->Rescan(); });
+    monitor = std::make_unique<Monitor>(Env::Default(), audit.get());
+    monitor->SetConfig(config);
+    monitor->Start();
   }
   if (s.ok()) {
     control_server = std::make_unique<ControlServer>(pipeline.get(), audit.get());
@@ -165,9 +193,36 @@ Status Daemon::Impl::StartDelivery() {
   return s;
 }
 
+std::shared_ptr<const Config> Daemon::Impl::CurrentConfig() {
+  MutexLock lock(&config_mu);
+  return http_config;
+}
+
+// The status page and /metrics ([http]; none when listen is empty), on the server's own thread.
+Status Daemon::Impl::StartHttp() {
+  {
+    MutexLock lock(&config_mu);
+    http_config = config;
+  }
+  StatusSources sources;
+  sources.config = [this] { return CurrentConfig(); };
+  sources.audit = audit.get();
+  sources.metrics = &metrics;
+  sources.active_sessions = [this] { return server.session_count(); };
+  router = std::make_unique<Router>(std::move(sources));
+  http = std::make_unique<HttpServer>(router.get());
+  Status s = http->Start(config->http);
+  for (const auto& address : http->ListeningAddresses()) {
+    spdlog::info("event=http_listening address={}", address);
+  }
+  return s;
+}
+
 void Daemon::Impl::StopDelivery() {
+  if (http) http->Stop();
   if (control_server) control_server->Stop();
   if (retention) retention->Stop();
+  if (monitor) monitor->Stop();
   watcher.Stop();
   if (pipeline) pipeline->Stop();
   if (audit) audit->Close();
@@ -185,10 +240,17 @@ int Daemon::Run() {
                      d.options.config_path);
     return 2;
   }
+  // Like sshd's "UNPROTECTED PRIVATE KEY FILE": a configuration error (exit status 2).
+  if (Status keys = CheckHostKeyPermissions(d.config->server.host_keys, {::geteuid(), ::getegid()});
+      !keys.ok()) {
+    spdlog::critical("event=not_started reason=\"{}\"", keys.message());
+    return 2;
+  }
   Status s = EnsureStorageRoot(d.config->storage.root);
   if (s.ok()) s = d.registry.Configure(*d.config);
   if (s.ok()) s = d.StartDelivery();
   if (s.ok()) s = d.server.Start(d.config);
+  if (s.ok()) s = d.StartHttp();
   if (!s.ok()) {
     spdlog::critical("event=not_started error=\"{}\"", s.message());
     d.StopDelivery();

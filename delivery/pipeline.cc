@@ -17,7 +17,12 @@ namespace asio = boost::asio;
 
 DeliveryPipeline::Impl::Impl(Env* e, Storage* s, AuditStore* a, OutboxGate* g,
                              PipelineOptions options)
-    : env(e), storage(s), audit(a), gate(g), pool(static_cast<size_t>(options.threads)) {}
+    : env(e),
+      storage(s),
+      audit(a),
+      gate(g),
+      metrics(options.metrics),
+      pool(static_cast<size_t>(options.threads)) {}
 
 std::shared_ptr<const Config> DeliveryPipeline::Impl::config() const {
   MutexLock lock(&mu_);

@@ -28,10 +28,12 @@ namespace fordeler {
 
 class AuditStore;
 class Env;
+class Metrics;
 class Storage;
 
 struct PipelineOptions {
-  int threads = 4;  // worker threads for file work
+  int threads = 4;             // worker threads for file work
+  Metrics* metrics = nullptr;  // counts outcomes, routing latency, bytes in (/metrics); may be null
 };
 
 class DeliveryPipeline : public FileEventListener {

@@ -28,6 +28,9 @@ void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
   job->deliveries.clear();  // a rejected transfer is delivered to nobody
   spdlog::info("event=rejected transfer={} sender={} code={} reason=\"{}\"", t.uuid, t.sender,
                t.error_code, why.description);
+  if (metrics != nullptr) {
+    metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kRejected);
+  }
   Batch batch;
   batch.PutTransfer(t).AddEvent("rejected", t.uuid, t.sender,
                                 "code=" + std::to_string(t.error_code) + " " +
@@ -46,6 +49,9 @@ void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& status) {
   if (failures == 1) {
     t.error_code = static_cast<int>(ErrorCode::kInternalError);
     t.error_description = status.message();
+    if (metrics != nullptr) {
+      metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kFailed);
+    }
     Batch batch;
     batch.PutTransfer(t).AddEvent(
         "failed", t.uuid, t.sender,

@@ -20,6 +20,8 @@ READERS = {
     "ReadStorage": "[storage]",
     "ReadDatabase": "[database]",
     "ReadDelivery": "[delivery]",
+    "ReadAlerts": "[alerts]",
+    "ReadHttp": "[http]",
     "ReadAccount": "[[account]]",
     "ReadDataArea": "[[data_area]]",
     "ReadRoute": "[[route]]",

@@ -196,6 +196,8 @@ def render_config(
         if acc.extra:
             lines += acc.extra.strip("\n").split("\n")
         lines.append("")
+    if "[http]" not in extra:  # not the default 127.0.0.1:9122: tests run side by side
+        lines += ["[http]", "listen = []", ""]
     if extra:
         lines += extra.strip("\n").split("\n")
     return "\n".join(lines) + "\n"

@@ -170,14 +170,22 @@ def test_read_commands_show_transfers_routes_accounts_and_status(daemons, keyset
     assert "no such transfer" in cli(d, "show", str(uuidlib.uuid4()), expect=1).stderr
 
     status = cli_json(d, "status")
+    # The newest transfer of the route's sender was rejected: FAILED, which is not bad news.
+    health = [{"authority": "*", "state": "FAILED", "due_at": None, "next_expected_at": None,
+               "last_delivery_at": status[0]["health"][0]["last_delivery_at"],
+               "detail": f"The sender's latest transfer ({bad_uuid}) was rejected with code 2001."}]
     assert status == [{"route": "oek-kmd", "data_area": "oekonomi", "sender": KMD,
                        "recipients": [FLIS, LIS],
                        "last_delivery": {"time": status[0]["last_delivery"]["time"],
                                          "file": good, "uuid": ok_uuid},
-                       "today": 1, "pending": 1, "failed_24h": 0, "rejected_24h": 1}]
+                       "today": 1, "pending": 1, "failed_24h": 0, "rejected_24h": 1,
+                       "state": "FAILED", "authority": "*", "due_at": None,
+                       "next_expected_at": None, "detail": health[0]["detail"],
+                       "health": health}]
     table = cli(d, "status").stdout
     assert_table(table)
-    assert re.search(r"^oek-kmd\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+1\s+1\s+0\s+1$", table, re.M), table
+    assert re.search(r"^oek-kmd\s+FAILED\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+1\s+1\s+0\s+1$",
+                     table, re.M), table
 
 
 def test_recall_before_pickup_then_redeliver(daemons, keyset):

@@ -1,0 +1,79 @@
+#include "http/router.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "audit/audit_testing.h"
+#include "http/router_testing.h"
+
+namespace fordeler {
+namespace {
+
+using testing::StatusFixture;
+
+TEST_F(StatusFixture, OverviewShowsRoutesAndStatesButNoFileNames) {
+  HttpReply r = router().Handle("GET", "/");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_NE(r.body.find("route-a"), std::string::npos);
+  EXPECT_NE(r.body.find(">OK</span>"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("secret-name"), std::string::npos);
+  EXPECT_EQ(r.body.find("<script"), std::string::npos);
+}
+
+TEST_F(StatusFixture, RoutePageShowsTransfersReceiptsAndChart) {
+  HttpReply r = router().Handle("GET", "/routes/route-a?x=1");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_NE(r.body.find("secret-name-1.csv"), std::string::npos);
+  EXPECT_NE(r.body.find("0 OK"), std::string::npos);
+  EXPECT_NE(r.body.find("data-day=\"" + UtcDay(now_) + "\" data-count=\"2\""), std::string::npos)
+      << r.body;
+}
+
+TEST_F(StatusFixture, ApiMatchesThePages) {
+  HttpReply r = router().Handle("GET", "/api/routes/route-a");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.content_type, "application/json");
+  auto doc = nlohmann::json::parse(r.body);
+  EXPECT_EQ(doc["id"], "route-a");
+  EXPECT_EQ(doc["deliveries_per_day"].size(), 30u);
+  EXPECT_EQ(doc["deliveries_per_day"].back()["count"], 2);
+  EXPECT_EQ(doc["recent_transfers"].size(), 3u);
+  auto t = nlohmann::json::parse(router().Handle("GET", "/api/transfers/" + uuids_[2]).body);
+  EXPECT_EQ(t["state"], "rejected");
+  EXPECT_EQ(t["receipt"]["code"], 1005);
+  EXPECT_FALSE(t.contains("trigger"));
+  auto list = nlohmann::json::parse(router().Handle("GET", "/api/routes").body);
+  EXPECT_EQ(list["routes"][0]["state"], "OK");
+  EXPECT_EQ(list["routes"][0]["delivered_today"], 2);
+}
+
+TEST_F(StatusFixture, WrongMethodsAndPathsGetTheirStatus) {
+  HttpReply post = router().Handle("POST", "/");
+  EXPECT_EQ(post.status, 405u);
+  ASSERT_EQ(post.headers.size(), 1u);
+  EXPECT_EQ(post.headers[0].second, "GET, HEAD");
+  EXPECT_EQ(router().Handle("GET", "/nope").status, 404u);
+  EXPECT_EQ(router().Handle("GET", "/routes/").status, 404u);
+  EXPECT_EQ(router().Handle("GET", "/routes/none").status, 404u);
+  EXPECT_EQ(router().Handle("GET", "/transfers/../etc").status, 404u);
+  EXPECT_EQ(router().Handle("GET", "/api/transfers/ffffffff-0000-4000-8000-000000000000").status,
+            404u);
+  EXPECT_EQ(router().Handle("GET", "/api/nope").content_type, "application/json");
+}
+
+TEST_F(StatusFixture, MetricsHaveCountersAndScrapeTimeGauges) {
+  metrics_.CountTransfer("oekonomi", TransferResult::kDelivered);
+  HttpReply r = router().Handle("GET", "/metrics");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r.body.find("fordeler_transfers_total{data_area=\"oekonomi\",outcome=\"delivered\"} 1"),
+            std::string::npos);
+  EXPECT_NE(r.body.find("fordeler_pending_deliveries 2\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("fordeler_late_routes 0\n"), std::string::npos);
+  EXPECT_NE(r.body.find("fordeler_active_sessions 7\n"), std::string::npos);
+  EXPECT_NE(r.body.find("# TYPE fordeler_storage_free_bytes gauge"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fordeler

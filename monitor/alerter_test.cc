@@ -1,0 +1,189 @@
+#include "monitor/alerter.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "audit/audit_testing.h"
+
+namespace fordeler {
+namespace {
+
+using testing::FakeEnv;
+using testing::OpenOrDie;
+using testing::TempDir;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Polls `path` until it holds `needle`, for at most 10 s.
+bool WaitForText(const std::string& path, const std::string& needle) {
+  for (int i = 0; i < 1000; ++i) {
+    if (ReadFile(path).find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+size_t CountOf(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+Alert Late(const std::string& route) {
+  Alert a;
+  a.kind = "late";
+  a.route = route;
+  a.authority = "*";
+  a.state = "LATE";
+  a.due = testing::At(1'795'000'000'000);
+  a.message = "Route " + route + " is late.";
+  a.account = "vendor-a";
+  a.key = "kind=late route=" + route + " authority=* due=x";
+  return a;
+}
+
+class AlerterTest : public ::testing::Test {
+ protected:
+  // A command that appends its environment (sorted) and a start and end line to `out_`, after
+  // sleeping `sleep` seconds.
+  Alerter::Options Command(const std::string& sleep = "0") {
+    std::string script = dir_.File("alert.sh");
+    std::ofstream(script)
+        << "echo \"start $FORDELER_ALERT_ROUTE $FORDELER_ALERT_COUNT\" >> \"$1\"\n"
+        << "env | sort >> \"$1\"\n"
+        << "sleep " << sleep << "\n"
+        << "echo end >> \"$1\"\n";
+    Alerter::Options o;
+    o.command = {"/bin/sh", script, out_};
+    o.timeout = std::chrono::milliseconds(10'000);
+    return o;
+  }
+
+  TempDir dir_;
+  std::string out_ = dir_.File("out.txt");
+  FakeEnv env_;
+};
+
+TEST(AlerterSanitizeTest, ReplacesControlCharactersAndCutsAtCharacterBoundary) {
+  EXPECT_EQ(Alerter::Sanitize("a\nb\tc\x7f"
+                              "d\x01"),
+            "a?b?c?d?");
+  EXPECT_EQ(Alerter::Sanitize(std::string(300, 'x')).size(), 256u);
+  // "ø" is two bytes; 255 x's and "ø" would cut it in half at 256: it is dropped whole.
+  EXPECT_EQ(Alerter::Sanitize(std::string(255, 'x') + "øø"), std::string(255, 'x'));
+  EXPECT_EQ(Alerter::Sanitize("blåbær"), "blåbær");
+}
+
+TEST(AlerterEnvironmentTest, HoldsOnlyTheAlertAndPath) {
+  Alert a = Late("r1");
+  a.file = "evil\nname.xml";
+  a.error_code = 1006;
+  auto env = Alerter::Environment(a, testing::At(1'795'000'000'000), 3);
+  auto has = [&](const std::string& line) {
+    return std::find(env.begin(), env.end(), line) != env.end();
+  };
+  EXPECT_TRUE(has("PATH=/usr/local/bin:/usr/bin:/bin"));
+  EXPECT_TRUE(has("FORDELER_ALERT_KIND=late"));
+  EXPECT_TRUE(has("FORDELER_ALERT_FILE=evil?name.xml"));
+  EXPECT_TRUE(has("FORDELER_ALERT_ERROR_CODE=1006"));
+  EXPECT_TRUE(has("FORDELER_ALERT_COUNT=3"));
+  EXPECT_TRUE(has("FORDELER_ALERT_DUE=2026-11-18T11:06:40.000Z"));
+  for (const std::string& line : env) {
+    EXPECT_TRUE(line.starts_with("FORDELER_ALERT_") || line.starts_with("PATH=")) << line;
+  }
+}
+
+TEST_F(AlerterTest, RunsTheCommandWithSanitisedEnvironmentOnly) {
+  setenv("FORDELER_TEST_SECRET", "do-not-pass", 1);
+  Alerter alerter(Command(), &env_, nullptr);
+  Alert a = Late("r1");
+  a.file = "x\x1b[31mred\n.xml";
+  a.message = std::string(1000, 'm');
+  alerter.Raise(a);
+  ASSERT_TRUE(alerter.WaitIdle(std::chrono::seconds(20)));
+  std::string out = ReadFile(out_);
+  EXPECT_NE(out.find("FORDELER_ALERT_KIND=late\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("FORDELER_ALERT_ROUTE=r1\n"), std::string::npos);
+  EXPECT_NE(out.find("FORDELER_ALERT_FILE=x?[31mred?.xml\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("FORDELER_ALERT_MESSAGE=" + std::string(256, 'm') + "\n"), std::string::npos);
+  EXPECT_EQ(out.find("FORDELER_TEST_SECRET"), std::string::npos);
+  EXPECT_EQ(out.find("HOME="), std::string::npos);
+  EXPECT_EQ(CountOf(out, "start "), 1u);
+}
+
+TEST_F(AlerterTest, KillsACommandThatOutlivesItsTimeoutAndGoesOn) {
+  std::string script = dir_.File("hang.sh");
+  std::ofstream(script) << "echo \"run $FORDELER_ALERT_ROUTE\" >> \"$1\"\n"
+                        << "[ \"$FORDELER_ALERT_ROUTE\" = hang ] && sleep 60\n"
+                        << "echo \"done $FORDELER_ALERT_ROUTE\" >> \"$1\"\n";
+  Alerter::Options o;
+  o.command = {"/bin/sh", script, out_};
+  o.timeout = std::chrono::milliseconds(300);
+  Alerter alerter(o, &env_, nullptr);
+  auto started = std::chrono::steady_clock::now();
+  alerter.Raise(Late("hang"));
+  alerter.Raise(Late("next"));
+  ASSERT_TRUE(alerter.WaitIdle(std::chrono::seconds(30)));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  std::string out = ReadFile(out_);
+  EXPECT_NE(out.find("run hang\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("done hang"), std::string::npos) << out;  // killed before it finished
+  EXPECT_NE(out.find("done next\n"), std::string::npos) << out;
+}
+
+TEST_F(AlerterTest, RunsOneAtATimeAndCoalescesQueuedRepeats) {
+  Alerter alerter(Command("0.3"), &env_, nullptr);
+  alerter.Raise(Late("r1"));
+  ASSERT_TRUE(WaitForText(out_, "start r1"));  // r1 runs now; the rest queue behind it
+  alerter.Raise(Late("r2"));
+  alerter.Raise(Late("r2"));
+  alerter.Raise(Late("r2"));
+  alerter.Raise(Late("r1"));
+  ASSERT_TRUE(alerter.WaitIdle(std::chrono::seconds(30)));
+  std::string out = ReadFile(out_);
+  EXPECT_EQ(CountOf(out, "start "), 3u) << out;
+  EXPECT_NE(out.find("start r2 3\n"), std::string::npos) << out;
+  EXPECT_EQ(CountOf(out, "start r1 1\n"), 2u) << out;
+  // Never two at once: every start is followed by its end before the next start.
+  std::istringstream lines(out);
+  int open = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("start ")) {
+      EXPECT_EQ(++open, 1) << out;
+    }
+    if (line == "end") --open;
+  }
+  EXPECT_EQ(open, 0);
+}
+
+TEST_F(AlerterTest, RecordsAnAuditEventWithoutACommand) {
+  auto store = OpenOrDie(dir_.File("audit.db"), &env_);
+  Alerter alerter(Alerter::Options{}, &env_, store.get());
+  Alert a = Late("r1");
+  alerter.Raise(a);
+  ASSERT_TRUE(store->Commit(Batch()).ok());
+  bool recorded = false;
+  for (int i = 0; i < 500 && !recorded; ++i) {
+    auto r = store->AlertRecorded("vendor-a", env_.Now() - std::chrono::hours(1), a.key);
+    ASSERT_TRUE(r.ok());
+    recorded = *r;
+    if (!recorded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(recorded);
+  auto other = store->AlertRecorded("vendor-a", env_.Now() - std::chrono::hours(1),
+                                    "kind=late route=r authority=* due=x");
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(*other);  // a prefix of another route's key is not that key
+}
+
+}  // namespace
+}  // namespace fordeler

@@ -1,0 +1,190 @@
+#include "monitor/monitor.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/units.h"
+#include "monitor/route_health.h"
+
+namespace fordeler {
+namespace {
+
+constexpr std::chrono::hours kRejectionLookback{1};
+constexpr std::chrono::hours kPickupLookback{7 * 24};
+constexpr int kMaxRejectionsPerPass = 500;
+
+std::string JoinRoutes(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const std::string& id : ids) out += (out.empty() ? "" : ",") + id;
+  return out;
+}
+
+Alert ScheduleAlert(const RouteHealth& row) {
+  bool missing = row.state == HealthState::kMissing;
+  Alert a;
+  a.kind = missing ? "missing" : "late";
+  a.route = row.route->id;
+  a.authority = row.authority;
+  a.state = HealthStateName(row.state);
+  a.due = row.due_at;
+  a.sender = row.route->sender;
+  a.message = "Route " + row.route->id + ": " + row.detail;
+  a.account = row.route->sender;
+  a.key = "kind=" + a.kind + " route=" + a.route + " authority=" + a.authority +
+          " due=" + FormatTime(*row.due_at);
+  return a;
+}
+
+}  // namespace
+
+Monitor::Monitor(Env* env, AuditStore* audit) : env_(env), audit_(audit) {}
+
+Monitor::~Monitor() { Stop(); }
+
+void Monitor::SetConfig(std::shared_ptr<const Config> config) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    config_ = std::move(config);
+  }
+  wake_.notify_all();
+}
+
+void Monitor::Start() {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      CheckOnce();
+      lock.lock();
+      auto interval = config_ ? config_->alerts.check_interval : std::chrono::milliseconds(30'000);
+      wake_.wait_for(lock, interval, [this] { return stop_; });
+    }
+  });
+}
+
+void Monitor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  alerter_.reset();
+}
+
+void Monitor::UseAlerts(const AlertsConfig& alerts) {
+  if (alerter_ && alerts.on_alert == alerter_config_.on_alert &&
+      alerts.timeout == alerter_config_.timeout) {
+    return;
+  }
+  alerter_.reset();  // waits for a command still running
+  alerter_ = std::make_unique<Alerter>(Alerter::Options{alerts.on_alert, alerts.timeout, 100}, env_,
+                                       audit_);
+  alerter_config_ = alerts;
+}
+
+void Monitor::CheckOnce() {
+  std::shared_ptr<const Config> config;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    config = config_;
+  }
+  if (!config) return;
+  UseAlerts(config->alerts);
+  TimePoint now = env_->Now();
+  CheckRoutes(*config, now);
+  CheckRejections(*config, now);
+  CheckPickups(*config, now);
+}
+
+void Monitor::RaiseOnce(Alert alert, TimePoint since) {
+  if (raised_.count(alert.key) != 0) return;
+  auto recorded = audit_->AlertRecorded(alert.account, since, alert.key);
+  if (!recorded.ok()) {
+    spdlog::error("event=monitor_failed error=\"{}\"", recorded.status().message());
+    return;  // tried again at the next pass
+  }
+  raised_.insert(alert.key);
+  if (!*recorded) alerter_->Raise(std::move(alert));
+}
+
+void Monitor::CheckRoutes(const Config& config, TimePoint now) {
+  auto rows = EvaluateRouteHealth(config, *audit_, now);
+  if (!rows.ok()) {
+    spdlog::error("event=monitor_failed error=\"{}\"", rows.status().message());
+    return;
+  }
+  for (const RouteHealth& row : *rows) {
+    std::string name = row.route->id + " " + row.authority;
+    std::string state = HealthStateName(row.state);
+    auto [it, added] = last_state_.emplace(name, state);
+    if (added ? row.state != HealthState::kOk : it->second != state) {
+      spdlog::info("event=route_state route={} authority={} state={} detail=\"{}\"", row.route->id,
+                   row.authority, state, row.detail);
+      it->second = state;
+    }
+    if ((row.state == HealthState::kLate || row.state == HealthState::kMissing) && row.due_at) {
+      RaiseOnce(ScheduleAlert(row), *row.due_at);
+    }
+  }
+}
+
+void Monitor::CheckRejections(const Config&, TimePoint now) {
+  TransferFilter filter;
+  filter.since = now - kRejectionLookback;
+  filter.state = TransferState::kRejected;
+  filter.limit = kMaxRejectionsPerPass;
+  std::vector<TransferRecord> rejected;
+  Status s = audit_->ListTransfers(filter, [&](const TransferRecord& t) {
+    rejected.push_back(t);
+    return true;
+  });
+  if (!s.ok()) {
+    spdlog::error("event=monitor_failed error=\"{}\"", s.message());
+    return;
+  }
+  for (auto it = rejected.rbegin(); it != rejected.rend(); ++it) {  // oldest first
+    const TransferRecord& t = *it;
+    Alert a;
+    a.kind = "rejected";
+    a.route = JoinRoutes(t.route_ids);
+    a.authority = t.authority.value_or("");
+    a.state = "REJECTED";
+    a.transfer = t.uuid;
+    a.file = t.name;
+    a.sender = t.sender;
+    a.error_code = t.error_code;
+    a.message = "Transfer " + t.uuid + " from " + t.sender + " was rejected with code " +
+                std::to_string(t.error_code) + ".";
+    a.account = t.sender;
+    a.key = "kind=rejected transfer=" + t.uuid;
+    RaiseOnce(std::move(a), t.received_at);
+  }
+}
+
+void Monitor::CheckPickups(const Config& config, TimePoint now) {
+  if (!config.alerts.not_picked_up_after) return;
+  TimePoint before = now - *config.alerts.not_picked_up_after;
+  auto deliveries = audit_->DeliveredBetween(before - kPickupLookback, before);
+  if (!deliveries.ok()) {
+    spdlog::error("event=monitor_failed error=\"{}\"", deliveries.status().message());
+    return;
+  }
+  for (const UnfetchedDelivery& d : *deliveries) {
+    Alert a;
+    a.kind = "not_picked_up";
+    a.route = d.route_ids;
+    a.state = "NOT_PICKED_UP";
+    a.transfer = d.transfer_uuid;
+    a.file = d.name_in_in;
+    a.sender = d.sender;
+    a.recipient = d.recipient;
+    a.message = "Delivery of transfer " + d.transfer_uuid + " to " + d.recipient +
+                " was not picked up within " + FormatDuration(*config.alerts.not_picked_up_after) +
+                ".";
+    a.account = d.recipient;
+    a.key = "kind=not_picked_up transfer=" + d.transfer_uuid + " recipient=" + d.recipient;
+    RaiseOnce(std::move(a), d.delivered_at);
+  }
+}
+
+}  // namespace fordeler

@@ -1,0 +1,68 @@
+// Monitor: fordelerd's watch over the routes (docs/operations.md, "Schedules and alerts").
+// Every [alerts] check_interval (and once at Start) it evaluates route health
+// (route_health.h) and raises, through its Alerter:
+// - `late` and `missing`: once per route, authority and due instant (a route found MISSING at
+//   once gets only the `missing` alert);
+// - `rejected`: once per rejected transfer (rejections of the last hour are looked at);
+// - `not_picked_up`: once per delivery not picked up within [alerts] not_picked_up_after (when
+//   set; deliveries placed in the 7 days before that are looked at).
+// Whether an alert was raised is read back from the audit log (an `alert` event whose detail
+// starts with the alert's key), so a restart does not raise it again. A route's change of state
+// is logged (`event=route_state`).
+//
+// Thread safety: SetConfig may be called from any thread; Start/Stop from one thread.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "audit/audit_store.h"
+#include "config/config.h"
+#include "core/env.h"
+#include "monitor/alerter.h"
+
+namespace fordeler {
+
+class Monitor {
+ public:
+  // REQUIRES: `env` and `audit` outlive the monitor.
+  Monitor(Env* env, AuditStore* audit);
+  ~Monitor();
+
+  void SetConfig(std::shared_ptr<const Config> config);
+  // Checks now, then every check_interval, on its own thread, until Stop().
+  void Start();
+  void Stop();
+  // One pass, on the caller's thread (tests; not while started).
+  void CheckOnce();
+  // The alerter of the current configuration (tests); null before the first pass.
+  Alerter* alerter() { return alerter_.get(); }
+
+ private:
+  void CheckRoutes(const Config& config, TimePoint now);
+  void CheckRejections(const Config& config, TimePoint now);
+  void CheckPickups(const Config& config, TimePoint now);
+  // Raises `alert` unless it was raised before (here or, after `since`, in the audit log).
+  void RaiseOnce(Alert alert, TimePoint since);
+  void UseAlerts(const AlertsConfig& alerts);
+
+  Env* env_;
+  AuditStore* audit_;
+  std::mutex mu_;
+  std::shared_ptr<const Config> config_;  // under mu_
+  bool stop_ = false;                     // under mu_
+  std::condition_variable wake_;
+  std::thread thread_;
+  // Used only by the checking thread:
+  std::unique_ptr<Alerter> alerter_;
+  AlertsConfig alerter_config_;
+  std::set<std::string> raised_;                   // keys of alerts raised or found raised
+  std::map<std::string, std::string> last_state_;  // "route authority" -> state name
+};
+
+}  // namespace fordeler

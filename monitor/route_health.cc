@@ -1,0 +1,117 @@
+#include "monitor/route_health.h"
+
+#include <algorithm>
+
+#include "core/units.h"
+#include "monitor/schedule.h"
+
+namespace fordeler {
+namespace {
+
+constexpr TimePoint::duration kTick{1};
+
+std::vector<std::string> RowAuthorities(const Route& route) {
+  bool all = route.expect.empty() || std::find(route.authorities.begin(), route.authorities.end(),
+                                               "*") != route.authorities.end();
+  return all ? std::vector<std::string>{"*"} : route.authorities;
+}
+
+// LATE / MISSING from the schedule (header), or OK.
+void JudgeSchedule(const Schedule& schedule, const Route& route, TimePoint now, RouteHealth* row) {
+  row->next_expected_at = schedule.NextAfter(now);
+  TimePoint due = schedule.LatestAtOrBefore(now - route.grace - kTick);
+  if (due == TimePoint::min()) return;
+  TimePoint previous = schedule.LatestAtOrBefore(due - kTick);
+  bool covered = row->last_delivery_at &&
+                 (previous == TimePoint::min() || *row->last_delivery_at > previous + route.grace);
+  std::string grace = FormatDuration(route.grace);
+  if (covered) {
+    row->detail = "The delivery expected at " + schedule.FormatLocal(due) +
+                  " arrived; the next is expected at " +
+                  schedule.FormatLocal(*row->next_expected_at) + ".";
+    return;
+  }
+  row->due_at = due;
+  bool missing = now > due + 2 * route.grace;
+  row->state = missing ? HealthState::kMissing : HealthState::kLate;
+  row->detail = "The delivery expected at " + schedule.FormatLocal(due) + " has not arrived" +
+                (missing ? " after twice the grace of " + grace + "."
+                         : " within the grace of " + grace + ".");
+}
+
+// FAILED (header), unless the schedule already found something worse.
+Status JudgeFailures(const Route& route, AuditStore& audit, TimePoint now, RouteHealth* row) {
+  std::string authority = row->authority == "*" ? "" : row->authority;
+  auto latest = audit.LatestOfSender(route.sender, route.data_area, authority, now - kFailedWindow);
+  if (!latest.ok()) return latest.status();
+  if (!*latest) return Status::Ok();
+  const TransferOutcome& t = **latest;
+  bool rejected = t.state == TransferState::kRejected;
+  bool failing = t.failed && t.state != TransferState::kDelivered;
+  if (!rejected && !failing) return Status::Ok();
+  if (row->last_delivery_at && *row->last_delivery_at >= t.received_at) return Status::Ok();
+  if (row->state != HealthState::kOk) return Status::Ok();
+  row->state = HealthState::kFailed;
+  row->detail = rejected ? "The sender's latest transfer (" + t.uuid + ") was rejected with code " +
+                               std::to_string(t.error_code) + "."
+                         : "The sender's latest transfer (" + t.uuid +
+                               ") is failing with fordeler's own error 5001 and being retried.";
+  return Status::Ok();
+}
+
+Result<RouteHealth> EvaluateRow(const Route& route, const std::string& authority,
+                                const Schedule* schedule, AuditStore& audit, TimePoint now) {
+  RouteHealth row;
+  row.route = &route;
+  row.authority = authority;
+  auto last = audit.LastAccepted(route.id, authority == "*" ? "" : authority);
+  if (!last.ok()) return last.status();
+  if (*last) {
+    row.last_delivery_at = (*last)->received_at;
+    row.last_transfer_uuid = (*last)->uuid;
+  }
+  if (schedule != nullptr) {
+    JudgeSchedule(*schedule, route, now, &row);
+  } else {
+    row.detail = row.last_delivery_at ? "No schedule; deliveries arrive." : "No schedule.";
+  }
+  if (Status s = JudgeFailures(route, audit, now, &row); !s.ok()) return s;
+  return row;
+}
+
+}  // namespace
+
+const char* HealthStateName(HealthState s) {
+  switch (s) {
+    case HealthState::kOk:
+      return "OK";
+    case HealthState::kLate:
+      return "LATE";
+    case HealthState::kMissing:
+      return "MISSING";
+    case HealthState::kFailed:
+      return "FAILED";
+  }
+  return "?";
+}
+
+Result<std::vector<RouteHealth>> EvaluateRouteHealth(const Config& config, AuditStore& audit,
+                                                     TimePoint now) {
+  std::vector<RouteHealth> rows;
+  for (const Route& route : config.routes) {
+    std::optional<Schedule> schedule;
+    if (!route.expect.empty()) {
+      auto created = Schedule::Create(route.expect, config.server.time_zone);
+      if (!created.ok()) return created.status();
+      schedule = std::move(*created);
+    }
+    for (const std::string& authority : RowAuthorities(route)) {
+      auto row = EvaluateRow(route, authority, schedule ? &*schedule : nullptr, audit, now);
+      if (!row.ok()) return row.status();
+      rows.push_back(std::move(*row));
+    }
+  }
+  return rows;
+}
+
+}  // namespace fordeler

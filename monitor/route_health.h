@@ -1,0 +1,60 @@
+// Route health (docs/operations.md, "Schedules and alerts"): for each route, and for each
+// authority of a route with a schedule, whether deliveries arrive as expected.
+//
+// States:
+// - LATE: the latest expected delivery whose grace has passed (due instant T, T + grace < now)
+//   has not arrived: no accepted transfer (state delivering or delivered) on the route — for the
+//   row's authority — was received after the previous due instant's grace ended (P + grace).
+//   A delivery may come early: anything after the previous expectation's grace counts.
+// - MISSING: the same, once a second grace has passed too (now > T + 2 x grace).
+// - FAILED: within the last 24 h, the newest transfer of the route's sender in the route's data
+//   area (or none known yet), for the row's authority (or none known yet), was rejected or is
+//   failing with fordeler's own error (5001), and nothing was accepted on the route after it.
+// - OK: none of these. LATE and MISSING take precedence over FAILED.
+//
+// Rows: one per authority listed on a route with `expect` (each authority is expected on its
+// own); one with authority "*" for a route with `expect` and authorities ["*"] (a delivery for
+// any authority fulfils), and one with authority "*" for each route without a schedule (it can
+// only be OK or FAILED). Rows come in configuration order.
+//
+// EvaluateRouteHealth only reads; it is safe on any thread that may use the AuditStore's read
+// side. `now` is injected.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_store.h"
+#include "config/config.h"
+#include "core/status.h"
+
+namespace fordeler {
+
+enum class HealthState { kOk, kLate, kMissing, kFailed };
+const char* HealthStateName(HealthState s);  // "OK", "LATE", "MISSING", "FAILED"
+
+// How far back FAILED looks.
+inline constexpr std::chrono::hours kFailedWindow{24};
+
+struct RouteHealth {
+  const Route* route = nullptr;  // points into the Config passed in
+  std::string authority;  // the authority this row is for; "*" = all authorities of the route
+  HealthState state = HealthState::kOk;
+  std::optional<TimePoint>
+      last_delivery_at;             // last accepted (delivered) transfer on this route/authority
+  std::string last_transfer_uuid;   // of that transfer, "" if none
+  std::optional<TimePoint> due_at;  // the expected delivery that is late/missing, if any
+  std::optional<TimePoint>
+      next_expected_at;  // next scheduled instant after now; unset when the route has no schedule
+  std::string detail;    // one human sentence explaining the state (no file names)
+};
+
+// One row per (route, authority) that has a schedule, and one row with authority "*" for each
+// route without one (see above). last_delivery_at is the received time of the newest accepted
+// transfer. Fails only when the audit log cannot be read or the time zone is unknown.
+Result<std::vector<RouteHealth>> EvaluateRouteHealth(const Config& config, AuditStore& audit,
+                                                     TimePoint now);
+
+}  // namespace fordeler

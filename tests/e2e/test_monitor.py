@@ -1,0 +1,127 @@
+"""Schedules and alerts end to end (docs/operations.md, "Schedules and alerts"): a route that
+expected a delivery minutes ago and got none is LATE in `fordeler status` (exit 1) and its alert
+command runs exactly once — not again at later checks, nor after a restart — with the alert in
+its environment and nothing else of the daemon's; after a real transfer on the route, the route
+is OK and `fordeler status` exits 0.
+
+The schedule is "daily HH:MM" in Europe/Copenhagen, HH:MM being 11 minutes before the current
+minute, with 10 minutes' grace: LATE now, MISSING only 9 minutes or more from now.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from harness import AccountSpec, data_areas_toml, db_rows, run, trigger_xml, wait_receipt, wait_until
+from test_cli import fordeler_path
+
+KMD, FLIS = "kmd", "flis"
+KEY_NAMES = ["kmd_ed25519", "flis_ed25519"]
+INF_REF = "FLISOekonomiAflever_1"
+ROUTE = "oek-kmd"
+ZONE = ZoneInfo("Europe/Copenhagen")
+
+
+def rfc3339(t: datetime.datetime) -> str:
+    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def schedule_in_the_past() -> tuple[str, datetime.datetime, datetime.datetime]:
+    """("daily HH:MM", its due instant, the next one), HH:MM 11 minutes before this minute."""
+    now = datetime.datetime.now(ZONE).replace(second=0, microsecond=0)
+    due = (now.astimezone(datetime.timezone.utc) - datetime.timedelta(minutes=11)).astimezone(ZONE)
+    tomorrow = due.date() + datetime.timedelta(days=1)
+    nxt = datetime.datetime.combine(tomorrow, due.time().replace(tzinfo=None), tzinfo=ZONE)
+    return f"daily {due:%H:%M}", due, nxt
+
+
+def alert_script(directory: Path) -> Path:
+    """A command that writes its environment to <directory>/alert.<pid>.env."""
+    script = directory / "notify-ops"
+    script.write_text('#!/bin/sh\nenv > "$1/alert.$$.env"\n')
+    script.chmod(0o755)
+    return script
+
+
+def alert_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("alert.*.env"))
+
+
+def status(d, *args: str) -> tuple[int, str]:
+    r = run([fordeler_path(), "--config", str(d.config_path), "status", *args], timeout=60)
+    assert r.returncode in (0, 1), r.stderr
+    return r.returncode, r.stdout
+
+
+def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_path):
+    """LATE in status (exit 1) and one alert run with the right variables; OK after a transfer."""
+    alerts = tmp_path / "alerts"
+    alerts.mkdir()
+    spec, due, nxt = schedule_in_the_past()
+    extra = (f'[alerts]\non_alert = ["{alert_script(tmp_path)}", "{alerts}"]\n'
+             'check_interval = "1s"\ntimeout = "10s"\n'
+             '[delivery]\ntrigger_grace = "1s"\n'
+             f'[[route]]\nid = "{ROUTE}"\ndata_area = "oekonomi"\nsender = "{KMD}"\n'
+             f'authorities = ["*"]\nrecipients = ["{FLIS}"]\nexpect = ["{spec}"]\n'
+             'grace = "10m"\n\n' + data_areas_toml())
+    accounts = [AccountSpec(KMD, [keyset.key("kmd_ed25519")],
+                            extra='authority = "urn:oio:cvr-nr:55133018"'),
+                AccountSpec(FLIS, [keyset.key("flis_ed25519")])]
+    d = daemons.create(accounts, server_extra='time_zone = "Europe/Copenhagen"', extra=extra)
+
+    code, table = status(d)
+    assert code == 1, table
+    assert f"{ROUTE}" in table and "LATE" in table, table
+    code, out = status(d, "--json")
+    assert code == 1
+    row = json.loads(out)[0]
+    assert (row["state"], row["authority"]) == ("LATE", "*")
+    assert row["due_at"] == rfc3339(due)
+    assert row["next_expected_at"] == rfc3339(nxt)
+
+    wait_until(lambda: len(alert_files(alerts)) >= 1, 20, "the alert command to run")
+    env = dict(line.split("=", 1) for line in alert_files(alerts)[0].read_text().splitlines())
+    assert env["FORDELER_ALERT_KIND"] == "late"
+    assert env["FORDELER_ALERT_ROUTE"] == ROUTE
+    assert env["FORDELER_ALERT_AUTHORITY"] == "*"
+    assert env["FORDELER_ALERT_STATE"] == "LATE"
+    assert env["FORDELER_ALERT_DUE"] == rfc3339(due)
+    assert env["FORDELER_ALERT_SENDER"] == KMD
+    assert env["FORDELER_ALERT_COUNT"] == "1"
+    assert due.strftime("%H:%M") in env["FORDELER_ALERT_MESSAGE"]
+    assert set(env) - {"PWD", "SHLVL", "_"} == {k for k in env if k.startswith("FORDELER_ALERT_")} | {"PATH"}
+
+    # Later checks, and a restart, raise it no more (the audit log remembers it).
+    d.wait_log(r"event=alert kind=late route=oek-kmd")
+    time.sleep(3)  # three more checks
+    d.stop()
+    restarted_at = d.stderr_size()
+    d.start()
+    d.wait_log(r"event=route_state route=oek-kmd authority=\* state=LATE", since=restarted_at,
+               timeout=20)
+    time.sleep(2)  # two more checks
+    assert len(alert_files(alerts)) == 1, [p.read_text() for p in alert_files(alerts)]
+    events = db_rows(d.workdir / "state" / "audit.db",
+                     "SELECT detail FROM events WHERE kind = 'alert'")
+    assert len(events) == 1
+    assert events[0]["detail"].startswith(f"kind=late route={ROUTE} authority=* due={rfc3339(due)}")
+
+    data = b"a;b;c\n1;2;3\n"
+    with d.sftp(KMD, keyset.key("kmd_ed25519")) as s:
+        s.putfo(io.BytesIO(data), "OUT/late.csv")
+        s.putfo(io.BytesIO(trigger_xml("late.csv", len(data), KMD, [FLIS], inf_ref=INF_REF)),
+                "OUT/late.csv.trigger")
+    wait_receipt(d, KMD, "late.csv")
+    code, out = status(d, "--json")
+    row = json.loads(out)[0]
+    assert code == 0, out
+    assert row["state"] == "OK" and row["due_at"] is None
+    code, table = status(d)
+    assert code == 0 and "LATE" not in table, table
+    assert len(alert_files(alerts)) == 1
