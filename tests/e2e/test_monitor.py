@@ -11,6 +11,7 @@ minute, with 10 minutes' grace: LATE now, MISSING only 9 minutes or more from no
 from __future__ import annotations
 
 import datetime
+import http.client
 import io
 import json
 import os
@@ -59,8 +60,29 @@ def status(d, *args: str) -> tuple[int, str]:
     return r.returncode, r.stdout
 
 
+HTTP_RE = r"event=http_listening address=127\.0\.0\.1:(\d+)"
+
+
+def page_and_api_state(d, since: int = 0) -> tuple[str, str]:
+    """The route's state as /api/routes reports it, and the status page's overview HTML."""
+    port = int(d.wait_log(HTTP_RE, since=since).group(1))
+    states = {}
+    for path in ("/api/routes", "/"):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            assert r.status == 200, (path, r.status)
+            states[path] = r.read().decode("utf-8")
+        finally:
+            conn.close()
+    route = next(x for x in json.loads(states["/api/routes"])["routes"] if x["id"] == ROUTE)
+    return route["state"], states["/"]
+
+
 def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_path):
-    """LATE in status (exit 1) and one alert run with the right variables; OK after a transfer."""
+    """LATE in status (exit 1), on the status page and in the API, and one alert run with the
+    right variables; OK everywhere after a transfer."""
     alerts = tmp_path / "alerts"
     alerts.mkdir()
     spec, due, nxt = schedule_in_the_past()
@@ -69,7 +91,7 @@ def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_
              '[delivery]\ntrigger_grace = "1s"\n'
              f'[[route]]\nid = "{ROUTE}"\ndata_area = "oekonomi"\nsender = "{KMD}"\n'
              f'authorities = ["*"]\nrecipients = ["{FLIS}"]\nexpect = ["{spec}"]\n'
-             'grace = "10m"\n\n' + data_areas_toml())
+             'grace = "10m"\n\n[http]\nlisten = ["127.0.0.1:0"]\n\n' + data_areas_toml())
     accounts = [AccountSpec(KMD, [keyset.key("kmd_ed25519")],
                             extra='authority = "urn:oio:cvr-nr:55133018"'),
                 AccountSpec(FLIS, [keyset.key("flis_ed25519")])]
@@ -84,6 +106,9 @@ def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_
     assert (row["state"], row["authority"]) == ("LATE", "*")
     assert row["due_at"] == rfc3339(due)
     assert row["next_expected_at"] == rfc3339(nxt)
+    api_state, page = page_and_api_state(d)
+    assert api_state == "LATE"
+    assert ROUTE in page and "LATE" in page, page
 
     wait_until(lambda: len(alert_files(alerts)) >= 1, 20, "the alert command to run")
     env = dict(line.split("=", 1) for line in alert_files(alerts)[0].read_text().splitlines())
@@ -124,4 +149,7 @@ def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_
     assert row["state"] == "OK" and row["due_at"] is None
     code, table = status(d)
     assert code == 0 and "LATE" not in table, table
+    api_state, page = page_and_api_state(d, since=restarted_at)
+    assert api_state == "OK"
+    assert "LATE" not in page and "OK" in page, page
     assert len(alert_files(alerts)) == 1
