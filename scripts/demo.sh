@@ -62,6 +62,8 @@ data_area = "oekonomi"
 sender = "kmd-oekonomi"
 authorities = ["*"]
 recipients = ["flis", "lis-aarhus"]
+expect = ["daily 06:00"]   # FLIS expects this extract every morning (docs/operations.md)
+grace = "2h"
 TOML
 
 build/release/cli/fordeler --config "$demo/fordeler.toml" check-config
@@ -129,6 +131,10 @@ get IN/$extract.sftpreceipt $demo/receipt.xml
 SFTP
 cat "$demo/receipt.xml"
 echo
+echo "--- the operator's view: fordeler status (exit 1 while a route is LATE or MISSING) ---"
+build/release/cli/fordeler --config "$demo/fordeler.toml" status || true
+echo
 echo "fordelerd is running (pid $(cat "$demo/fordelerd.pid"), log $demo/fordelerd.log)."
+echo "Status page: http://127.0.0.1:9122/ (JSON under /api/routes, Prometheus metrics at /metrics)"
 echo "Try: sftp -P $port -i $demo/keys/kmd-oekonomi -o UserKnownHostsFile=/dev/null kmd-oekonomi@127.0.0.1"
 echo "Stop: kill \$(cat $demo/fordelerd.pid)"
