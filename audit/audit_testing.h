@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -32,6 +34,12 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The whole of the file at `path`; "" when it cannot be read.
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 // A clock that stands still unless moved; thread-safe.
 class FakeEnv : public Env {

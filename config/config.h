@@ -120,8 +120,8 @@ struct HttpConfig {
 
 // Alerts (monitor/alerter.h): late and missing deliveries, rejections, deliveries not picked up.
 struct AlertsConfig {
-  std::vector<std::string> on_alert;            // argv; absolute program path; empty = none
-  std::chrono::milliseconds timeout{30'000};    // the command is killed after this
+  std::vector<std::string> on_alert;          // argv; absolute program path; empty = none
+  std::chrono::milliseconds timeout{30'000};  // the command is killed after this
   std::optional<std::chrono::milliseconds> not_picked_up_after;  // unset: no such alert
   std::chrono::milliseconds check_interval{30'000};  // how often route health is evaluated
 };

@@ -14,8 +14,9 @@ TEST(MetricsTest, RendersCountersByDataAreaAndOutcome) {
   m.CountAuthenticationFailure();
   std::string text;
   m.Render(&text);
-  EXPECT_NE(text.find("fordeler_transfers_total{data_area=\"aktivitet\",outcome=\"delivered\"} 2\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("fordeler_transfers_total{data_area=\"aktivitet\",outcome=\"delivered\"} 2\n"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("fordeler_transfers_total{data_area=\"unknown\",outcome=\"rejected\"} 1\n"),
             std::string::npos)
@@ -39,8 +40,7 @@ TEST(MetricsTest, HistogramBucketsAreCumulative) {
       << text;
   EXPECT_NE(text.find("fordeler_routing_latency_seconds_bucket{le=\"0.5\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(text.find("fordeler_routing_latency_seconds_bucket{le=\"60\"} 2\n"),
-            std::string::npos);
+  EXPECT_NE(text.find("fordeler_routing_latency_seconds_bucket{le=\"60\"} 2\n"), std::string::npos);
   EXPECT_NE(text.find("fordeler_routing_latency_seconds_bucket{le=\"+Inf\"} 3\n"),
             std::string::npos);
   EXPECT_NE(text.find("fordeler_routing_latency_seconds_count 3\n"), std::string::npos);
@@ -52,8 +52,9 @@ TEST(MetricsTest, EscapesLabelValuesAndFormatsNumbers) {
   EXPECT_EQ(FormatMetricValue(0.25), "0.25");
   std::string text;
   AppendGauge(&text, "fordeler_late_routes", "Routes late.", 2);
-  EXPECT_EQ(text, "# HELP fordeler_late_routes Routes late.\n# TYPE fordeler_late_routes gauge\n"
-                  "fordeler_late_routes 2\n");
+  EXPECT_EQ(text,
+            "# HELP fordeler_late_routes Routes late.\n# TYPE fordeler_late_routes gauge\n"
+            "fordeler_late_routes 2\n");
 }
 
 }  // namespace

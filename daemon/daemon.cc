@@ -76,7 +76,7 @@ struct Daemon::Impl {
   std::unique_ptr<Storage> storage;
   std::unique_ptr<DeliveryPipeline> pipeline;
   std::unique_ptr<RetentionSweeper> retention;
-  std::unique_ptr<Monitor> monitor;  // schedules, route health, alerts
+  std::unique_ptr<Monitor> monitor;               // schedules, route health, alerts
   std::unique_ptr<ControlServer> control_server;  // `fordeler retry`, `recall`, ...
   EventLog events;
   Metrics metrics;                  // /metrics

@@ -14,14 +14,8 @@ namespace {
 
 using testing::FakeEnv;
 using testing::OpenOrDie;
+using testing::ReadFile;
 using testing::TempDir;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Polls `path` until it holds `needle`, for at most 10 s.
 bool WaitForText(const std::string& path, const std::string& needle) {

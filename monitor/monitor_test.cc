@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "audit/audit_testing.h"
 
@@ -12,14 +11,8 @@ namespace {
 
 using testing::FakeEnv;
 using testing::OpenOrDie;
+using testing::ReadFile;
 using testing::TempDir;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 size_t Lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
 
