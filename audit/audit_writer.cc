@@ -8,6 +8,7 @@
 #include "audit/row_codec.h"
 #include "audit/sql.h"
 #include "core/env.h"
+#include "core/thread_name.h"
 
 namespace fordeler {
 namespace {
@@ -98,7 +99,10 @@ AuditWriter::AuditWriter(Db db, Env* env, Statements stmts, ChainHead head)
     MutexLock l(&mu_);
     published_ = head;
   }
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("audit-writer");
+    Run();
+  });
 }
 
 AuditWriter::~AuditWriter() { Close(); }

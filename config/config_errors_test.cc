@@ -77,6 +77,11 @@ TEST_F(LoadConfigTest, BadDurationsAndSizesCarryTheParsersMessage) {
                            "expires: retention_warning must be shorter than retention (2d)"});
 }
 
+TEST_F(LoadConfigTest, WorkerCountOutsideItsRangeIsRefused) {
+  LoadResult r = Load("[delivery]\nworkers = 0\n");
+  ExpectErrors(r, {main_ + ":2: [delivery] workers: 0 is out of range 1..256"});
+}
+
 TEST_F(LoadConfigTest, UnreadableAuthorizedKeysFileIsReportedWithStrerror) {
   LoadResult r = Load("[[account]]\nid = \"kmd\"\nauthorized_keys = \"keys/kmd.pub\"\n");
   ExpectErrors(r, {main_ + ":3: account \"kmd\" authorized_keys: cannot read " +

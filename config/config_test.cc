@@ -55,6 +55,7 @@ retention = "14d"
 retention_warning = "2d"
 max_file_size = "1GiB"
 metadata_format = "filemetadata"
+workers = 24
 
 [[account]]
 id = "kmd-oekonomi"
@@ -89,6 +90,7 @@ TEST_F(FullConfigTest, SettingsAndRelativePaths) {
   EXPECT_EQ(c.delivery.retention_warning, milliseconds(2LL * 86'400'000));
   EXPECT_EQ(c.delivery.max_file_size, 1ULL << 30);
   EXPECT_EQ(c.delivery.metadata_format, MetadataFormat::kFileMetadata);
+  EXPECT_EQ(c.delivery.workers, 24);
 }
 
 TEST_F(FullConfigTest, EntriesFromTheMainFileAndIncludes) {
@@ -104,7 +106,7 @@ TEST_F(FullConfigTest, EntriesFromTheMainFileAndIncludes) {
   EXPECT_EQ(k->quota, 200ULL << 30);
   EXPECT_EQ(k->quota_files, 100000u);
   EXPECT_EQ(k->out_quota, 50ULL << 30);
-  EXPECT_EQ(k->where.ToString(), main_ + ":23");
+  EXPECT_EQ(k->where.ToString(), main_ + ":24");
   ASSERT_EQ(k->keys.size(), 1u);
   EXPECT_EQ(k->keys[0].type, "ssh-ed25519");
   EXPECT_EQ(k->keys[0].where.ToString(), Etc("keys/kmd-authorized") + ":2");
@@ -137,6 +139,7 @@ TEST_F(LoadConfigTest, AnEmptyFileGivesTheDefaults) {
   EXPECT_EQ(r.config->database.path, "/var/lib/fordeler/audit.db");
   EXPECT_EQ(r.config->delivery.trigger_grace, milliseconds(60'000));
   EXPECT_EQ(r.config->delivery.metadata_format, MetadataFormat::kTrigger);
+  EXPECT_EQ(r.config->delivery.workers, 16);
   EXPECT_TRUE(r.config->accounts.empty());
 }
 

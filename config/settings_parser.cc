@@ -182,8 +182,8 @@ void ReadDatabase(TableReader& r, DatabaseConfig* out) {
 }
 
 void ReadDelivery(TableReader& r, DeliveryConfig* out) {
-  r.CheckKeys(
-      {"trigger_grace", "retention", "retention_warning", "max_file_size", "metadata_format"});
+  r.CheckKeys({"trigger_grace", "retention", "retention_warning", "max_file_size",
+               "metadata_format", "workers"});
   r.Duration("trigger_grace", &out->trigger_grace);
   r.Duration("retention", &out->retention);
   r.Duration("retention_warning", &out->retention_warning);
@@ -205,6 +205,8 @@ void ReadDelivery(TableReader& r, DeliveryConfig* out) {
       r.Error("metadata_format", "\"" + format + "\" is neither \"trigger\" nor \"filemetadata\"");
     }
   }
+  int64_t workers = 0;
+  if (r.Int("workers", 1, 256, &workers)) out->workers = static_cast<int>(workers);
 }
 
 }  // namespace fordeler

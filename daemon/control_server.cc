@@ -14,6 +14,7 @@
 
 #include "audit/audit_store.h"
 #include "core/env.h"
+#include "core/thread_name.h"
 #include "core/uuid.h"
 #include "daemon/peer_credentials.h"
 #include "delivery/pipeline.h"
@@ -123,7 +124,10 @@ Status ControlServer::Start(const std::string& path) {
   wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_ < 0) return Status::FromErrno(errno, "eventfd");
   listen_ = sock.Release();
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameThisThread("control");
+    Loop();
+  });
   spdlog::info("event=control_socket path=\"{}\"", path);
   return Status::Ok();
 }

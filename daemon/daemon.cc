@@ -14,6 +14,7 @@
 #include "audit/audit_store.h"
 #include "config/config.h"
 #include "core/env.h"
+#include "core/thread_name.h"
 #include "daemon/control_server.h"
 #include "daemon/event_log.h"
 #include "daemon/host_key_check.h"
@@ -125,10 +126,12 @@ void Daemon::Impl::Reload() {
   if (fresh != nullptr) {
     if (fresh->server.listen != config->server.listen ||
         fresh->server.host_keys != config->server.host_keys ||
+        fresh->server.threads != config->server.threads ||
+        fresh->delivery.workers != config->delivery.workers ||
         fresh->storage.root != config->storage.root) {
       spdlog::warn(
-          "event=reload_partial note=\"listen, host_keys and storage.root change only "
-          "at restart\"");
+          "event=reload_partial note=\"listen, host_keys, threads, delivery.workers and "
+          "storage.root change only at restart\"");
     }
     Status s = registry.Configure(*fresh);
     if (s.ok()) {
@@ -170,6 +173,7 @@ Status Daemon::Impl::StartDelivery() {
   storage = std::move(*spool);
   PipelineOptions pipeline_options;
   pipeline_options.metrics = &metrics;
+  pipeline_options.threads = config->delivery.workers;
   pipeline = std::make_unique<DeliveryPipeline>(Env::Default(), storage.get(), audit.get(),
                                                 &registry, pipeline_options);
   pipeline->SetConfig(config);
@@ -261,7 +265,10 @@ int Daemon::Run() {
   }
   d.WaitForSignal();
   if (auto interval = systemd::WatchdogInterval()) d.KeepWatchdogFed(*interval);
-  std::thread control([&d] { d.control.run(); });
+  std::thread control([&d] {
+    NameThisThread("signals");
+    d.control.run();
+  });
   systemd::NotifyReady("serving");
   spdlog::info("event=ready accounts={} routes={}", d.config->accounts.size(),
                d.config->routes.size());

@@ -1,4 +1,5 @@
 #include "delivery/folder_watcher.h"
+#include "core/thread_name.h"
 
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -24,7 +25,10 @@ Status FolderWatcher::Start() {
   if (inotify_ < 0) return Status::FromErrno(errno, "inotify_init1");
   wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_ < 0) return Status::FromErrno(errno, "eventfd");
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameThisThread("folder-watch");
+    Loop();
+  });
   return Status::Ok();
 }
 

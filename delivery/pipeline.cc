@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <latch>
 
 #include "core/env.h"
 #include "core/names.h"
+#include "core/thread_name.h"
 #include "core/uuid.h"
 #include "delivery/file_ops.h"
 #include "delivery/pipeline_impl.h"
@@ -22,7 +24,18 @@ DeliveryPipeline::Impl::Impl(Env* e, Storage* s, AuditStore* a, OutboxGate* g,
       audit(a),
       gate(g),
       metrics(options.metrics),
-      pool(static_cast<size_t>(options.threads)) {}
+      pool(static_cast<size_t>(options.threads)) {
+  // One naming task per worker: each waits until all have started, so every thread runs one.
+  // The tasks share the latch: a waiter may still be inside it after the constructor returns.
+  auto started = std::make_shared<std::latch>(options.threads);
+  for (int i = 0; i < options.threads; ++i) {
+    asio::post(pool, [started] {
+      NameThisThread("delivery");
+      started->arrive_and_wait();
+    });
+  }
+  started->wait();
+}
 
 std::shared_ptr<const Config> DeliveryPipeline::Impl::config() const {
   MutexLock lock(&mu_);

@@ -11,6 +11,7 @@
 #include "audit/audit_store.h"
 #include "core/env.h"
 #include "core/names.h"
+#include "core/thread_name.h"
 #include "core/units.h"
 #include "core/uuid.h"
 #include "delivery/file_ops.h"
@@ -173,6 +174,7 @@ void RetentionSweeper::SweepSpool(Context& c) {
 
 void RetentionSweeper::Start(std::chrono::milliseconds interval, std::function<void()> after_each) {
   thread_ = std::thread([this, interval, after_each = std::move(after_each)] {
+    NameThisThread("retention");
     for (;;) {
       Sweep();
       if (after_each) after_each();

@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/thread_name.h"
 #include "http/basic_auth.h"
 
 namespace fordeler {
@@ -249,7 +250,10 @@ Status HttpServer::Start(const HttpConfig& config) {
     }
   }
   for (auto& acceptor : d.acceptors) d.Accept(acceptor.get());
-  d.thread = std::thread([&d] { d.io->run(); });
+  d.thread = std::thread([&d] {
+    NameThisThread("http");
+    d.io->run();
+  });
   return Status::Ok();
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "audit/records.h"
+#include "core/thread_name.h"
 
 namespace fordeler {
 namespace {
@@ -103,7 +104,12 @@ std::vector<std::string> Alerter::Environment(const Alert& a, TimePoint now, int
 
 Alerter::Alerter(Options options, Env* env, AuditStore* audit)
     : options_(std::move(options)), env_(env), audit_(audit) {
-  if (!options_.command.empty()) thread_ = std::thread([this] { Run(); });
+  if (!options_.command.empty()) {
+    thread_ = std::thread([this] {
+      NameThisThread("alerter");
+      Run();
+    });
+  }
 }
 
 Alerter::~Alerter() {

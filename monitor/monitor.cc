@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/thread_name.h"
 #include "core/units.h"
 #include "monitor/route_health.h"
 
@@ -50,6 +51,7 @@ void Monitor::SetConfig(std::shared_ptr<const Config> config) {
 
 void Monitor::Start() {
   thread_ = std::thread([this] {
+    NameThisThread("monitor");
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       lock.unlock();

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <thread>
 
+#include "core/thread_name.h"
 #include "sftp/server_context.h"
 #include "sftp/ssh_session.h"
 
@@ -187,7 +188,10 @@ std::vector<std::string> SshServer::ListeningAddresses() const { return impl_->b
 void SshServer::Run() {
   std::vector<std::thread> threads;
   for (size_t i = 1; i < impl_->contexts.size(); ++i) {
-    threads.emplace_back([this, i] { impl_->contexts[i]->run(); });
+    threads.emplace_back([this, i] {
+      NameThisThread("sftp-io-" + std::to_string(i));
+      impl_->contexts[i]->run();
+    });
   }
   impl_->contexts.front()->run();
   for (auto& t : threads) t.join();

@@ -9,6 +9,7 @@ import signal
 import socket
 import struct
 import time
+from pathlib import Path
 
 import paramiko
 import pytest
@@ -202,6 +203,29 @@ def test_sighup_with_broken_config_keeps_running_config(daemons, keyset):
                    "a good reload after a refused one takes effect")
     finally:
         session.close()
+
+
+def thread_names(pid: int) -> list[str]:
+    return sorted(Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+                  for tid in os.listdir(f"/proc/{pid}/task"))
+
+
+def test_sighup_leaves_the_worker_count_to_a_restart(daemons, keyset):
+    """[delivery] workers sizes the pool at start: a reload that changes it says so in the log
+    (event=reload_partial) and keeps the pool; every thread the daemon starts is named."""
+    d = daemons.create([vendor(keyset)], extra="[delivery]\nworkers = 3\n")
+    names = thread_names(d.proc.pid)
+    assert names.count("delivery") == 3, names
+    assert names.count("fordelerd") == 1, f"an unnamed thread besides the main one: {names}"
+    assert "audit-writer" in names and "folder-watch" in names, names
+    good = d.config_path.read_text()
+    d.write_config(good.replace("workers = 3", "workers = 5"))
+    offset = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reload_partial .*delivery\.workers", since=offset, timeout=10)
+    d.wait_log(r"event=reloaded", since=offset, timeout=10)
+    assert thread_names(d.proc.pid).count("delivery") == 3
+    assert can_login(d, "vendor", keyset.key("ed25519"))
 
 
 def test_sighup_removing_account_or_key_ends_its_sessions(daemons, keyset):

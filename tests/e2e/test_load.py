@@ -30,6 +30,7 @@ the achieved rate is only reported.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import random
@@ -54,12 +55,12 @@ SESSIONS = int(os.environ.get("FORDELER_LOAD_SESSIONS", "1000"))  # concurrent s
 RATE = float(os.environ.get("FORDELER_LOAD_RATE", "5"))  # transfers per second (target)
 CYCLES = 2
 IO_THREADS = 2  # [server] threads, fixed so that the expected thread count does not depend on nproc
-DELIVERY_WORKERS = 4  # PipelineOptions::threads (delivery/pipeline.h)
+DELIVERY_WORKERS = 16  # [delivery] workers, its default (docs/configuration.md)
 # Fixed helper threads besides the io threads and the delivery pool: today the audit writer, the
-# folder watcher, the retention sweeper, the control socket server and the signal/watchdog
-# context (daemon.cc); headroom for the HTTP server and the like. The point is the equality
-# below (no thread per session), not this bound.
-MAX_HELPER_THREADS = 8
+# folder watcher, the retention sweeper, the control socket server, the signal/watchdog context
+# (daemon.cc), the monitor and Env::FsyncAll's 8 "fsync" helpers; headroom for the HTTP server
+# and the like. The point is the equality below (no thread per session), not this bound.
+MAX_HELPER_THREADS = 16
 FD_SLACK = 4  # fds the daemon may hold open after a cycle beyond its baseline (lazy opens)
 # After malloc_trim, cycle 2 may end this much above cycle 1: SQLite's page cache filling up as
 # the audit log grows (bounded), allocator fragments. A leak of 4 KiB per session passes it.
@@ -115,6 +116,16 @@ def fd_count(pid: int) -> int:
 
 def thread_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def thread_names(pid: int) -> collections.Counter:
+    """How many of the daemon's threads bear each name (fordelerd names every thread it starts;
+    the main thread keeps the process's name)."""
+    names = collections.Counter()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            names[f.read().strip()] += 1
+    return names
 
 
 def trimmed_rss_kib(pid: int) -> int:
@@ -448,6 +459,9 @@ async def run_all(d, key: Path) -> None:
     assert len(rows) == ours, f"the audit log has {len(rows)} transfers, {ours} were sent"
 
     assert baseline["threads"] <= IO_THREADS + DELIVERY_WORKERS + MAX_HELPER_THREADS, baseline
+    names = thread_names(pid)
+    assert names["delivery"] == DELIVERY_WORKERS and names["fordelerd"] == 1, names
+    assert sum(n for k, n in names.items() if k.startswith("sftp-io-")) == IO_THREADS - 1, names
     for c in cycles:
         f = c.figures
         assert f["sessions_alive"] == SESSIONS, f"sessions closed under load: {f}"
