@@ -7,7 +7,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/thread_name.h"
 
 namespace fordeler {
 namespace {
@@ -15,6 +24,48 @@ namespace {
 Status Errno(const char* what, const std::string& name) {
   return Status::FromErrno(errno, std::string(what) + " " + name);
 }
+
+// The helper threads of Env::FsyncAll: tasks that only ever wait for the disk, so a caller that
+// waits for them cannot deadlock. Started on first use and never stopped (a task may still be
+// finishing when the process exits).
+class SyncHelpers {
+ public:
+  static constexpr int kThreads = 8;
+
+  static SyncHelpers& Get() {
+    static SyncHelpers* helpers = new SyncHelpers;
+    return *helpers;
+  }
+
+  void Run(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  SyncHelpers() {
+    for (int i = 0; i < kThreads; ++i) {
+      std::thread([this] {
+        NameThisThread("fsync");
+        for (;;) {
+          std::unique_lock<std::mutex> lock(mu_);
+          wake_.wait(lock, [this] { return !tasks_.empty(); });
+          std::function<void()> task = std::move(tasks_.front());
+          tasks_.pop_front();
+          lock.unlock();
+          task();
+        }
+      }).detach();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> tasks_;
+};
 
 }  // namespace
 
@@ -90,6 +141,35 @@ Status Env::Fchmod(int fd, mode_t mode) {
 void Env::CrashPoint(std::string_view name) {
   static const char* target = std::getenv("FORDELER_CRASH_AT");
   if (target != nullptr && name == target) ::_exit(86);
+}
+
+Status Env::FsyncAll(std::span<const int> fds) {
+  if (fds.size() <= 1) return fds.empty() ? Status::Ok() : Fsync(fds[0]);
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable done;
+    size_t left;
+    std::vector<Status> results;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->left = fds.size() - 1;
+  shared->results.resize(fds.size());
+  for (size_t i = 0; i + 1 < fds.size(); ++i) {  // all but the last to the helpers
+    SyncHelpers::Get().Run([this, fd = fds[i], i, shared] {
+      Status s = Fsync(fd);
+      std::lock_guard<std::mutex> lock(shared->mu);
+      shared->results[i] = std::move(s);
+      if (--shared->left == 0) shared->done.notify_one();
+    });
+  }
+  Status last = Fsync(fds.back());
+  std::unique_lock<std::mutex> lock(shared->mu);
+  shared->done.wait(lock, [&] { return shared->left == 0; });
+  shared->results.back() = std::move(last);
+  for (Status& s : shared->results) {
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 Status FsyncDir(Env* env, int dir) { return env->Fsync(dir); }

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,12 @@ class Env {
   // Writes all of [data, data+len) at the current offset (loops over short writes).
   virtual Status Write(int fd, const void* data, size_t len);
   virtual Status Fsync(int fd);
+  // Fsync() of every fd in `fds`, issued together: on a journaling file system one journal
+  // commit then covers them all, and a disk completes concurrent syncs in about the time of
+  // one. Returns once all have finished: OK, or the first failure in `fds` order. Each goes
+  // through Fsync(), so that a wrapper's Fsync sees it; they run on a few helper threads
+  // ("fsync") besides the caller's.
+  virtual Status FsyncAll(std::span<const int> fds);
   // renameat2; with no_replace, fails with kAlreadyExists instead of replacing.
   virtual Status RenameAt(int from_dir, const std::string& from, int to_dir, const std::string& to,
                           bool no_replace);

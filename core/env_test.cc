@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace fordeler {
@@ -126,6 +128,44 @@ TEST_F(DurableWriteTest, OpenAtNeverFollowsASymlink) {
   ASSERT_EQ(symlink("/etc/passwd", (root_ + "/dest/link").c_str()), 0);
   auto fd = Env::Default()->OpenAt(dest_, "link", O_RDONLY, 0);
   EXPECT_FALSE(fd.ok());
+}
+
+// Counts the syncs FsyncAll hands out (from several threads at once) and fails one fd's.
+class CountingEnv : public EnvWrapper {
+ public:
+  CountingEnv() : EnvWrapper(Env::Default()) {}
+  std::atomic<int> calls{0};
+  int fail_fd = -100;
+  Status Fsync(int fd) override {
+    ++calls;
+    if (fd == fail_fd) return Status::FromErrno(EIO, "injected fsync");
+    return EnvWrapper::Fsync(fd);
+  }
+};
+
+TEST_F(DurableWriteTest, FsyncAllSyncsEveryFdThroughFsyncAndReportsAFailure) {
+  CountingEnv env;
+  std::vector<int> fds = {tmp_, dest_, tmp_, dest_, tmp_};
+  EXPECT_TRUE(env.FsyncAll(fds).ok());
+  EXPECT_EQ(env.calls, 5);
+  EXPECT_TRUE(env.FsyncAll({}).ok());
+  EXPECT_EQ(env.calls, 5);
+  // Many callers at once: each waits for its own syncs only.
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 16; ++i) {
+    callers.emplace_back([&] { ok += env.FsyncAll(fds).ok() ? 1 : 0; });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok, 16);
+  EXPECT_EQ(env.calls, 5 + 16 * 5);
+  // A failure anywhere is the result, once all have finished; a bad fd is an error too.
+  env.fail_fd = dest_;
+  Status s = env.FsyncAll(fds);
+  EXPECT_EQ(s.message(), "injected fsync: Input/output error") << s.message();
+  EXPECT_EQ(env.calls, 5 + 16 * 5 + 5);
+  std::vector<int> bad = {tmp_, -1};
+  EXPECT_FALSE(Env::Default()->FsyncAll(bad).ok());
 }
 
 }  // namespace

@@ -41,6 +41,16 @@ class RecordingEnv : public EnvWrapper {
     Log(S_ISDIR(st.st_mode) ? "fsync-dir" : "fsync", fd);
     return EnvWrapper::Fsync(fd);
   }
+  // One entry for syncs issued together: "fsyncs:<what>,<what>,...".
+  Status FsyncAll(std::span<const int> fds) override {
+    std::string entry = "fsyncs:";
+    for (int fd : fds) entry += (entry.size() > 7 ? "," : "") + Where(fd);
+    {
+      MutexLock lock(&mu_);
+      ops_.push_back(entry);
+    }
+    return target()->FsyncAll(fds);
+  }
   Status RenameAt(int a, const std::string& f, int b, const std::string& t, bool nr) override {
     std::string into = Where(b);
     Log("rename", b);
@@ -109,27 +119,21 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
       "rename:spool",
       "fsync-dir:spool",
       "unlink:vendor/OUT",
-      // one fsync per folder makes the trigger's and the data's moves durable together
-      "fsync-dir:spool",
-      "fsync-dir:vendor/OUT",
-      // the spooled data itself is durable before it is recorded (and before any link to it)
-      "fsync:file",
+      // one round of syncs makes the trigger's and the data's moves and the spooled data itself
+      // durable before they are recorded (and before any link to the data)
+      "fsyncs:spool,vendor/OUT,file",
       "commit:spooled",
-      // data linked into staging and renamed into /IN, then metadata via temp+fsync+rename
+      // data linked into staging and renamed into /IN; metadata and receipt written to temp files
       "link:staging",
       "rename:flis/IN",
-      "fsync-dir:flis/IN",
       "write:file",
-      "fsync:file",
+      "write:file",
+      // the data's name and both temp files durable before the metadata and receipt appear
+      "fsyncs:flis/IN,file,file",
       "rename:flis/IN",
-      "fsync-dir:flis/IN",
-      "commit:placed",
-      // the receipt, the same way
-      "write:file",
-      "fsync:file",
       "rename:vendor/IN",
-      "fsync-dir:vendor/IN",
-      "commit:receipt_sent",
+      "fsyncs:flis/IN,vendor/IN",
+      // the spooled trigger goes, and one commit records the placement, the receipt and the end
       "unlink:spool",
       "commit:done",
   };
@@ -138,7 +142,7 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
 
 // What a transfer costs until its metadata is visible, in the common case: the data uploaded
 // through fordeler's own server (its digest known), then the trigger. Two renames into the spool,
-// one fsync per folder, the data file's own fsync, one commit.
+// one round of syncs (both folders and the data file), one commit.
 TEST_F(DurabilityTest, AnUploadThroughTheServerIsMovedWithOneSyncPerFolder) {
   RecordingEnv env(root_);
   config_->routes[0].recipients = {"flis"};
@@ -154,9 +158,9 @@ TEST_F(DurabilityTest, AnUploadThroughTheServerIsMovedWithOneSyncPerFolder) {
   std::vector<std::string> ops = env.ops();
   std::vector<std::string> until_spooled(
       ops.begin(), std::find(ops.begin(), ops.end(), std::string("commit:spooled")) + 1);
-  EXPECT_EQ(until_spooled, (std::vector<std::string>{
-                               "commit:received", "rename:spool", "rename:spool", "fsync-dir:spool",
-                               "fsync-dir:vendor/OUT", "fsync:file", "commit:spooled"}));
+  EXPECT_EQ(until_spooled,
+            (std::vector<std::string>{"commit:received", "rename:spool", "rename:spool",
+                                      "fsyncs:spool,vendor/OUT,file", "commit:spooled"}));
   EXPECT_EQ(Read(Path("flis", "IN", "s.csv")), "abc");
 }
 
@@ -179,12 +183,11 @@ TEST_F(DurabilityTest, ATriggerBeforeItsDataWaitsInTriggerTaken) {
   std::vector<std::string> ops = env.ops();
   std::vector<std::string> until_spooled(
       ops.begin(), std::find(ops.begin(), ops.end(), std::string("commit:spooled")) + 1);
-  EXPECT_EQ(until_spooled,
-            (std::vector<std::string>{"commit:received", "rename:spool", "fsync-dir:spool",
-                                      "fsync-dir:vendor/OUT", "commit:trigger_taken",
-                                      "commit:accepted", "write:file", "fsync:file", "rename:spool",
-                                      "fsync-dir:spool", "unlink:vendor/OUT", "fsync-dir:spool",
-                                      "fsync-dir:vendor/OUT", "fsync:file", "commit:spooled"}));
+  EXPECT_EQ(until_spooled, (std::vector<std::string>{
+                               "commit:received", "rename:spool", "fsyncs:spool,vendor/OUT",
+                               "commit:trigger_taken", "commit:accepted", "write:file",
+                               "fsync:file", "rename:spool", "fsync-dir:spool", "unlink:vendor/OUT",
+                               "fsyncs:spool,vendor/OUT,file", "commit:spooled"}));
   EXPECT_EQ(Read(Path("flis", "IN", "late.csv")), "abc");
 }
 
@@ -213,6 +216,64 @@ TEST_F(DurabilityTest, AnUnwritableRecipientFolderIsRetriedUntilItWorks) {
   ASSERT_TRUE(t.ok() && t->has_value());
   EXPECT_EQ((*t)->state, TransferState::kDelivered);
   EXPECT_EQ((*t)->error_code, 0);
+}
+
+// When the sender's receipt cannot be written, the placements are recorded on their own
+// (`placed`) before anything is retried, so that the recipients' files stay accounted for; the
+// receipt follows once the folder is writable again.
+TEST_F(DurabilityTest, AReceiptThatFailsLeavesThePlacementRecorded) {
+  RecordingEnv env(root_);
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline(&env);
+  env.FailRenamesInto("vendor/IN");
+  Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis"}));
+  std::string uuid;
+  for (int i = 0; i < 400 && uuid.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (const auto& t : Transfers()) {
+      if (t.error_code == 5001) uuid = t.uuid;
+    }
+  }
+  ASSERT_FALSE(uuid.empty()) << "no 5001 recorded while the sender's IN was unwritable";
+  auto t = audit_->GetTransfer(uuid);
+  ASSERT_TRUE(t.ok() && t->has_value());
+  EXPECT_EQ((*t)->step, TransferStep::kPlaced);
+  EXPECT_EQ((*t)->state, TransferState::kDelivered);
+  EXPECT_EQ(Read(Path("flis", "IN", "r.csv")), "abc");
+  EXPECT_FALSE(Exists(Path("vendor", "IN", "r.csv.sftpreceipt")));
+  env.FailRenamesInto("");
+  ASSERT_TRUE(WaitFinished(1, std::chrono::seconds(15)));
+  EXPECT_TRUE(Exists(Path("vendor", "IN", "r.csv.sftpreceipt")));
+  t = audit_->GetTransfer(uuid);
+  ASSERT_TRUE(t.ok() && t->has_value());
+  EXPECT_EQ((*t)->step, TransferStep::kDone);
+  EXPECT_EQ((*t)->error_code, 0);
+  std::vector<std::string> ops = env.ops();
+  auto placed = std::find(ops.begin(), ops.end(), std::string("commit:placed"));
+  ASSERT_NE(placed, ops.end());
+  EXPECT_EQ(std::count(placed, ops.end(), std::string("commit:done")), 1);
+}
+
+// A rejection whose receipt cannot be written yet keeps its own code: the receipt that
+// eventually arrives says 1005, not fordeler's passing 5001.
+TEST_F(DurabilityTest, ARejectionKeepsItsCodeThroughAFailedReceipt) {
+  RecordingEnv env(root_);
+  StartPipeline(&env);
+  env.FailRenamesInto("vendor/IN");
+  Send("w.csv", "abc", TriggerXml("w.csv", 4, "vendor", {"flis"}));  // 4: a size mismatch
+  bool failed = false;
+  for (int i = 0; i < 400 && !failed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (const auto& op : env.ops()) failed |= op == "rename:vendor/IN";
+  }
+  ASSERT_TRUE(failed) << "the receipt was never attempted";
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  env.FailRenamesInto("");
+  ASSERT_TRUE(WaitFinished(1, std::chrono::seconds(15)));
+  std::vector<TransferRecord> all = Transfers();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].error_code, 1005);
+  EXPECT_NE(Read(Path("vendor", "IN", "w.csv.sftpreceipt")).find("1005"), std::string::npos);
 }
 
 TEST_F(DurabilityTest, OtherSendersContinueWhileOneTransferFails) {

@@ -186,9 +186,20 @@ Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_d
     s = env->RenameAt(staging_dir, staged, in_dir, target, /*no_replace=*/true);
   }
   if (!s.ok()) return s;
-  s = FsyncDir(env, in_dir);
-  if (!s.ok()) return s;
   return target;
+}
+
+Result<UniqueFd> WriteTempFile(Env* env, int dir, const std::string& name, std::string_view data,
+                               mode_t mode) {
+  auto fd = env->OpenAt(dir, name, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  if (!fd.ok()) return fd.status();
+  UniqueFd file(*fd);
+  if (Status s = env->Write(file.get(), data.data(), data.size()); !s.ok()) {
+    file.Reset();
+    env->UnlinkAt(dir, name);  // best effort
+    return s;
+  }
+  return file;
 }
 
 }  // namespace fordeler

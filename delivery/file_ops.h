@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/env.h"
@@ -63,9 +64,15 @@ std::string CollisionName(const std::string& name, const std::string& uuid);
 // Places spool/<uuid> in `in_dir` as <name> or, when that (or its .metadata) is taken, as
 // CollisionName(): a hard link made in staging and renamed in without replacing anything.
 // Idempotent: if the spool file's inode is already in `in_dir` under either name, returns that
-// name. The directory is fsynced. Returns the name used.
+// name. Returns the name used. The caller fsyncs `in_dir` before anything refers to the name.
 Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_dir,
                               const std::string& uuid, const std::string& recipient,
                               const std::string& name);
+
+// Writes `data` to dir/name (created or truncated, with `mode`) and returns the open file, not
+// yet synced: the caller fsyncs it (with others, Env::FsyncAll) before renaming it into place.
+// On failure the file is removed.
+Result<UniqueFd> WriteTempFile(Env* env, int dir, const std::string& name, std::string_view data,
+                               mode_t mode);
 
 }  // namespace fordeler

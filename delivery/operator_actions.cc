@@ -172,6 +172,7 @@ Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
   auto placed =
       PlaceData(p.env, p.storage->spool(), p.storage->staging(), *in, uuid, recipient, t->name);
   if (!placed.ok()) return placed.status();
+  if (Status s = FsyncDir(p.env, *in); !s.ok()) return s;
   Status s =
       WriteFileDurably(p.env, p.storage->staging(), uuid + "." + recipient + ".metadata", *in,
                        *placed + ".metadata", p.MetadataFor(job, d, *placed), 0440, false);

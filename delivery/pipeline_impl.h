@@ -83,15 +83,18 @@ struct DeliveryPipeline::Impl {
   Status StepPlaced(const JobPtr& job);
   Status StepReceiptSent(const JobPtr& job);
   Status StepRejecting(const JobPtr& job);
-  Status SendReceipt(const JobPtr& job, int quarantine_dir);
+  static std::string ReceiptFor(const TransferRecord& t);
+  Status WriteReceiptFiles(const JobPtr& job, int quarantine_dir);
+  Status FinishTransfer(const JobPtr& job, Batch batch);
+  Status EndTransfer(const JobPtr& job, Batch batch);
   void Reject(const JobPtr& job, Rejection why);
   void Failed(const JobPtr& job, const Status& status);
   bool EnsureTrigger(const JobPtr& job);
   std::optional<Rejection> ParseJobTrigger(const JobPtr& job);
   Verdict Examine(const JobPtr& job, const Config& cfg);
   void Accept(const JobPtr& job, const Verdict& verdict, Batch* batch);
-  Result<bool> TakeData(const JobPtr& job, bool sync_folders, std::optional<Digest>* digest);
-  Status SpoolData(const JobPtr& job, std::optional<Digest> digest, Batch batch);
+  Result<bool> TakeData(const JobPtr& job, std::optional<Digest>* digest);
+  Status SpoolData(const JobPtr& job, std::optional<Digest> digest, Batch batch, int out);
   Status SyncSpoolAndOut(int out);
   Status MoveToQuarantine(const JobPtr& job, int quarantine_dir);
   std::optional<Rejection> CheckQuota(const Config& cfg, const std::string& recipient,

@@ -47,8 +47,10 @@ void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& status) {
   spdlog::warn("event=failed transfer={} step={} attempt={} retry_in_ms={} error=\"{}\"", t.uuid,
                ToString(t.step), failures, delay.count(), status.message());
   if (failures == 1) {
-    t.error_code = static_cast<int>(ErrorCode::kInternalError);
-    t.error_description = status.message();
+    if (t.state != TransferState::kRejected) {  // a rejection keeps its code for the receipt
+      t.error_code = static_cast<int>(ErrorCode::kInternalError);
+      t.error_description = status.message();
+    }
     if (metrics != nullptr) {
       metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kFailed);
     }
@@ -93,7 +95,8 @@ Status DeliveryPipeline::Impl::StepRejecting(const JobPtr& job) {
   if (!qdir.ok()) return qdir.status();
   if (Status s = FsyncDir(env, storage->quarantine()); !s.ok()) return s;
   if (Status s = MoveToQuarantine(job, qdir->get()); !s.ok()) return s;
-  return SendReceipt(job, qdir->get());
+  if (Status s = WriteReceiptFiles(job, qdir->get()); !s.ok()) return s;
+  return FinishTransfer(job, Batch());
 }
 
 std::string DeliveryPipeline::Impl::MetadataFor(const Job& job, const DeliveryRecord& d,

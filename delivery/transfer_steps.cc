@@ -116,13 +116,12 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
   Verdict verdict = Examine(job, *cfg);
   if (verdict.kind == Verdict::kReady) {
     std::optional<Digest> digest;
-    auto took = TakeData(job, /*sync_folders=*/false, &digest);
+    auto took = TakeData(job, &digest);
     if (!took.ok()) return took.status();
-    if (*took) {
-      if (Status s = SyncSpoolAndOut(*out); !s.ok()) return s;  // both renames at once
+    if (*took) {  // both renames and the data made durable by one round of syncs
       Batch batch;
       Accept(job, verdict, &batch);
-      return SpoolData(job, digest, std::move(batch));
+      return SpoolData(job, digest, std::move(batch), *out);
     }
   }
   if (Status s = SyncSpoolAndOut(*out); !s.ok()) return s;
@@ -139,8 +138,8 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
 }
 
 Status DeliveryPipeline::Impl::SyncSpoolAndOut(int out) {
-  if (Status s = FsyncDir(env, storage->spool()); !s.ok()) return s;
-  return FsyncDir(env, out);
+  const int folders[] = {storage->spool(), out};
+  return env->FsyncAll(folders);
 }
 
 bool DeliveryPipeline::Impl::EnsureTrigger(const JobPtr& job) {
@@ -255,9 +254,8 @@ Status DeliveryPipeline::Impl::StepTriggerTaken(const JobPtr& job) {
 // Takes the data file out of /OUT into the spool: a rename when fordeler's own server wrote it
 // (with the digest computed while it arrived), a copy with hashing in one pass otherwise. False
 // when the file was reopened for writing meanwhile (try again later). Already in the spool (a
-// step run again): nothing to do, no digest.
-Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, bool sync_folders,
-                                              std::optional<Digest>* digest) {
+// step run again): nothing to do, no digest. SpoolData makes the move durable.
+Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, std::optional<Digest>* digest) {
   TransferRecord& t = job->t;
   if (StatAt(storage->spool(), t.uuid).ok()) return true;
   auto out = storage->OutOf(t.sender);
@@ -279,9 +277,6 @@ Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, bool sync_folde
   }
   gate->EndTake(t.sender, t.name, s.ok());
   if (!s.ok()) return s;
-  if (sync_folders) {
-    if (s = SyncSpoolAndOut(*out); !s.ok()) return s;
-  }
   return true;
 }
 
@@ -289,28 +284,32 @@ Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, bool sync_folde
 Status DeliveryPipeline::Impl::StepAccepted(const JobPtr& job) {
   if (!EnsureTrigger(job)) return Status::Ok();
   std::optional<Digest> digest;
-  auto took = TakeData(job, /*sync_folders=*/true, &digest);
+  auto out = storage->OutOf(job->t.sender);
+  if (!out.ok()) return out.status();
+  auto took = TakeData(job, &digest);
   if (!took.ok()) return took.status();
   if (!*took) {
     ScheduleAfter(job, kDataPoll);
     return Status::Ok();
   }
-  return SpoolData(job, digest, Batch());
+  return SpoolData(job, digest, Batch(), *out);
 }
 
-// Makes the spooled data durable and read-only, checks its digest against the trigger's Sha256,
-// and commits `batch` with the transfer at `spooled`.
+// Makes the spooled data and its move from `out` durable and the data read-only, checks its
+// digest against the trigger's Sha256, and commits `batch` with the transfer at `spooled`.
 Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest> digest,
-                                         Batch batch) {
+                                         Batch batch, int out) {
   TransferRecord& t = job->t;
   auto fd = env->OpenAt(storage->spool(), t.uuid, O_RDONLY, 0);
   if (!fd.ok()) return fd.status();
   UniqueFd spooled(*fd);
   if (Status s = env->Fchmod(spooled.get(), 0440); !s.ok()) return s;
   // The data must be on disk before anything that points at it is recorded or placed (contract
-  // §5: "fsynced"). A renamed upload was never fsynced; the SFTP server started its write-back
-  // while it arrived (sync_file_range), so this is short even for a large file.
-  if (Status s = env->Fsync(spooled.get()); !s.ok()) return s;
+  // §5: "fsynced"), and so must the renames that moved it (and the trigger) out of /OUT. A
+  // renamed upload was never fsynced; the SFTP server started its write-back while it arrived
+  // (sync_file_range), so this is short even for a large file.
+  const int syncs[] = {storage->spool(), out, spooled.get()};
+  if (Status s = env->FsyncAll(syncs); !s.ok()) return s;
   if (!digest) {
     auto hashed = HashFileAt(env, storage->spool(), t.uuid);
     if (!hashed.ok()) return hashed.status();
@@ -329,11 +328,24 @@ Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest
   return Status::Ok();
 }
 
-// Places data and metadata in every recipient's /IN.
+// Places data and metadata in every recipient's /IN and the receipt in the sender's, with two
+// rounds of syncs however many recipients there are: (1) the data linked into each /IN, and
+// each metadata file and the receipt written to a temp file in staging, all synced together;
+// (2) metadata and receipt renamed in, and their folders synced together. The metadata appears
+// only once its data's name is durable. One commit then records the deliveries, the receipt and
+// the end (docs/architecture.md).
 Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
   TransferRecord& t = job->t;
   if (!EnsureTrigger(job)) return Status::Ok();
-  Batch batch;
+  struct Placement {
+    DeliveryRecord* d;
+    int in;
+    std::string placed;  // the data's name in /IN
+    std::string temp;    // its metadata's temp file in staging
+    UniqueFd fd;
+  };
+  std::vector<Placement> placements;
+  std::vector<int> syncs;
   for (DeliveryRecord& d : job->deliveries) {
     if (d.state != DeliveryState::kPending) continue;
     auto in = storage->InOf(d.recipient);
@@ -341,43 +353,93 @@ Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
     auto placed =
         PlaceData(env, storage->spool(), storage->staging(), *in, t.uuid, d.recipient, t.name);
     if (!placed.ok()) return placed.status();
-    std::string metadata = MetadataFor(*job, d, *placed);
-    Status s = WriteFileDurably(env, storage->staging(), t.uuid + "." + d.recipient + ".metadata",
-                                *in, *placed + ".metadata", metadata, 0440, false);
+    std::string temp = t.uuid + "." + d.recipient + ".metadata";
+    auto fd = WriteTempFile(env, storage->staging(), temp, MetadataFor(*job, d, *placed), 0440);
+    if (!fd.ok()) return fd.status();
+    syncs.push_back(*in);
+    syncs.push_back(fd->get());
+    placements.push_back({&d, *in, *placed, std::move(temp), std::move(*fd)});
+  }
+  // The receipt rides along; if it cannot be written, the deliveries are recorded without it.
+  const std::string receipt = ReceiptFor(t);
+  const std::string receipt_temp = t.uuid + ".receipt";
+  auto sender_in = storage->InOf(t.sender);
+  Result<UniqueFd> receipt_fd =
+      sender_in.ok() ? WriteTempFile(env, storage->staging(), receipt_temp, receipt, 0440)
+                     : Result<UniqueFd>(sender_in.status());
+  if (receipt_fd.ok()) syncs.push_back(receipt_fd->get());
+  if (Status s = env->FsyncAll(syncs); !s.ok()) return s;
+
+  std::vector<int> folders;
+  for (Placement& p : placements) {
+    Status s = env->RenameAt(storage->staging(), p.temp, p.in, p.placed + ".metadata", false);
     if (!s.ok()) return s;
-    d.name_in_in = *placed;
+    folders.push_back(p.in);
+  }
+  Status receipt_status = receipt_fd.status();
+  if (receipt_status.ok()) {
+    receipt_status = env->RenameAt(storage->staging(), receipt_temp, *sender_in,
+                                   t.name + ".sftpreceipt", /*no_replace=*/false);
+    if (receipt_status.ok()) {
+      folders.push_back(*sender_in);
+    } else {
+      env->UnlinkAt(storage->staging(), receipt_temp);  // best effort
+    }
+  }
+  if (Status s = env->FsyncAll(folders); !s.ok()) return s;
+
+  Batch batch;
+  for (Placement& p : placements) {
+    DeliveryRecord& d = *p.d;
+    d.name_in_in = p.placed;
     d.state = DeliveryState::kDelivered;
     d.delivered_at = env->Now();
     batch.PutDelivery(d).AddEvent("delivered", t.uuid, d.recipient,
-                                  "name=" + PrintableName(*placed));
+                                  "name=" + PrintableName(p.placed));
     spdlog::info("event=delivered transfer={} recipient={} name=\"{}\"", t.uuid, d.recipient,
-                 PrintableName(*placed));
+                 PrintableName(p.placed));
   }
   t.state = TransferState::kDelivered;
   t.step = TransferStep::kPlaced;
   t.error_code = 0;
   t.error_description.clear();
-  batch.PutTransfer(t);
   if (metrics != nullptr) {
     metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kDelivered);
     metrics->ObserveRoutingLatency(
         std::chrono::duration<double>(env->Now() - t.received_at).count());
   }
-  CommitThen(job, std::move(batch));
-  return Status::Ok();
+  // Should the receipt have failed, the placements are recorded as `placed`, and that step
+  // sends the receipt again (and reports the failure if it persists).
+  if (!receipt_status.ok()) {
+    spdlog::warn("event=receipt_failed transfer={} error=\"{}\"", t.uuid, receipt_status.message());
+    batch.PutTransfer(t);
+    CommitThen(job, std::move(batch));
+    return Status::Ok();
+  }
+  t.receipt_xml = receipt;
+  return FinishTransfer(job, std::move(batch));
 }
 
-Status DeliveryPipeline::Impl::StepPlaced(const JobPtr& job) { return SendReceipt(job, -1); }
+Status DeliveryPipeline::Impl::StepPlaced(const JobPtr& job) {
+  if (Status s = WriteReceiptFiles(job, -1); !s.ok()) return s;
+  job->t.error_code = 0;  // a failure to send the receipt is over
+  job->t.error_description.clear();
+  return FinishTransfer(job, Batch());
+}
 
 // The sender's receipt: <name>.sftpreceipt in its /IN, replacing an older one (contract §5);
-// for a rejection also kept beside the quarantined files.
-Status DeliveryPipeline::Impl::SendReceipt(const JobPtr& job, int quarantine_dir) {
-  TransferRecord& t = job->t;
+// for a rejection also kept beside the quarantined files. Records nothing: FinishTransfer does.
+std::string DeliveryPipeline::Impl::ReceiptFor(const TransferRecord& t) {
   std::optional<Rejection> error;
   if (t.state == TransferState::kRejected) {
     error = Rejection{ErrorCodeFromInt(t.error_code), t.error_description};
   }
-  std::string receipt = WriteReceipt({t.uuid, t.senders_file_id, error});
+  return WriteReceipt({t.uuid, t.senders_file_id, error});
+}
+
+Status DeliveryPipeline::Impl::WriteReceiptFiles(const JobPtr& job, int quarantine_dir) {
+  TransferRecord& t = job->t;
+  std::string receipt = ReceiptFor(t);
   auto in = storage->InOf(t.sender);
   if (!in.ok()) return in.status();
   Status s = WriteFileDurably(env, storage->staging(), t.uuid + ".receipt", *in,
@@ -388,25 +450,34 @@ Status DeliveryPipeline::Impl::SendReceipt(const JobPtr& job, int quarantine_dir
   }
   if (!s.ok()) return s;
   t.receipt_xml = receipt;
-  t.step = TransferStep::kReceiptSent;
-  Batch batch;
-  batch.PutTransfer(t).AddEvent(
-      "receipt_sent", t.uuid, t.sender,
-      "code=" + std::string(error ? ErrorName(error->code) : std::string_view("SUCCESS")));
-  CommitThen(job, std::move(batch));
   return Status::Ok();
 }
 
-Status DeliveryPipeline::Impl::StepReceiptSent(const JobPtr& job) {
+// The receipt is in place (t.receipt_xml): removes the spooled trigger (its text is in the audit
+// log) and commits `batch` with the receipt_sent event and the transfer done.
+Status DeliveryPipeline::Impl::FinishTransfer(const JobPtr& job, Batch batch) {
+  TransferRecord& t = job->t;
+  std::string code = "SUCCESS";
+  if (t.state == TransferState::kRejected) code = ErrorName(ErrorCodeFromInt(t.error_code));
+  batch.AddEvent("receipt_sent", t.uuid, t.sender, "code=" + code);
+  return EndTransfer(job, std::move(batch));
+}
+
+// Removes the spooled trigger and commits `batch` with the transfer done.
+Status DeliveryPipeline::Impl::EndTransfer(const JobPtr& job, Batch batch) {
   TransferRecord& t = job->t;
   Status s = env->UnlinkAt(storage->spool(), t.uuid + ".trigger");
   if (!s.ok() && !IsNotFound(s)) return s;
   t.step = TransferStep::kDone;
   spdlog::info("event=done transfer={} state={}", t.uuid, ToString(t.state));
-  Batch batch;
   batch.PutTransfer(t);
   CommitThen(job, std::move(batch));
   return Status::Ok();
+}
+
+// Recorded only by versions before the receipt and the end shared one commit.
+Status DeliveryPipeline::Impl::StepReceiptSent(const JobPtr& job) {
+  return EndTransfer(job, Batch());
 }
 
 }  // namespace fordeler

@@ -67,9 +67,11 @@ STEP_NUMBERS = {name: i for i, name in enumerate(
      "rejecting"])}
 # The steps a transfer passes through. The fast path (data complete when its trigger arrives)
 # goes from received straight to spooled or rejecting; the slow path (the trigger first) waits
-# in trigger_taken and takes the data in accepted.
-FAST_ACCEPTED = ["received", "spooled", "placed", "receipt_sent", "done"]
-FAST_REJECTED = ["received", "rejecting", "receipt_sent", "done"]
+# in trigger_taken and takes the data in accepted. Placement, receipt and the end share one
+# commit (`placed` and `receipt_sent` are recorded only when the receipt fails, and by older
+# versions).
+FAST_ACCEPTED = ["received", "spooled", "done"]
+FAST_REJECTED = ["received", "rejecting", "done"]
 SLOW_ACCEPTED = ["trigger_taken", "accepted"]
 SLOW_REJECTED = ["trigger_taken"]
 
