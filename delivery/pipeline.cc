@@ -248,8 +248,14 @@ void DeliveryPipeline::OnUploadClosed(const UploadClosed& e) {
     impl_->OnTrigger(e.account, e.name);
     return;
   }
+  auto now = impl_->env->Steady();
   MutexLock lock(&impl_->mu_);
-  impl_->uploads_[{e.account, e.name}] = UploadInfo{e.inode, e.size, e.sha256};
+  impl_->uploads_[{e.account, e.name}] = UploadInfo{e.inode, e.size, e.sha256, now};
+  if (now < impl_->next_upload_sweep_) return;  // at most once a minute
+  impl_->next_upload_sweep_ = now + std::chrono::minutes(1);
+  std::erase_if(impl_->uploads_, [&](const auto& entry) {
+    return now - entry.second.closed_at > kUploadInfoLifetime;
+  });
 }
 
 void DeliveryPipeline::OnSessionEvent(const SessionEvent& e) {

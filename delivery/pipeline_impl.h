@@ -44,7 +44,13 @@ struct UploadInfo {
   uint64_t inode = 0;
   uint64_t size = 0;
   std::optional<Digest> sha256;
+  std::chrono::steady_clock::time_point closed_at{};
 };
+
+// How long an upload's facts wait for its trigger. A data file taken later is copied and hashed
+// instead of moved: slower, but the same result; the bound keeps data files that never get a
+// trigger (removed, renamed, expired) from piling up in memory.
+constexpr std::chrono::hours kUploadInfoLifetime{1};
 
 struct DeliveryPipeline::Impl {
   Impl(Env* env, Storage* storage, AuditStore* audit, OutboxGate* gate, PipelineOptions options);
@@ -115,6 +121,7 @@ struct DeliveryPipeline::Impl {
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);
   std::set<std::pair<std::string, std::string>> claimed_ GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, UploadInfo> uploads_ GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point next_upload_sweep_ GUARDED_BY(mu_){};
   std::map<std::string, JobPtr> active_ GUARDED_BY(mu_);                   // uuid -> job
   std::set<std::pair<std::string, std::string>> pickups_ GUARDED_BY(mu_);  // being recorded
 };

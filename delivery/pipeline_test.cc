@@ -1,7 +1,12 @@
 #include "delivery/pipeline.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
+
+#include "core/sha256.h"
 #include "delivery/pipeline_testing.h"
 
 namespace fordeler {
@@ -199,6 +204,49 @@ TEST_F(DeliveryTest, RecoveryFinishesWhatARestartInterrupted) {
   ASSERT_TRUE(WaitFinished(1));
   EXPECT_EQ(Read(Path("flis", "IN", "s.csv")), "xyz");
   EXPECT_EQ(Transfers().size(), 2u);
+}
+
+// A steady clock the test moves.
+class ClockEnv : public EnvWrapper {
+ public:
+  ClockEnv() : EnvWrapper(Env::Default()) {}
+  std::chrono::steady_clock::time_point Steady() const override {
+    return EnvWrapper::Steady() + skew.load();
+  }
+  std::atomic<std::chrono::steady_clock::duration> skew{};
+};
+
+// What the server reported about an upload is moved, not copied, when its trigger follows; but
+// the facts of a data file whose trigger never came are forgotten after an hour, and that file,
+// triggered later, is copied (a new inode) and still delivered intact.
+TEST_F(DeliveryTest, UploadFactsWithoutATriggerAreForgottenAfterAnHour) {
+  ClockEnv env;
+  StartPipeline(&env);
+  struct stat st;
+  auto closed = [&](const std::string& name, const std::string& data) {
+    Put(Path("vendor", "OUT", name), data);
+    EXPECT_EQ(stat(Path("vendor", "OUT", name).c_str(), &st), 0);
+    pipeline_->OnUploadClosed(
+        {"vendor", name, data.size(), st.st_ino, Sha256::Of(data), UploadClosed::How::kClosed});
+    return st.st_ino;
+  };
+  auto trigger = [&](const std::string& name, size_t size) {
+    Put(Path("vendor", "OUT", name + ".trigger"), TriggerXml(name, size, "vendor", {"flis"}));
+    pipeline_->OnFolderChange("vendor", Folder::kOut, name + ".trigger", false);
+  };
+  ino_t fresh = closed("fresh.csv", "abc");
+  ino_t old = closed("old.csv", "defg");
+  trigger("fresh.csv", 3);
+  ASSERT_TRUE(WaitFinished(1));
+  ASSERT_EQ(stat(Path("flis", "IN", "fresh.csv").c_str(), &st), 0);
+  EXPECT_EQ(st.st_ino, fresh) << "a fresh upload is moved";
+  env.skew = std::chrono::hours(1) + std::chrono::minutes(2);
+  closed("other.csv", "x");  // the next close sweeps
+  trigger("old.csv", 4);
+  ASSERT_TRUE(WaitFinished(2));
+  ASSERT_EQ(stat(Path("flis", "IN", "old.csv").c_str(), &st), 0);
+  EXPECT_NE(st.st_ino, old) << "the forgotten upload is copied";
+  EXPECT_EQ(Read(Path("flis", "IN", "old.csv")), "defg");
 }
 
 }  // namespace
