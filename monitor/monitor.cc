@@ -105,6 +105,9 @@ void Monitor::RaiseOnce(Alert alert, TimePoint since) {
     spdlog::error("event=monitor_failed error=\"{}\"", recorded.status().message());
     return;  // tried again at the next pass
   }
+  // raised_ only saves audit-log lookups (the log is what remembers an alert), so it is emptied
+  // rather than allowed to grow with every rejection and delivery for as long as the daemon runs.
+  if (raised_.size() >= kMaxRememberedAlerts) raised_.clear();
   raised_.insert(alert.key);
   if (!*recorded) alerter_->Raise(std::move(alert));
 }

@@ -61,7 +61,8 @@ class Monitor {
   // Used only by the checking thread:
   std::unique_ptr<Alerter> alerter_;
   AlertsConfig alerter_config_;
-  std::set<std::string> raised_;                   // keys of alerts raised or found raised
+  static constexpr size_t kMaxRememberedAlerts = 10'000;
+  std::set<std::string> raised_;  // keys of alerts raised or found raised (a cache)
   std::map<std::string, std::string> last_state_;  // "route authority" -> state name
 };
 
