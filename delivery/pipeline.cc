@@ -42,16 +42,31 @@ std::shared_ptr<const Config> DeliveryPipeline::Impl::config() const {
   return config_;
 }
 
+// An announcement that finds the name claimed is not lost: the holder looks at the name again
+// when it lets go. (The kernel's close, which inotify reports, comes before the SFTP session has
+// let go of the file and announces it: the first may find the file still open for writing and
+// leave it to the second, which must not then be dropped as a duplicate.)
 bool DeliveryPipeline::Impl::Claim(const std::string& account, const std::string& trigger) {
   MutexLock lock(&mu_);
-  return claimed_.emplace(account, trigger).second;
+  auto [it, inserted] = claimed_.try_emplace({account, trigger}, false);
+  if (!inserted) it->second = true;
+  return inserted;
 }
 
 void DeliveryPipeline::Impl::Unclaim(Job& job) {
   if (!job.claim) return;
-  MutexLock lock(&mu_);
-  claimed_.erase(*job.claim);
+  auto claim = std::move(*job.claim);
   job.claim.reset();
+  bool again = false;
+  {
+    MutexLock lock(&mu_);
+    auto it = claimed_.find(claim);
+    if (it != claimed_.end()) {
+      again = it->second;
+      claimed_.erase(it);
+    }
+  }
+  if (again) OnTrigger(claim.first, claim.second);
 }
 
 std::optional<UploadInfo> DeliveryPipeline::Impl::TakeUploadInfo(const std::string& account,

@@ -119,7 +119,8 @@ struct DeliveryPipeline::Impl {
 
   mutable Mutex mu_;
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);
-  std::set<std::pair<std::string, std::string>> claimed_ GUARDED_BY(mu_);
+  // (account, trigger name) being looked at -> announced again meanwhile
+  std::map<std::pair<std::string, std::string>, bool> claimed_ GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, UploadInfo> uploads_ GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point next_upload_sweep_ GUARDED_BY(mu_){};
   std::map<std::string, JobPtr> active_ GUARDED_BY(mu_);                   // uuid -> job

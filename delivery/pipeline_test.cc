@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "core/sha256.h"
 #include "delivery/pipeline_testing.h"
@@ -204,6 +206,61 @@ TEST_F(DeliveryTest, RecoveryFinishesWhatARestartInterrupted) {
   ASSERT_TRUE(WaitFinished(1));
   EXPECT_EQ(Read(Path("flis", "IN", "s.csv")), "xyz");
   EXPECT_EQ(Transfers().size(), 2u);
+}
+
+// The first look at a trigger finds it still open for writing, and is held until the test has
+// announced the trigger a second time; later looks find it closed. That is the interleaving of
+// inotify's report of the kernel's close with the SFTP session's own announcement, made just
+// after the session lets go of the file.
+class StillWritingGate : public testing::NoSessionsGate {
+ public:
+  bool IsOpenForWriting(const std::string&, const std::string& name) const override {
+    if (!name.ends_with(".trigger")) return false;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (asked_) return false;
+    asked_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return let_go_; });
+    return true;
+  }
+  bool WaitAsked() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, std::chrono::seconds(5), [this] { return asked_; });
+  }
+  void LetGo() {
+    std::lock_guard<std::mutex> lock(mu_);
+    let_go_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::condition_variable changed_;
+  mutable bool asked_ = false;
+  bool let_go_ = false;
+};
+
+TEST_F(DeliveryTest, ATriggerAnnouncedWhileItsFirstAnnouncementIsCheckedIsNotLost) {
+  StartPipeline();
+  pipeline_->Stop();
+  StillWritingGate gate;
+  pipeline_ = std::make_unique<DeliveryPipeline>(Env::Default(), storage_.get(), audit_.get(),
+                                                 &gate, PipelineOptions{2});
+  pipeline_->SetConfig(config_);
+  ASSERT_TRUE(pipeline_->Start().ok());
+  Put(Path("vendor", "OUT", "w.csv"), "abc");
+  Put(Path("vendor", "OUT", "w.csv.trigger"), TriggerXml("w.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "w.csv.trigger", false);  // inotify
+  // The first look finds it open for writing; meanwhile the session lets go and announces it.
+  ASSERT_TRUE(gate.WaitAsked());
+  pipeline_->OnUploadClosed(
+      {"vendor", "w.csv.trigger", 0, 0, std::nullopt, UploadClosed::How::kClosed});
+  gate.LetGo();
+  bool finished = WaitFinished(1);
+  pipeline_->Stop();
+  pipeline_.reset();  // before the gate goes
+  ASSERT_TRUE(finished) << "the second announcement was dropped";
+  EXPECT_EQ(Read(Path("flis", "IN", "w.csv")), "abc");
 }
 
 // A steady clock the test moves.
