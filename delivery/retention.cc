@@ -164,8 +164,10 @@ void RetentionSweeper::SweepQuarantine(Context& c) {
 
 void RetentionSweeper::SweepSpool(Context& c) {
   for (const Entry& e : ListDir(storage_->spool())) {
-    if (!e.regular || !IsUuid(e.name) || e.placed >= c.expire_before) continue;
-    auto transfer = audit_->GetTransfer(e.name);
+    // <uuid> is a transfer's data, <uuid>.trigger its trigger (normally removed as it ends).
+    std::string uuid = e.name.ends_with(".trigger") ? e.name.substr(0, e.name.size() - 8) : e.name;
+    if (!e.regular || !IsUuid(uuid) || e.placed >= c.expire_before) continue;
+    auto transfer = audit_->GetTransfer(uuid);
     bool finished =
         transfer.ok() && transfer->has_value() && (*transfer)->step == TransferStep::kDone;
     if (finished && env_->UnlinkAt(storage_->spool(), e.name).ok()) ++c.report.removed_spool;

@@ -71,12 +71,16 @@ TEST_F(RetentionTest, ExpiresUnfetchedDeliveriesReceiptsLeftoversAndQuarantine) 
   Send("bad.csv", "abc", TriggerXml("bad.csv", 3, "vendor", {"nobody"}));
   ASSERT_TRUE(WaitFinished(2));
   Put(Path("vendor", "OUT", "never-triggered.csv"), "x");
+  for (const auto& t : Transfers()) {  // a spooled trigger left behind by a failed removal
+    if (t.state == TransferState::kDelivered) Put(root_ + "/spool/" + t.uuid + ".trigger", "<x/>");
+  }
   SweepReport r = SweepAt(hours(24 * 31));
   EXPECT_EQ(r.expired_deliveries, 1);
   EXPECT_EQ(r.expired_out, 1);
   EXPECT_EQ(r.expired_receipts, 2);  // the two receipts in the vendor's IN
   EXPECT_EQ(r.expired_quarantine, 1);
-  EXPECT_EQ(r.removed_spool, 1);
+  EXPECT_EQ(r.removed_spool, 2);  // the delivered transfer's data and its leftover trigger
+  EXPECT_TRUE(List(root_ + "/spool").empty());
   EXPECT_TRUE(List(Path("flis", "IN")).empty());
   EXPECT_TRUE(List(Path("vendor", "IN")).empty());
   EXPECT_TRUE(List(Path("vendor", "OUT")).empty());

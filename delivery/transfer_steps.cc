@@ -463,11 +463,15 @@ Status DeliveryPipeline::Impl::FinishTransfer(const JobPtr& job, Batch batch) {
   return EndTransfer(job, std::move(batch));
 }
 
-// Removes the spooled trigger and commits `batch` with the transfer done.
+// Removes the spooled trigger and commits `batch` with the transfer done. The removal cannot
+// hold the commit back (`batch` may hold deliveries already made): a trigger left behind is
+// removed by the retention sweep.
 Status DeliveryPipeline::Impl::EndTransfer(const JobPtr& job, Batch batch) {
   TransferRecord& t = job->t;
   Status s = env->UnlinkAt(storage->spool(), t.uuid + ".trigger");
-  if (!s.ok() && !IsNotFound(s)) return s;
+  if (!s.ok() && !IsNotFound(s)) {
+    spdlog::warn("event=spool_cleanup_failed transfer={} error=\"{}\"", t.uuid, s.message());
+  }
   t.step = TransferStep::kDone;
   spdlog::info("event=done transfer={} state={}", t.uuid, ToString(t.state));
   batch.PutTransfer(t);
