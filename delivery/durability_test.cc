@@ -101,7 +101,20 @@ class RecordingEnv : public EnvWrapper {
   std::string fail_into_ GUARDED_BY(mu_);
 };
 
-class DurabilityTest : public PipelineFixture {};
+class DurabilityTest : public PipelineFixture {
+ protected:
+  // The uuid of the first transfer recorded with code 5001 (fordeler's own failure), waiting up
+  // to 2 s; empty if none.
+  std::string WaitForInternalError() {
+    for (int i = 0; i < 400; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      for (const auto& t : Transfers()) {
+        if (t.error_code == 5001) return t.uuid;
+      }
+    }
+    return "";
+  }
+};
 
 TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNext) {
   RecordingEnv env(root_);
@@ -197,13 +210,7 @@ TEST_F(DurabilityTest, AnUnwritableRecipientFolderIsRetriedUntilItWorks) {
   env.FailRenamesInto("lis/IN");
   Send("u.csv", "abc", TriggerXml("u.csv", 3, "vendor", {"flis", "lis"}));
   // The transfer keeps failing (code 5001, visible to the operator) without finishing...
-  std::string uuid;
-  for (int i = 0; i < 400 && uuid.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    for (const auto& t : Transfers()) {
-      if (t.error_code == 5001) uuid = t.uuid;
-    }
-  }
+  std::string uuid = WaitForInternalError();
   ASSERT_FALSE(uuid.empty()) << "no 5001 recorded while the folder was unwritable";
   EXPECT_EQ(pipeline_->finished(), 0);
   EXPECT_FALSE(Exists(Path("lis", "IN", "u.csv")));
@@ -227,13 +234,7 @@ TEST_F(DurabilityTest, AReceiptThatFailsLeavesThePlacementRecorded) {
   StartPipeline(&env);
   env.FailRenamesInto("vendor/IN");
   Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis"}));
-  std::string uuid;
-  for (int i = 0; i < 400 && uuid.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    for (const auto& t : Transfers()) {
-      if (t.error_code == 5001) uuid = t.uuid;
-    }
-  }
+  std::string uuid = WaitForInternalError();
   ASSERT_FALSE(uuid.empty()) << "no 5001 recorded while the sender's IN was unwritable";
   auto t = audit_->GetTransfer(uuid);
   ASSERT_TRUE(t.ok() && t->has_value());
