@@ -215,15 +215,18 @@ Status I::Write(Request& r) {
   } else {
     h->hash_valid = false;  // out of order: no digest for this upload (never reordered)
   }
-  StartWriteBack(h, static_cast<uint64_t>(pos));
+  StartWriteBack(h, static_cast<uint64_t>(pos), /*closing=*/false);
   return Status::Ok();
 }
 
-// Delivery fsyncs an upload before it records it; starting the write-back of every few MiB as
-// they arrive (asynchronous: sync_file_range does not wait) keeps that fsync short.
-void I::StartWriteBack(Handle* h, uint64_t end) {
-  constexpr uint64_t kChunk = 8 << 20;
-  if (end < h->written_back + kChunk) return;
+// Delivery fsyncs an upload before it records it; starting the write-back of every MiB as it
+// arrives (asynchronous: sync_file_range does not wait) keeps that fsync short. At close the
+// rest is started too, so that the tail is on its way to the disk while the client sends the
+// trigger.
+void I::StartWriteBack(Handle* h, uint64_t end, bool closing) {
+  constexpr uint64_t kChunk = 1 << 20;
+  bool due = closing ? end >= kChunk && end > h->written_back : end >= h->written_back + kChunk;
+  if (!due) return;
   sync_file_range(h->fd, static_cast<off_t>(h->written_back),
                   static_cast<off_t>(end - h->written_back), SYNC_FILE_RANGE_WRITE);
   h->written_back = end;

@@ -93,7 +93,7 @@ struct SftpSession::Impl {
   void CloseAll(bool abort);
   // max_file_size for data files; a fixed cap for triggers.
   uint64_t UploadLimit(const std::string& name) const;
-  void StartWriteBack(Handle* h, uint64_t end);
+  void StartWriteBack(Handle* h, uint64_t end, bool closing);
   // A limit refused a request: a log line and an audit event (SessionEvent kLimit).
   void ReportLimit(const std::string& limit);
   // max_handles is reached: reported once per session; the status OPEN/OPENDIR fail with.

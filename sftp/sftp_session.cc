@@ -331,6 +331,7 @@ void SftpSession::Impl::CloseFileHandle(Handle* h, bool abort, Status* result) {
     if (fstat(h->fd, &st) == 0) {
       event.size = static_cast<uint64_t>(st.st_size);
       event.inode = static_cast<uint64_t>(st.st_ino);
+      StartWriteBack(h, event.size, /*closing=*/true);
     }
     if (h->hash_valid && h->next_offset == event.size) event.sha256 = h->hash->Finish();
   }
