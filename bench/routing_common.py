@@ -136,8 +136,11 @@ class Daemon:
         return self
 
     def daemon_pid(self):
+        # The main thread's name is the binary's file name, cut to 15 characters by the kernel
+        # (a copy named fordelerd-before for an A/B run is "fordelerd-befor").
+        comm = os.path.basename(self.binary)[:15]
         for pid in st.descendants(self.proc.pid) + [self.proc.pid]:
-            if st.OpenSSH._comm(pid) == "fordelerd":
+            if st.OpenSSH._comm(pid) == comm:
                 return pid
         return self.proc.pid
 
