@@ -180,6 +180,9 @@ TEST_F(CommandsTest, StatusShowsRouteHealthAndExitsOneWhileLate) {
   EXPECT_NE(out_.str().find("LATE: The delivery expected at 1970-02-11 15:00 UTC has not arrived"),
             std::string::npos)
       << out_.str();
+  EXPECT_NE(out_.str().find("oekonomi: kmd → flis; next expected 1970-02-12 15:00:00Z"),
+            std::string::npos)
+      << out_.str();
   EXPECT_NE(out_.str().find("r1     FAILED"), std::string::npos) << out_.str();  // kUuid2
   std::ostringstream json;
   Io io{json, err_, false};

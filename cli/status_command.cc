@@ -59,6 +59,15 @@ Status AddHealth(const Config& config, AuditStore& audit, TimePoint now, StatusR
   return Status::Ok();
 }
 
+// The soonest next expected delivery over the route's health rows; none without `expect`.
+std::optional<TimePoint> NextExpected(const std::vector<RouteHealth>& rows) {
+  std::optional<TimePoint> next;
+  for (const RouteHealth& h : rows) {
+    if (h.next_expected_at && (!next || *h.next_expected_at < *next)) next = h.next_expected_at;
+  }
+  return next;
+}
+
 bool NeedsOperator(const TransferRecord& t, TimePoint now) {
   return t.error_code == 5001 || t.received_at < now - kStuckAfter;
 }
@@ -130,6 +139,8 @@ void PrintStatusTable(const StatusReport& report, const Io& io) {
         {false, worst.state != HealthState::kOk, false, false, false, a.failed_24h > 0, false});
     std::string note =
         r.route->data_area + ": " + r.route->sender + " → " + Join(r.route->recipients);
+    // The file name last: a long one is what the table's width cuts.
+    if (auto next = NextExpected(r.health)) note += "; next expected " + TableTime(*next);
     if (a.last_delivery_at) note += "; last file " + a.last_delivery_name;
     table.AddNote(note);
     for (const RouteHealth& h : r.health) {

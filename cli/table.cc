@@ -34,6 +34,36 @@ std::string Fit(std::string_view s, size_t width) {
   return std::string(s.substr(0, i)) + "…";
 }
 
+std::vector<std::string> Wrap(std::string_view s, size_t first, size_t rest) {
+  std::vector<std::string> lines(1);
+  auto room = [&] { return lines.size() == 1 ? first : rest; };
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = std::min(s.find(' ', start), s.size());
+    std::string_view word = s.substr(start, end - start);
+    start = end + 1;
+    if (word.empty()) continue;
+    std::string& line = lines.back();
+    size_t used = DisplayWidth(line);
+    if (used > 0 && used + 1 + DisplayWidth(word) <= room()) {
+      line += ' ';
+      line += word;
+      continue;
+    }
+    if (used > 0) lines.emplace_back();
+    // A word longer than a line (a file name, a key) is broken, not cut: nothing is lost.
+    while (DisplayWidth(word) > room()) {
+      std::string piece = Fit(word, room() + 1);  // room() code points and "…"
+      piece.resize(piece.size() - std::string_view("…").size());
+      lines.back() = piece;
+      word.remove_prefix(piece.size());
+      lines.emplace_back();
+    }
+    lines.back() = std::string(word);
+  }
+  return lines;
+}
+
 void Table::AddRow(std::vector<std::string> cells, std::vector<bool> alert) {
   cells.resize(columns_.size());
   alert.resize(columns_.size(), false);
@@ -92,7 +122,10 @@ void Table::Render(std::ostream& out, size_t width, bool color) const {
   line(headers, nullptr, true);
   for (const Row& r : rows_) {
     line(r.cells, &r.alert, false);
-    for (const std::string& note : r.notes) out << "  " << Fit(note, width - 2) << "\n";
+    for (const std::string& note : r.notes) {
+      std::vector<std::string> lines = Wrap(note, width - 2, width - 4);
+      for (size_t i = 0; i < lines.size(); ++i) out << (i == 0 ? "  " : "    ") << lines[i] << "\n";
+    }
   }
 }
 

@@ -2,8 +2,9 @@
 // and then, while the table is wider than the width given (80 for the operator's terminal), the
 // widest flexible column gives up a character; a cell too long for its column is cut and ends in
 // "…". Widths count UTF-8 code points. A row may carry notes: indented lines under it (e.g. a
-// route's sender and recipients), cut at the width too. With colour, the header is bold and the
-// cells marked `alert` red (callers colour only when stdout is a terminal). Not thread-safe.
+// route's sender and recipients, why it is late), wrapped at the width, never cut. With colour, the
+// header is bold and the cells marked `alert` red (callers colour only when stdout is a terminal).
+// Not thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -47,5 +48,8 @@ class Table {
 size_t DisplayWidth(std::string_view s);
 // `s` cut to `width` code points, the last one "…" when cut.
 std::string Fit(std::string_view s, size_t width);
+// `s` broken at spaces into lines of at most `first` code points for the first line and `rest`
+// for the others (REQUIRES: both ≥ 1); a word longer than a line is broken where the line ends.
+std::vector<std::string> Wrap(std::string_view s, size_t first, size_t rest);
 
 }  // namespace fordeler::cli

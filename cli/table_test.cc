@@ -35,6 +35,29 @@ TEST(Table, NarrowsFlexibleColumnsToFitTheWidth) {
       << out.str();
 }
 
+TEST(Table, NotesWrapAndLoseNothing) {
+  Table t({{"ROUTE", false, true}});
+  t.AddRow({"r"});
+  t.AddNote(
+      "LATE: The delivery expected at 2026-11-23 06:00 CET has not arrived within the grace "
+      "of 2h.");
+  std::ostringstream out;
+  t.Render(out, 40, false);
+  EXPECT_EQ(out.str(),
+            "ROUTE\n"
+            "r\n"
+            "  LATE: The delivery expected at\n"
+            "    2026-11-23 06:00 CET has not arrived\n"
+            "    within the grace of 2h.\n");
+}
+
+TEST(Table, WrapBreaksWordsLongerThanALine) {
+  std::vector<std::string> lines = Wrap("IN/" + std::string(10, 'x') + " ØØØØØ", 6, 5);
+  EXPECT_EQ(lines, (std::vector<std::string>{"IN/xxx", "xxxxx", "xx", "ØØØØØ"}));
+  EXPECT_EQ(Wrap("", 5, 5), std::vector<std::string>{""});
+  EXPECT_EQ(Wrap("a  b", 5, 5), std::vector<std::string>{"a b"});
+}
+
 TEST(Table, ColourOnlyWhenAsked) {
   Table t({{"N", true, false}});
   t.AddRow({"1"}, {true});
