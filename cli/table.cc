@@ -17,6 +17,15 @@ void Pad(std::ostream& out, size_t n) {
   for (size_t i = 0; i < n; ++i) out << ' ';
 }
 
+// The length in bytes of the first `points` code points of `s`.
+size_t PrefixBytes(std::string_view s, size_t points) {
+  size_t i = 0, seen = 0;
+  for (; i < s.size(); ++i) {
+    if (!IsContinuation(s[i]) && seen++ == points) break;
+  }
+  return i;
+}
+
 }  // namespace
 
 size_t DisplayWidth(std::string_view s) {
@@ -27,16 +36,12 @@ size_t DisplayWidth(std::string_view s) {
 std::string Fit(std::string_view s, size_t width) {
   if (DisplayWidth(s) <= width) return std::string(s);
   if (width == 0) return "";
-  size_t keep = width - 1, points = 0, i = 0;
-  for (; i < s.size(); ++i) {
-    if (!IsContinuation(s[i]) && points++ == keep) break;
-  }
-  return std::string(s.substr(0, i)) + "…";
+  return std::string(s.substr(0, PrefixBytes(s, width - 1))) + "…";
 }
 
 std::vector<std::string> Wrap(std::string_view s, size_t first, size_t rest) {
   std::vector<std::string> lines(1);
-  auto room = [&] { return lines.size() == 1 ? first : rest; };
+  auto room = [&] { return std::max<size_t>(lines.size() == 1 ? first : rest, 1); };
   size_t start = 0;
   while (start <= s.size()) {
     size_t end = std::min(s.find(' ', start), s.size());
@@ -53,10 +58,9 @@ std::vector<std::string> Wrap(std::string_view s, size_t first, size_t rest) {
     if (used > 0) lines.emplace_back();
     // A word longer than a line (a file name, a key) is broken, not cut: nothing is lost.
     while (DisplayWidth(word) > room()) {
-      std::string piece = Fit(word, room() + 1);  // room() code points and "…"
-      piece.resize(piece.size() - std::string_view("…").size());
-      lines.back() = piece;
-      word.remove_prefix(piece.size());
+      size_t bytes = PrefixBytes(word, room());
+      lines.back() = std::string(word.substr(0, bytes));
+      word.remove_prefix(bytes);
       lines.emplace_back();
     }
     lines.back() = std::string(word);

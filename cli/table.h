@@ -49,7 +49,7 @@ size_t DisplayWidth(std::string_view s);
 // `s` cut to `width` code points, the last one "…" when cut.
 std::string Fit(std::string_view s, size_t width);
 // `s` broken at spaces into lines of at most `first` code points for the first line and `rest`
-// for the others (REQUIRES: both ≥ 1); a word longer than a line is broken where the line ends.
+// for the others (0 counts as 1); a word longer than a line is broken where the line ends.
 std::vector<std::string> Wrap(std::string_view s, size_t first, size_t rest);
 
 }  // namespace fordeler::cli

@@ -54,6 +54,8 @@ TEST(Table, NotesWrapAndLoseNothing) {
 TEST(Table, WrapBreaksWordsLongerThanALine) {
   std::vector<std::string> lines = Wrap("IN/" + std::string(10, 'x') + " ØØØØØ", 6, 5);
   EXPECT_EQ(lines, (std::vector<std::string>{"IN/xxx", "xxxxx", "xx", "ØØØØØ"}));
+  EXPECT_EQ(Wrap("abcdef", 5, 5), (std::vector<std::string>{"abcde", "f"}));
+  EXPECT_EQ(Wrap("ØØØØØØ", 5, 5), (std::vector<std::string>{"ØØØØØ", "Ø"}));
   EXPECT_EQ(Wrap("", 5, 5), std::vector<std::string>{""});
   EXPECT_EQ(Wrap("a  b", 5, 5), std::vector<std::string>{"a b"});
 }
