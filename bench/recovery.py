@@ -192,7 +192,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=120, help="bound per start (120 s)")
     ap.add_argument("--workdir", default="/var/lib", help="parent of the bench directory")
     ap.add_argument("--output", help="also write the results as a markdown snippet")
-    ap.add_argument("--keep", action="store_true", help="keep the bench directory")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the bench directory (a failed run always keeps it)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (the bench directory is made under /var/lib)")
@@ -271,10 +272,7 @@ def main():
     finally:
         if d is not None:
             d.stop()
-        if args.keep:
-            rc.log(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        rc.remove_bench_dir(base, args.keep)
 
     lines = [f"Run {started}; {rows[0]:,} transfers in the audit log ({rows[2]:,} unfinished: "
              + ", ".join(f"{v} at `{k}`" for k, v in per_step.items())

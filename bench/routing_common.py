@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import json
 import os
-import re
 import select
 import shlex
 import shutil
@@ -348,6 +347,17 @@ def bench_dir(workdir):
     base = tempfile.mkdtemp(prefix="fordeler-bench.", dir=workdir)
     os.chmod(base, 0o755)
     return base
+
+
+def remove_bench_dir(base, keep):
+    """Called from a `finally:`: removes the bench directory, unless --keep was given or the run
+    is failing (an exception is on its way out), when its logs are what tells why."""
+    failing = sys.exc_info()[0] is not None
+    if keep or failing:
+        log(f"kept {base}" + (" (the run failed: the daemon's log and state are there)"
+                              if failing and not keep else ""))
+    else:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def client_key(base):

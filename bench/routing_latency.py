@@ -15,7 +15,6 @@ This is a benchmark run by hand, not a test: it asserts nothing about timing.
 import argparse
 import hashlib
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -144,7 +143,8 @@ def main():
     ap.add_argument("--workdir", default="/var/lib",
                     help="parent of the bench directory (default /var/lib)")
     ap.add_argument("--output", help="also write the results as a markdown snippet")
-    ap.add_argument("--keep", action="store_true", help="keep the bench directory")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the bench directory (a failed run always keeps it)")
     args = ap.parse_args()
     fordelerd = rc.default_fordelerd(args.fordelerd)
     rc.install_signal_handlers()
@@ -221,10 +221,7 @@ def main():
     finally:
         if d is not None:
             d.stop()
-        if args.keep:
-            rc.log(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        rc.remove_bench_dir(base, args.keep)
 
     note = " Each data file fsynced before its trigger (--sync-data)." if args.sync_data else ""
     lines = [f"Run {started}; latency from the trigger's CLOSE reply to `<name>.metadata` "

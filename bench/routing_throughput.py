@@ -21,8 +21,6 @@ import multiprocessing
 import os
 import re
 import resource
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -293,7 +291,8 @@ def main():
                     help="parent of the bench directory; root-owned, not group/world-writable "
                          "(sshd's ChrootDirectory rule) (default /var/lib)")
     ap.add_argument("--output", help="also write the results as a markdown snippet")
-    ap.add_argument("--keep", action="store_true", help="keep the bench directory")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the bench directory (a failed run always keeps it)")
     ap.add_argument("--drain-timeout", type=float, default=300,
                     help="bound on the wait for fordelerd to finish what was sent (300 s)")
     ap.add_argument("--fordeler-only", action="store_true",
@@ -378,10 +377,7 @@ def main():
                     s.stop()
                 except Exception as e:  # noqa: BLE001
                     rc.log(f"stopping: {e}")
-        if args.keep:
-            rc.log(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        rc.remove_bench_dir(base, args.keep)
 
     def med(runs, f):
         return statistics.median(f(r) for r in runs)
