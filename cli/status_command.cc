@@ -139,7 +139,7 @@ void PrintStatusTable(const StatusReport& report, const Io& io) {
         {false, worst.state != HealthState::kOk, false, false, false, a.failed_24h > 0, false});
     std::string note =
         r.route->data_area + ": " + r.route->sender + " → " + Join(r.route->recipients);
-    // The file name last: a long one is what the table's width cuts.
+    // The file name last: it is the part whose length varies, and a long one wraps.
     if (auto next = NextExpected(r.health)) note += "; next expected " + TableTime(*next);
     if (a.last_delivery_at) note += "; last file " + a.last_delivery_name;
     table.AddNote(note);

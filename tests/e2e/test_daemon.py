@@ -215,11 +215,9 @@ def test_sighup_leaves_the_worker_count_to_a_restart(daemons, keyset):
     (event=reload_partial) and keeps the pool; every thread the daemon starts is named."""
     d = daemons.create([vendor(keyset)], extra="[delivery]\nworkers = 3\n")
     # A thread names itself when it starts running, which may be just after event=ready.
-    deadline = time.monotonic() + 5
+    wait_until(lambda: thread_names(d.proc.pid).count("fordelerd") == 1, 5,
+               "every thread but the main one to name itself", interval=0.02)
     names = thread_names(d.proc.pid)
-    while names.count("fordelerd") > 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
-        names = thread_names(d.proc.pid)
     assert names.count("delivery") == 3, names
     assert names.count("fordelerd") == 1, f"an unnamed thread besides the main one: {names}"
     assert "audit-writer" in names and "folder-watch" in names, names
