@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include "core/sha256.h"
-#include "core/uuid.h"
 
 namespace fordeler {
 namespace {
@@ -55,15 +54,6 @@ TEST(Sha256, KnownVectors) {
   h.Update("ab", 2);
   h.Update("c", 1);
   EXPECT_EQ(ToHex(h.Finish()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-}
-
-TEST(Uuid, IsRandomVersion4Lowercase) {
-  std::string a = NewUuid(), b = NewUuid();
-  EXPECT_NE(a, b);
-  EXPECT_TRUE(IsUuid(a));
-  EXPECT_EQ(a[14], '4');
-  for (char c : a) EXPECT_FALSE(std::isupper(static_cast<unsigned char>(c)));
-  EXPECT_FALSE(IsUuid("not-a-uuid"));
 }
 
 }  // namespace
