@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "core/mutex.h"
 #include "core/sha256.h"
@@ -26,10 +29,17 @@ class RecordingEnv : public EnvWrapper {
     MutexLock lock(&mu_);
     return ops_;
   }
+  void Clear() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    ops_.clear();
+  }
   void FailRenamesInto(std::string folder) EXCLUDES(mu_) {
     MutexLock lock(&mu_);
     fail_into_ = std::move(folder);
   }
+  // Holds every link (the placement's first operation) or every commit's completion back.
+  std::atomic<int> slow_link_ms{0};
+  std::atomic<int> slow_commit_ms{0};
 
   Status Write(int fd, const void* d, size_t n) override {
     Log("write", fd);
@@ -63,6 +73,7 @@ class RecordingEnv : public EnvWrapper {
     return EnvWrapper::RenameAt(a, f, b, t, nr);
   }
   Status LinkAt(int a, const std::string& f, int b, const std::string& t) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(slow_link_ms.load()));
     Log("link", b);
     return EnvWrapper::LinkAt(a, f, b, t);
   }
@@ -71,6 +82,7 @@ class RecordingEnv : public EnvWrapper {
     return EnvWrapper::UnlinkAt(d, n);
   }
   void CrashPoint(std::string_view name) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(slow_commit_ms.load()));
     MutexLock lock(&mu_);
     ops_.push_back("commit:" + std::string(name.substr(6)));  // "after_<step>"
   }
@@ -116,6 +128,27 @@ class DurabilityTest : public PipelineFixture {
   }
 };
 
+// The fast path commits `spooled` while the first half of the placement runs (links into /IN,
+// temp files; CommitAndStage), so the commit's place among those operations varies. Checks that
+// it came after the round of syncs that made the spooled data durable and before anything after
+// the staging round (the metadata's rename into /IN), and takes it out of `ops`.
+::testing::AssertionResult SpooledCommitOverlapsStaging(std::vector<std::string>* ops) {
+  auto at = [&](auto pred) { return std::find_if(ops->begin(), ops->end(), pred) - ops->begin(); };
+  auto commit = at([](const std::string& op) { return op == "commit:spooled"; });
+  auto spooled = at([](const std::string& op) { return op == "fsyncs:spool,vendor/OUT,file"; });
+  auto staged = at([](const std::string& op) { return op.starts_with("fsyncs:flis/IN,"); });
+  auto end = static_cast<decltype(commit)>(ops->size());
+  if (commit == end || spooled == end || staged == end) {
+    return ::testing::AssertionFailure() << "commit, spool sync or staging sync missing";
+  }
+  if (commit < spooled || commit > staged + 1) {
+    return ::testing::AssertionFailure() << "commit:spooled at " << commit << ", not between "
+                                         << spooled << " and " << staged + 1;
+  }
+  ops->erase(ops->begin() + commit);
+  return ::testing::AssertionSuccess();
+}
+
 TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNext) {
   RecordingEnv env(root_);
   config_->routes[0].recipients = {"flis"};
@@ -135,7 +168,7 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
       // one round of syncs makes the trigger's and the data's moves and the spooled data itself
       // durable before they are recorded (and before any link to the data)
       "fsyncs:spool,vendor/OUT,file",
-      "commit:spooled",
+      // (the commit recording `spooled` runs from here, alongside the next four)
       // data linked into staging and renamed into /IN; metadata and receipt written to temp files
       "link:staging",
       "rename:flis/IN",
@@ -143,6 +176,7 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
       "write:file",
       // the data's name and both temp files durable before the metadata and receipt appear
       "fsyncs:flis/IN,file,file",
+      // (the `spooled` commit has completed) the metadata and the receipt appear
       "rename:flis/IN",
       "rename:vendor/IN",
       "fsyncs:flis/IN,vendor/IN",
@@ -150,12 +184,15 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
       "unlink:spool",
       "commit:done",
   };
-  EXPECT_EQ(env.ops(), expected);
+  std::vector<std::string> ops = env.ops();
+  ASSERT_TRUE(SpooledCommitOverlapsStaging(&ops));
+  EXPECT_EQ(ops, expected);
 }
 
 // What a transfer costs until its metadata is visible, in the common case: the data uploaded
-// through fordeler's own server (its digest known), then the trigger. Two renames into the spool,
-// one round of syncs (both folders and the data file), one commit.
+// through fordeler's own server (its digest known), then the trigger. Two renames into the spool
+// and one round of syncs (both folders and the data file); then the `spooled` commit and the
+// first round of the placement at the same time.
 TEST_F(DurabilityTest, AnUploadThroughTheServerIsMovedWithOneSyncPerFolder) {
   RecordingEnv env(root_);
   config_->routes[0].recipients = {"flis"};
@@ -169,12 +206,42 @@ TEST_F(DurabilityTest, AnUploadThroughTheServerIsMovedWithOneSyncPerFolder) {
   pipeline_->OnFolderChange("vendor", Folder::kOut, "s.csv.trigger", false);
   ASSERT_TRUE(WaitFinished(1));
   std::vector<std::string> ops = env.ops();
-  std::vector<std::string> until_spooled(
-      ops.begin(), std::find(ops.begin(), ops.end(), std::string("commit:spooled")) + 1);
-  EXPECT_EQ(until_spooled,
-            (std::vector<std::string>{"commit:received", "rename:spool", "rename:spool",
-                                      "fsyncs:spool,vendor/OUT,file", "commit:spooled"}));
+  ASSERT_TRUE(SpooledCommitOverlapsStaging(&ops));
+  std::vector<std::string> until_staged(
+      ops.begin(), std::find(ops.begin(), ops.end(), std::string("fsyncs:flis/IN,file,file")) + 1);
+  EXPECT_EQ(until_staged, (std::vector<std::string>{"commit:received", "rename:spool",
+                                                    "rename:spool", "fsyncs:spool,vendor/OUT,file",
+                                                    "link:staging", "rename:flis/IN", "write:file",
+                                                    "write:file", "fsyncs:flis/IN,file,file"}));
   EXPECT_EQ(Read(Path("flis", "IN", "s.csv")), "abc");
+}
+
+// Whichever of the `spooled` commit and the placement's first half ends second goes on: both
+// orders deliver, once, and keep the order of operations.
+TEST_F(DurabilityTest, TheSpooledCommitAndTheStagingMayEndInEitherOrder) {
+  RecordingEnv env(root_);
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline(&env);
+  const std::pair<const char*, std::atomic<int>*> cases[] = {
+      {"staging-last.csv", &env.slow_link_ms}, {"commit-last.csv", &env.slow_commit_ms}};
+  int sent = 0;
+  for (const auto& [name, slow] : cases) {
+    SCOPED_TRACE(name);
+    *slow = 100;
+    Send(name, "abc", TriggerXml(name, 3, "vendor", {"flis"}));
+    ASSERT_TRUE(WaitFinished(++sent));
+    *slow = 0;
+    std::vector<std::string> ops = env.ops();
+    env.Clear();
+    auto commit = std::find(ops.begin(), ops.end(), std::string("commit:spooled"));
+    auto staged = std::find(ops.begin(), ops.end(), std::string("fsyncs:flis/IN,file,file"));
+    ASSERT_TRUE(commit != ops.end() && staged != ops.end());
+    EXPECT_EQ(commit < staged, slow == &env.slow_link_ms) << "the slowed one did not end last";
+    ASSERT_TRUE(SpooledCommitOverlapsStaging(&ops));
+    EXPECT_EQ(Read(Path("flis", "IN", name)), "abc");
+    EXPECT_TRUE(Exists(Path("flis", "IN", std::string(name) + ".metadata")));
+  }
+  for (const auto& t : Transfers()) EXPECT_EQ(t.state, TransferState::kDelivered) << t.name;
 }
 
 // The slow path: a trigger whose data is not there yet is recorded as trigger_taken, waits, and
@@ -194,13 +261,15 @@ TEST_F(DurabilityTest, ATriggerBeforeItsDataWaitsInTriggerTaken) {
   Put(Path("vendor", "OUT", "late.csv"), "abc");
   ASSERT_TRUE(WaitFinished(1));
   std::vector<std::string> ops = env.ops();
+  ASSERT_TRUE(SpooledCommitOverlapsStaging(&ops));
   std::vector<std::string> until_spooled(
-      ops.begin(), std::find(ops.begin(), ops.end(), std::string("commit:spooled")) + 1);
-  EXPECT_EQ(until_spooled, (std::vector<std::string>{
-                               "commit:received", "rename:spool", "fsyncs:spool,vendor/OUT",
-                               "commit:trigger_taken", "commit:accepted", "write:file",
-                               "fsync:file", "rename:spool", "fsync-dir:spool", "unlink:vendor/OUT",
-                               "fsyncs:spool,vendor/OUT,file", "commit:spooled"}));
+      ops.begin(),
+      std::find(ops.begin(), ops.end(), std::string("fsyncs:spool,vendor/OUT,file")) + 1);
+  EXPECT_EQ(until_spooled,
+            (std::vector<std::string>{"commit:received", "rename:spool", "fsyncs:spool,vendor/OUT",
+                                      "commit:trigger_taken", "commit:accepted", "write:file",
+                                      "fsync:file", "rename:spool", "fsync-dir:spool",
+                                      "unlink:vendor/OUT", "fsyncs:spool,vendor/OUT,file"}));
   EXPECT_EQ(Read(Path("flis", "IN", "late.csv")), "abc");
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "audit/audit_store.h"
+#include "core/env.h"
 #include "core/error_codes.h"
 #include "core/metrics.h"
 #include "core/mutex.h"
@@ -86,6 +87,24 @@ struct DeliveryPipeline::Impl {
   Status StepTriggerTaken(const JobPtr& job);
   Status StepAccepted(const JobPtr& job);
   Status StepSpooled(const JobPtr& job);
+  // StepSpooled's two halves (transfer_steps.cc).
+  struct Staged {
+    struct Placement {
+      DeliveryRecord* d;
+      int in;              // the recipient's /IN
+      std::string placed;  // the data's name in /IN
+      std::string temp;    // its metadata's temp file in staging
+      UniqueFd fd;
+    };
+    std::vector<Placement> placements;
+    std::string receipt;
+    Status receipt_status;  // ok: the receipt's temp file is written and synced
+    int sender_in = -1;
+    UniqueFd receipt_fd;
+  };
+  Result<Staged> Stage(const JobPtr& job);
+  Status Reveal(const JobPtr& job, Staged staged);
+  void CommitAndStage(const JobPtr& job, Batch batch);
   Status StepPlaced(const JobPtr& job);
   Status StepReceiptSent(const JobPtr& job);
   Status StepRejecting(const JobPtr& job);

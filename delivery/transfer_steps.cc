@@ -4,6 +4,9 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <boost/asio/post.hpp>
+
 #include "core/env.h"
 #include "core/names.h"
 #include "core/units.h"
@@ -16,6 +19,7 @@
 
 namespace fordeler {
 
+namespace asio = boost::asio;
 using std::chrono::milliseconds;
 
 namespace {
@@ -324,27 +328,26 @@ Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest
   t.state = TransferState::kDelivering;
   t.step = TransferStep::kSpooled;
   batch.PutTransfer(t);
-  CommitThen(job, std::move(batch));
+  CommitAndStage(job, std::move(batch));
   return Status::Ok();
 }
 
 // Places data and metadata in every recipient's /IN and the receipt in the sender's, with two
-// rounds of syncs however many recipients there are: (1) the data linked into each /IN, and
-// each metadata file and the receipt written to a temp file in staging, all synced together;
-// (2) metadata and receipt renamed in, and their folders synced together. The metadata appears
-// only once its data's name is durable. One commit then records the deliveries, the receipt and
-// the end (docs/architecture.md).
+// rounds of syncs however many recipients there are: (1) Stage: the data linked into each /IN,
+// and each metadata file and the receipt written to a temp file in staging, all synced together;
+// (2) Reveal: metadata and receipt renamed in, and their folders synced together. The metadata
+// appears only once its data's name is durable. One commit then records the deliveries, the
+// receipt and the end (docs/architecture.md).
 Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
-  TransferRecord& t = job->t;
   if (!EnsureTrigger(job)) return Status::Ok();
-  struct Placement {
-    DeliveryRecord* d;
-    int in;
-    std::string placed;  // the data's name in /IN
-    std::string temp;    // its metadata's temp file in staging
-    UniqueFd fd;
-  };
-  std::vector<Placement> placements;
+  auto staged = Stage(job);
+  if (!staged.ok()) return staged.status();
+  return Reveal(job, std::move(*staged));
+}
+
+Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPtr& job) {
+  TransferRecord& t = job->t;
+  Staged staged;
   std::vector<int> syncs;
   for (DeliveryRecord& d : job->deliveries) {
     if (d.state != DeliveryState::kPending) continue;
@@ -358,30 +361,40 @@ Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
     if (!fd.ok()) return fd.status();
     syncs.push_back(*in);
     syncs.push_back(fd->get());
-    placements.push_back({&d, *in, *placed, std::move(temp), std::move(*fd)});
+    staged.placements.push_back({&d, *in, *placed, std::move(temp), std::move(*fd)});
   }
   // The receipt rides along; if it cannot be written, the deliveries are recorded without it.
-  const std::string receipt = ReceiptFor(t);
-  const std::string receipt_temp = t.uuid + ".receipt";
+  staged.receipt = ReceiptFor(t);
   auto sender_in = storage->InOf(t.sender);
   Result<UniqueFd> receipt_fd =
-      sender_in.ok() ? WriteTempFile(env, storage->staging(), receipt_temp, receipt, 0440)
-                     : Result<UniqueFd>(sender_in.status());
-  if (receipt_fd.ok()) syncs.push_back(receipt_fd->get());
+      sender_in.ok()
+          ? WriteTempFile(env, storage->staging(), t.uuid + ".receipt", staged.receipt, 0440)
+          : Result<UniqueFd>(sender_in.status());
+  staged.receipt_status = receipt_fd.status();
+  if (receipt_fd.ok()) {
+    staged.sender_in = *sender_in;
+    syncs.push_back(receipt_fd->get());
+    staged.receipt_fd = std::move(*receipt_fd);
+  }
   if (Status s = env->FsyncAll(syncs); !s.ok()) return s;
+  return staged;
+}
 
+Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
+  TransferRecord& t = job->t;
   std::vector<int> folders;
-  for (Placement& p : placements) {
+  for (Staged::Placement& p : staged.placements) {
     Status s = env->RenameAt(storage->staging(), p.temp, p.in, p.placed + ".metadata", false);
     if (!s.ok()) return s;
     folders.push_back(p.in);
   }
-  Status receipt_status = receipt_fd.status();
+  Status receipt_status = staged.receipt_status;
   if (receipt_status.ok()) {
-    receipt_status = env->RenameAt(storage->staging(), receipt_temp, *sender_in,
+    const std::string receipt_temp = t.uuid + ".receipt";
+    receipt_status = env->RenameAt(storage->staging(), receipt_temp, staged.sender_in,
                                    t.name + ".sftpreceipt", /*no_replace=*/false);
     if (receipt_status.ok()) {
-      folders.push_back(*sender_in);
+      folders.push_back(staged.sender_in);
     } else {
       env->UnlinkAt(storage->staging(), receipt_temp);  // best effort
     }
@@ -389,7 +402,7 @@ Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
   if (Status s = env->FsyncAll(folders); !s.ok()) return s;
 
   Batch batch;
-  for (Placement& p : placements) {
+  for (Staged::Placement& p : staged.placements) {
     DeliveryRecord& d = *p.d;
     d.name_in_in = p.placed;
     d.state = DeliveryState::kDelivered;
@@ -416,8 +429,40 @@ Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
     CommitThen(job, std::move(batch));
     return Status::Ok();
   }
-  t.receipt_xml = receipt;
+  t.receipt_xml = std::move(staged.receipt);
   return FinishTransfer(job, std::move(batch));
+}
+
+// The fast path's `spooled`: the commit recording it and Stage (links and temp files, nothing a
+// recipient would take for a delivery) run at the same time, and whichever ends second goes on
+// to Reveal: one flush less before the metadata appears than committing first. Should the
+// daemon stop in between, recovery finds the data in the spool and its links already in /IN
+// (PlaceData recognises its own inode), and places nothing twice.
+void DeliveryPipeline::Impl::CommitAndStage(const JobPtr& job, Batch batch) {
+  struct Join {
+    std::atomic<int> left{2};
+    Status committed;
+    Result<Staged> staged{Status::Unavailable("not staged")};
+  };
+  auto join = std::make_shared<Join>();
+  auto go_on = [this, job, join] {
+    if (!join->committed.ok()) {  // only when the store is closing: resumes at the next start
+      spdlog::warn("event=audit_failed transfer={} error=\"{}\"", job->t.uuid,
+                   join->committed.message());
+      return;
+    }
+    Status s = join->staged.status();
+    if (s.ok()) s = Reveal(job, std::move(*join->staged));
+    if (!s.ok()) Failed(job, s);
+  };
+  job->t.updated_at = env->Now();
+  audit->Submit(std::move(batch), [this, join, go_on](const Status& s) {
+    join->committed = s;
+    if (s.ok()) env->CrashPoint("after_spooled");
+    if (join->left.fetch_sub(1) == 1 && !stopping) asio::post(pool, go_on);
+  });
+  join->staged = Stage(job);
+  if (join->left.fetch_sub(1) == 1) go_on();
 }
 
 Status DeliveryPipeline::Impl::StepPlaced(const JobPtr& job) {
