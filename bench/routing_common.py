@@ -65,14 +65,27 @@ def trigger_xml(name, size, sender, recipients, sha256=None,
     return ("\n".join(lines) + "\n").encode()
 
 
+def parse_settings(items):
+    """["server.threads=4", ...] -> {"server": ["threads = 4"]}, for Daemon(settings=...)."""
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        table, dot, name = key.partition(".")
+        if not sep or not dot or not table or not name:
+            sys.exit(f"--set {item!r}: expected TABLE.KEY=VALUE")
+        settings.setdefault(table.strip(), []).append(f"{name.strip()} = {value.strip()}")
+    return settings
+
+
 class Daemon:
     """fordelerd with senders, recipients and one route per sender, in `root`.
 
     routes: {sender: [recipients]}. All accounts share one client key. The listen port is fixed
     in advance (free_port) so that a client can try to log in before the daemon listens.
+    `settings`: extra TOML lines per table, e.g. {"server": ["threads = 4"]}.
     """
 
-    def __init__(self, binary, root, client_pub, routes, port=None):
+    def __init__(self, binary, root, client_pub, routes, port=None, settings=None):
         self.binary, self.root, self.routes = binary, root, routes
         self.port = port or free_port()
         os.makedirs(f"{root}/keys", exist_ok=True)
@@ -85,8 +98,13 @@ class Daemon:
         for rs in routes.values():
             accounts += [r for r in rs if r not in accounts]
         self.accounts = accounts
+        settings = settings or {}
         cfg = [f'[server]\nlisten = ["127.0.0.1:{self.port}"]\nhost_keys = ["keys/host_ed25519"]\n',
                '[storage]\nroot = "state"\n', '[database]\npath = "state/audit.db"\n']
+        cfg += [f"[{table}]\n" + "\n".join(lines) + "\n" for table, lines in settings.items()
+                if table not in ("server", "storage", "database")]
+        for i, table in enumerate(("server", "storage", "database")):
+            cfg[i] += "".join(line + "\n" for line in settings.get(table, []))
         for a in accounts:
             cfg.append(f'[[account]]\nid = "{a}"\nauthority = "urn:oio:cvr-nr:55133018"\n'
                        f'it_system = "{a}"\nauthorized_keys = "keys/client.pub"\n')

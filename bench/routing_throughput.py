@@ -299,6 +299,9 @@ def main():
                     help="no OpenSSH side (e.g. comparing fordelerd builds or settings)")
     ap.add_argument("--perf", action="store_true",
                     help="profile fordelerd (perf record -g) during its first run")
+    ap.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                    help="a setting for fordelerd's configuration, e.g. server.threads=4 or "
+                         "delivery.workers=32 (VALUE as written in TOML)")
     ap.add_argument("--env", action="append", default=[],
                     help="NAME=VALUE for fordelerd's environment (a modified build's knobs)")
     args = ap.parse_args()
@@ -330,7 +333,8 @@ def main():
         key = rc.client_key(base)
         routes = {f"s{i}": [f"r{i % args.recipients}"] for i in senders}
         env = dict(e.split("=", 1) for e in args.env)
-        d = rc.Daemon(fordelerd, f"{base}/fordeler", key + ".pub", routes)
+        d = rc.Daemon(fordelerd, f"{base}/fordeler", key + ".pub", routes,
+                      settings=rc.parse_settings(args.set))
         d.start(env=env)
         if not args.fordeler_only:
             oss = rc.st.OpenSSH(args.sshd, f"{base}/openssh", key + ".pub", args.user)
@@ -418,6 +422,8 @@ def main():
                     f"(ratio {rate_sus / rate_os:.2f}×).")
     if args.env:
         verdict += " fordelerd environment: " + " ".join(args.env) + "."
+    if args.set:
+        verdict += " fordelerd settings: " + " ".join(args.set) + "."
     lines += ["", verdict]
     lines += ["", f"Raw fsync, same filesystem, same run: pwrite(4 KiB)+fsync {f1[0]:.0f}/s with "
               f"1 thread (median {f1[1]:.3f} ms, p99 {f1[2]:.3f} ms), {f4[0]:.0f}/s with 4 threads, "
