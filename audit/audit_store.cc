@@ -22,6 +22,12 @@ Batch& Batch::PutDelivery(DeliveryRecord d) {
   return *this;
 }
 
+Batch& Batch::Append(Batch other) {
+  ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()),
+              std::make_move_iterator(other.ops_.end()));
+  return *this;
+}
+
 Batch& Batch::AddEvent(std::string kind, std::string transfer_uuid, std::string account,
                        std::string detail) {
   EventRecord e;

@@ -42,6 +42,7 @@ class Batch {
   Batch& PutDelivery(DeliveryRecord d);
   Batch& AddEvent(std::string kind, std::string transfer_uuid, std::string account,
                   std::string detail);  // seq, time and hash are assigned at commit
+  Batch& Append(Batch other);           // other's writes after these
   bool empty() const { return ops_.empty(); }
 
   using Op = std::variant<TransferRecord, DeliveryRecord, EventRecord>;

@@ -65,6 +65,13 @@ std::string MakeUuidV7(int64_t unix_nanos, const uint8_t (&random)[8]) {
   return Format(TimePart(unix_nanos), random);
 }
 
+std::optional<std::chrono::system_clock::time_point> TimeOfUuid(std::string_view uuid) {
+  if (!IsUuid(uuid) || uuid[14] != '7') return std::nullopt;
+  std::string hex = std::string(uuid.substr(0, 8)) + std::string(uuid.substr(9, 4));
+  auto millis = static_cast<int64_t>(std::stoull(hex, nullptr, 16));
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(millis));
+}
+
 bool IsUuid(std::string_view t) {
   if (t.size() != 36) return false;
   for (size_t i = 0; i < t.size(); ++i) {

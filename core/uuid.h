@@ -7,7 +7,9 @@
 // unique id, as before; the time it carries is also in the metadata's CreationTime.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +23,9 @@ std::string NewUuid();
 
 // The same for a given time (nanoseconds since the Unix epoch) and 8 random bytes, for tests.
 std::string MakeUuidV7(int64_t unix_nanos, const uint8_t (&random)[8]);
+
+// When a version 7 UUID was made (to the millisecond); nullopt for any other UUID.
+std::optional<std::chrono::system_clock::time_point> TimeOfUuid(std::string_view uuid);
 
 // True for the canonical 36-character form (either case).
 bool IsUuid(std::string_view text);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/mutex.h"
+#include "core/names.h"
 #include "core/sha256.h"
 #include "delivery/pipeline_testing.h"
 
@@ -82,6 +83,7 @@ class RecordingEnv : public EnvWrapper {
     return EnvWrapper::UnlinkAt(d, n);
   }
   void CrashPoint(std::string_view name) override {
+    if (name == "after_taken") return;  // before a commit, not after one
     std::this_thread::sleep_for(std::chrono::milliseconds(slow_commit_ms.load()));
     MutexLock lock(&mu_);
     ops_.push_back("commit:" + std::string(name.substr(6)));  // "after_<step>"
@@ -156,8 +158,8 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
   Send("d.csv", "abc", TriggerXml("d.csv", 3, "vendor", {"flis"}));
   ASSERT_TRUE(WaitFinished(1));
   std::vector<std::string> expected = {
-      "commit:received",
-      // the trigger leaves /OUT for the spool; the data is complete, so it follows at once
+      // the trigger leaves /OUT for the spool under a name that says whose it is (nothing is
+      // recorded yet: start-up would adopt it); the data is complete, so it follows at once
       "rename:spool",
       // the data file (put in /OUT by other means) is copied and hashed, then removed from /OUT
       "write:file",
@@ -168,7 +170,8 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
       // one round of syncs makes the trigger's and the data's moves and the spooled data itself
       // durable before they are recorded (and before any link to the data)
       "fsyncs:spool,vendor/OUT,file",
-      // (the commit recording `spooled` runs from here, alongside the next four)
+      // (the first commit, recording the transfer as received and `spooled`, runs from here,
+      // alongside the next four)
       // data linked into staging and renamed into /IN; metadata and receipt written to temp files
       "link:staging",
       "rename:flis/IN",
@@ -191,8 +194,8 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
 
 // What a transfer costs until its metadata is visible, in the common case: the data uploaded
 // through fordeler's own server (its digest known), then the trigger. Two renames into the spool
-// and one round of syncs (both folders and the data file); then the `spooled` commit and the
-// first round of the placement at the same time.
+// and one round of syncs (both folders and the data file); then the first commit (the transfer
+// received and `spooled`) and the first round of the placement at the same time.
 TEST_F(DurabilityTest, AnUploadThroughTheServerIsMovedWithOneSyncPerFolder) {
   RecordingEnv env(root_);
   config_->routes[0].recipients = {"flis"};
@@ -209,11 +212,28 @@ TEST_F(DurabilityTest, AnUploadThroughTheServerIsMovedWithOneSyncPerFolder) {
   ASSERT_TRUE(SpooledCommitOverlapsStaging(&ops));
   std::vector<std::string> until_staged(
       ops.begin(), std::find(ops.begin(), ops.end(), std::string("fsyncs:flis/IN,file,file")) + 1);
-  EXPECT_EQ(until_staged, (std::vector<std::string>{"commit:received", "rename:spool",
-                                                    "rename:spool", "fsyncs:spool,vendor/OUT,file",
-                                                    "link:staging", "rename:flis/IN", "write:file",
-                                                    "write:file", "fsyncs:flis/IN,file,file"}));
+  EXPECT_EQ(until_staged,
+            (std::vector<std::string>{
+                "rename:spool", "rename:spool", "fsyncs:spool,vendor/OUT,file", "link:staging",
+                "rename:flis/IN", "write:file", "write:file", "fsyncs:flis/IN,file,file"}));
   EXPECT_EQ(Read(Path("flis", "IN", "s.csv")), "abc");
+}
+
+// A trigger whose spool name could not also hold its sender and name (255 bytes) is recorded as
+// `received` before it is taken, so that a crash cannot leave it unrecorded in the spool.
+TEST_F(DurabilityTest, ANameTooLongToSpoolWithItsOriginIsRecordedBeforeItIsTaken) {
+  RecordingEnv env(root_);
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline(&env);
+  const std::string name = std::string(kMaxNameBytes - 4, 'n') + ".csv";
+  Send(name, "abc", TriggerXml(name, 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  std::vector<std::string> ops = env.ops();
+  ASSERT_GE(ops.size(), 2u);
+  EXPECT_EQ(ops[0], "commit:received");
+  EXPECT_EQ(ops[1], "rename:spool");
+  EXPECT_EQ(Read(Path("flis", "IN", name)), "abc");
+  EXPECT_EQ(List(root_ + "/spool").count(name), 0u);
 }
 
 // Whichever of the `spooled` commit and the placement's first half ends second goes on: both
@@ -266,7 +286,7 @@ TEST_F(DurabilityTest, ATriggerBeforeItsDataWaitsInTriggerTaken) {
       ops.begin(),
       std::find(ops.begin(), ops.end(), std::string("fsyncs:spool,vendor/OUT,file")) + 1);
   EXPECT_EQ(until_spooled,
-            (std::vector<std::string>{"commit:received", "rename:spool", "fsyncs:spool,vendor/OUT",
+            (std::vector<std::string>{"rename:spool", "fsyncs:spool,vendor/OUT",
                                       "commit:trigger_taken", "commit:accepted", "write:file",
                                       "fsync:file", "rename:spool", "fsync-dir:spool",
                                       "unlink:vendor/OUT", "fsyncs:spool,vendor/OUT,file"}));

@@ -108,9 +108,37 @@ void DeliveryPipeline::Impl::Begin(const std::string& account, const std::string
   }
   spdlog::info("event=received transfer={} sender={} trigger=\"{}\"", t.uuid, account,
                PrintableName(trigger));
+  if (auto spooled = SpooledTriggerName(t.uuid, account, trigger)) {
+    // Taken first, recorded by the first commit of its steps (one flush fewer).
+    job->recorded = false;
+    job->spooled_trigger = std::move(*spooled);
+    Run(job);
+    return;
+  }
+  // A name too long to spool that way: recorded before its trigger is taken.
   Batch batch;
   batch.PutTransfer(t).AddEvent("received", t.uuid, account, "trigger=" + PrintableName(trigger));
   CommitThen(job, std::move(batch));
+}
+
+Batch DeliveryPipeline::Impl::RecordReceived(Job& job, Batch batch) {
+  if (job.recorded) return batch;
+  job.recorded = true;
+  env->CrashPoint("after_taken");  // test-only: taken, synced, not yet recorded
+  const TransferRecord& t = job.t;
+  Batch first;
+  first.PutTransfer(t).AddEvent("received", t.uuid, t.sender,
+                                "trigger=" + PrintableName(t.trigger_name));
+  return std::move(first.Append(std::move(batch)));
+}
+
+std::vector<std::string> DeliveryPipeline::Impl::SpooledTriggerCandidates(const Job& job) const {
+  std::vector<std::string> names;
+  if (!job.spooled_trigger.empty()) names.push_back(job.spooled_trigger);
+  auto spooled = SpooledTriggerName(job.t.uuid, job.t.sender, job.t.trigger_name);
+  if (spooled && *spooled != job.spooled_trigger) names.push_back(*spooled);
+  names.push_back(LegacySpooledTrigger(job.t.uuid));
+  return names;
 }
 
 void DeliveryPipeline::Impl::Schedule(JobPtr job) {
@@ -130,6 +158,7 @@ void DeliveryPipeline::Impl::ScheduleAfter(JobPtr job, std::chrono::milliseconds
 }
 
 void DeliveryPipeline::Impl::CommitThen(JobPtr job, Batch batch) {
+  batch = RecordReceived(*job, std::move(batch));
   job->t.updated_at = env->Now();
   audit->Submit(std::move(batch), [this, job](const Status& s) {
     if (!s.ok()) {  // only when the store is closing: the step resumes at the next start
@@ -246,8 +275,41 @@ Status DeliveryPipeline::Start() {
     ++impl_->started;
     impl_->Schedule(job);
   }
+  std::set<std::string> known;
+  for (const auto& record : *unfinished) known.insert(record.uuid);
+  if (Status s = impl_->AdoptSpooledTriggers(known); !s.ok()) return s;
   spdlog::info("event=recovery unfinished={}", unfinished->size());
   impl_->Rescan();
+  return Status::Ok();
+}
+
+Status DeliveryPipeline::Impl::AdoptSpooledTriggers(const std::set<std::string>& known) {
+  auto names = ListNames(storage->spool());
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    auto parsed = ParseSpooledTriggerName(name);
+    if (!parsed || known.contains(parsed->uuid)) continue;
+    auto existing = audit->GetTransfer(parsed->uuid);
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) continue;  // finished; the retention sweep removes what is left
+    auto job = std::make_shared<Job>();
+    TransferRecord& t = job->t;
+    t.uuid = parsed->uuid;
+    t.sender = parsed->sender;
+    t.trigger_name = parsed->trigger_name;
+    t.name = t.trigger_name.substr(0, t.trigger_name.size() - kTriggerSuffix.size());
+    t.received_at = t.updated_at = TimeOfUuid(t.uuid).value_or(env->Now());
+    job->recorded = false;
+    job->spooled_trigger = name;
+    spdlog::info("event=adopted transfer={} sender={} trigger=\"{}\"", t.uuid, t.sender,
+                 PrintableName(t.trigger_name));
+    {
+      MutexLock lock(&mu_);
+      active_[t.uuid] = job;
+    }
+    ++started;
+    Schedule(job);
+  }
   return Status::Ok();
 }
 

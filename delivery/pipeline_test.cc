@@ -6,10 +6,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 
 #include "core/sha256.h"
+#include "core/uuid.h"
 #include "delivery/pipeline_testing.h"
+#include "delivery/storage.h"
 
 namespace fordeler {
 namespace {
@@ -304,6 +307,68 @@ TEST_F(DeliveryTest, UploadFactsWithoutATriggerAreForgottenAfterAnHour) {
   ASSERT_EQ(stat(Path("flis", "IN", "old.csv").c_str(), &st), 0);
   EXPECT_NE(st.st_ino, old) << "the forgotten upload is copied";
   EXPECT_EQ(Read(Path("flis", "IN", "old.csv")), "defg");
+}
+
+// A trigger is taken from /OUT before the transfer is first recorded, under a spool name that
+// says whose it is. fordelerd stopping in between leaves such a file with no record: the next
+// start adopts it (its data still in /OUT, or already in the spool) and delivers it once.
+TEST_F(DeliveryTest, ATriggerTakenButNotYetRecordedIsAdoptedAtStart) {
+  const std::string spool = root_ + "/spool/";
+  ASSERT_EQ(std::system(("mkdir -p " + spool).c_str()), 0);
+  const std::string first = NewUuid(), second = NewUuid();
+  Put(Path("vendor", "OUT", "in-out.csv"), "abc");
+  Put(spool + *SpooledTriggerName(first, "vendor", "in-out.csv.trigger"),
+      TriggerXml("in-out.csv", 3, "vendor", {"flis"}));
+  Put(spool + second, "defg");  // the data was taken too
+  Put(spool + *SpooledTriggerName(second, "vendor", "in-spool.csv.trigger"),
+      TriggerXml("in-spool.csv", 4, "vendor", {"flis"}));
+  StartPipeline();
+  ASSERT_TRUE(WaitFinished(2));
+  EXPECT_EQ(Read(Path("flis", "IN", "in-out.csv")), "abc");
+  EXPECT_EQ(Read(Path("flis", "IN", "in-spool.csv")), "defg");
+  EXPECT_TRUE(Exists(Path("flis", "IN", "in-spool.csv.metadata")));
+  EXPECT_TRUE(Exists(Path("vendor", "IN", "in-out.csv.sftpreceipt")));
+  // Both triggers gone; the data stays in the spool (linked into /IN) until retention.
+  EXPECT_EQ(List(root_ + "/spool"), (std::set<std::string>{first, second}));
+  auto transfers = Transfers();
+  ASSERT_EQ(transfers.size(), 2u);
+  for (const TransferRecord& t : transfers) {
+    SCOPED_TRACE(t.name);
+    EXPECT_TRUE(t.uuid == first || t.uuid == second);
+    EXPECT_EQ(t.state, TransferState::kDelivered);
+    EXPECT_EQ(t.sender, "vendor");
+    EXPECT_EQ(t.trigger_name, t.name + ".trigger");
+    EXPECT_EQ(t.received_at, *TimeOfUuid(t.uuid));
+    std::vector<std::string> kinds;
+    ASSERT_TRUE(audit_
+                    ->EventsOf(t.uuid,
+                               [&](const EventRecord& e) {
+                                 kinds.push_back(e.kind);
+                                 return true;
+                               })
+                    .ok());
+    EXPECT_EQ(kinds, (std::vector<std::string>{"received", "delivered", "receipt_sent"}));
+  }
+}
+
+TEST_F(DeliveryTest, ASpooledTriggerNameSaysWhoseTriggerItIs) {
+  const std::string uuid = "017f22e2-79b0-7cc3-98c4-dc0c0c07398f";
+  auto name = SpooledTriggerName(uuid, "kmd.prod-1", "løn~2026.csv.trigger");
+  ASSERT_TRUE(name.has_value());
+  EXPECT_EQ(*name, uuid + "~kmd.prod-1~løn~2026.csv.trigger");
+  auto parsed = ParseSpooledTriggerName(*name);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->uuid, uuid);
+  EXPECT_EQ(parsed->sender, "kmd.prod-1");
+  EXPECT_EQ(parsed->trigger_name, "løn~2026.csv.trigger");
+  // 36 + 1 + 3 + 1 + 214 = 255 bytes fit; one more does not.
+  EXPECT_TRUE(SpooledTriggerName(uuid, "kmd", std::string(206, 'a') + ".trigger").has_value());
+  EXPECT_FALSE(SpooledTriggerName(uuid, "kmd", std::string(207, 'a') + ".trigger").has_value());
+  for (const std::string& other : std::vector<std::string>{
+           uuid + ".trigger", uuid, uuid + "~kmd~x.csv", uuid + "~~x.csv.trigger", uuid + "~kmd",
+           "not-a-uuid-but-36-characters-long-xx~kmd~x.trigger", uuid + "~kmd~.hidden.trigger"}) {
+    EXPECT_FALSE(ParseSpooledTriggerName(other).has_value()) << other;
+  }
 }
 
 }  // namespace

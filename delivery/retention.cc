@@ -164,8 +164,10 @@ void RetentionSweeper::SweepQuarantine(Context& c) {
 
 void RetentionSweeper::SweepSpool(Context& c) {
   for (const Entry& e : ListDir(storage_->spool())) {
-    // <uuid> is a transfer's data, <uuid>.trigger its trigger (normally removed as it ends).
+    // <uuid> is a transfer's data, <uuid>~<sender>~<trigger> (or <uuid>.trigger) its trigger,
+    // normally removed as it ends.
     std::string uuid = e.name.ends_with(".trigger") ? e.name.substr(0, e.name.size() - 8) : e.name;
+    if (auto spooled = ParseSpooledTriggerName(e.name)) uuid = spooled->uuid;
     if (!e.regular || !IsUuid(uuid) || e.placed >= c.expire_before) continue;
     auto transfer = audit_->GetTransfer(uuid);
     bool finished =

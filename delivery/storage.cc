@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "core/names.h"
+#include "core/uuid.h"
+
 namespace fordeler {
 
 Result<UniqueFd> OpenDirectory(Env* env, int dir, const std::string& name, bool create,
@@ -86,6 +89,31 @@ Result<int> Storage::FolderOf(const std::string& account, const char* folder) {
 
 Result<UniqueFd> Storage::QuarantineDir(const std::string& uuid) {
   return OpenDirectory(env_, quarantine_.get(), uuid, true, 0750);
+}
+
+std::optional<std::string> SpooledTriggerName(std::string_view uuid, std::string_view sender,
+                                              std::string_view trigger_name) {
+  std::string name =
+      std::string(uuid) + "~" + std::string(sender) + "~" + std::string(trigger_name);
+  if (name.size() > kMaxFileNameBytes) return std::nullopt;
+  return name;
+}
+
+std::string LegacySpooledTrigger(std::string_view uuid) {
+  return std::string(uuid) + std::string(kTriggerSuffix);
+}
+
+std::optional<SpooledTrigger> ParseSpooledTriggerName(std::string_view name) {
+  constexpr size_t kUuidLength = 36;
+  if (name.size() <= kUuidLength + 2 || name[kUuidLength] != '~') return std::nullopt;
+  std::string_view uuid = name.substr(0, kUuidLength);
+  std::string_view rest = name.substr(kUuidLength + 1);
+  size_t tilde = rest.find('~');
+  if (!IsUuid(uuid) || tilde == 0 || tilde == std::string_view::npos) return std::nullopt;
+  std::string_view sender = rest.substr(0, tilde);
+  std::string_view trigger = rest.substr(tilde + 1);
+  if (!IsTriggerName(trigger) || !IsValidOutName(trigger)) return std::nullopt;
+  return SpooledTrigger{std::string(uuid), std::string(sender), std::string(trigger)};
 }
 
 }  // namespace fordeler

@@ -14,7 +14,9 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/env.h"
 #include "core/mutex.h"
@@ -50,6 +52,24 @@ class Storage {
   Mutex mu_;
   std::map<std::string, UniqueFd> folders_ GUARDED_BY(mu_);  // "<account>/IN" -> fd
 };
+
+// The name of a transfer's trigger in the spool. fordeler takes a trigger out of /OUT before the
+// transfer is first recorded (docs/architecture.md, "the fast path"), so the name says whose it
+// is: "<uuid>~<sender>~<trigger name>" (an account id never holds '~'), and start-up adopts such a
+// file that has no record. nullopt when that would not fit in 255 bytes: such a transfer is
+// recorded before its trigger is taken, and its trigger is spooled as LegacySpooledTrigger.
+std::optional<std::string> SpooledTriggerName(std::string_view uuid, std::string_view sender,
+                                              std::string_view trigger_name);
+// "<uuid>.trigger": the name for a transfer recorded before its trigger was taken.
+std::string LegacySpooledTrigger(std::string_view uuid);
+
+struct SpooledTrigger {
+  std::string uuid;
+  std::string sender;
+  std::string trigger_name;
+};
+// The parts of a SpooledTriggerName; nullopt for any other name.
+std::optional<SpooledTrigger> ParseSpooledTriggerName(std::string_view name);
 
 // Opens `name` beneath `dir` as a directory (O_RDONLY|O_DIRECTORY|O_NOFOLLOW), creating it with
 // `mode` first when `create` is set.

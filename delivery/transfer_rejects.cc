@@ -59,7 +59,7 @@ void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& status) {
         "failed", t.uuid, t.sender,
         "step=" + std::string(ToString(t.step)) + " error=\"" + status.message() + "\"");
     t.updated_at = env->Now();
-    audit->Submit(std::move(batch), [](const Status&) {});
+    audit->Submit(RecordReceived(*job, std::move(batch)), [](const Status&) {});
   }
   ScheduleAfter(job, std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(60)));
 }
@@ -68,7 +68,11 @@ void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& status) {
 // into quarantine/<uuid>/. Idempotent: what is already there or gone is skipped.
 Status DeliveryPipeline::Impl::MoveToQuarantine(const JobPtr& job, int qdir) {
   TransferRecord& t = job->t;
-  Status s = env->RenameAt(storage->spool(), t.uuid + ".trigger", qdir, t.trigger_name, true);
+  Status s;
+  for (const std::string& name : SpooledTriggerCandidates(*job)) {
+    s = env->RenameAt(storage->spool(), name, qdir, t.trigger_name, true);
+    if (!IsNotFound(s)) break;
+  }
   if (!s.ok() && !IsNotFound(s) && s.code() != Status::Code::kAlreadyExists) return s;
   s = env->RenameAt(storage->spool(), t.uuid, qdir, t.name, true);
   if (!s.ok() && !IsNotFound(s) && s.code() != Status::Code::kAlreadyExists) return s;

@@ -93,10 +93,17 @@ void DeliveryPipeline::Impl::Run(JobPtr job) {
 // as `trigger_taken`, or rejected.
 Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
   TransferRecord& t = job->t;
-  std::string spooled = t.uuid + ".trigger";
   auto out = storage->OutOf(t.sender);
   if (!out.ok()) return out.status();
-  if (!StatAt(storage->spool(), spooled).ok()) {
+  std::string spooled;  // already taken (a step run again)?
+  for (const std::string& name : SpooledTriggerCandidates(*job)) {
+    if (StatAt(storage->spool(), name).ok()) {
+      spooled = name;
+      break;
+    }
+  }
+  if (spooled.empty()) {
+    spooled = job->recorded ? LegacySpooledTrigger(t.uuid) : job->spooled_trigger;
     if (!gate->BeginTake(t.sender, t.trigger_name)) {  // reopened for writing meanwhile
       ScheduleAfter(job, kDataPoll);
       return Status::Ok();
@@ -111,6 +118,7 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
     }
     if (!s.ok()) return s;
   }
+  job->spooled_trigger = spooled;
   Unclaim(*job);  // the trigger has left /OUT: the same name may be sent again
   auto bytes = ReadSmallFile(env, storage->spool(), spooled, kMaxTriggerBytes + 1);
   if (!bytes.ok()) return bytes.status();
@@ -455,6 +463,7 @@ void DeliveryPipeline::Impl::CommitAndStage(const JobPtr& job, Batch batch) {
     if (s.ok()) s = Reveal(job, std::move(*join->staged));
     if (!s.ok()) Failed(job, s);
   };
+  batch = RecordReceived(*job, std::move(batch));
   job->t.updated_at = env->Now();
   audit->Submit(std::move(batch), [this, join, go_on](const Status& s) {
     join->committed = s;
@@ -513,9 +522,12 @@ Status DeliveryPipeline::Impl::FinishTransfer(const JobPtr& job, Batch batch) {
 // removed by the retention sweep.
 Status DeliveryPipeline::Impl::EndTransfer(const JobPtr& job, Batch batch) {
   TransferRecord& t = job->t;
-  Status s = env->UnlinkAt(storage->spool(), t.uuid + ".trigger");
-  if (!s.ok() && !IsNotFound(s)) {
-    spdlog::warn("event=spool_cleanup_failed transfer={} error=\"{}\"", t.uuid, s.message());
+  for (const std::string& name : SpooledTriggerCandidates(*job)) {
+    Status s = env->UnlinkAt(storage->spool(), name);
+    if (s.ok()) break;
+    if (!IsNotFound(s)) {
+      spdlog::warn("event=spool_cleanup_failed transfer={} error=\"{}\"", t.uuid, s.message());
+    }
   }
   t.step = TransferStep::kDone;
   spdlog::info("event=done transfer={} state={}", t.uuid, ToString(t.state));

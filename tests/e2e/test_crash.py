@@ -65,15 +65,19 @@ SESSION_ERRORS = (paramiko.SSHException, EOFError, OSError)
 STEP_NUMBERS = {name: i for i, name in enumerate(
     ["received", "trigger_taken", "accepted", "spooled", "placed", "receipt_sent", "done",
      "rejecting"])}
-# The steps a transfer passes through. The fast path (data complete when its trigger arrives)
-# goes from received straight to spooled or rejecting; the slow path (the trigger first) waits
-# in trigger_taken and takes the data in accepted. Placement, receipt and the end share one
+# The steps a transfer passes through. A trigger is taken from /OUT into the spool before the
+# transfer is first recorded ("taken": a crash point just before that first commit, with nothing
+# recorded; start-up adopts the spooled trigger). The fast path (data complete when its trigger
+# arrives) then records it straight as spooled or rejecting; the slow path (the trigger first)
+# waits in trigger_taken and takes the data in accepted. Placement, receipt and the end share one
 # commit (`placed` and `receipt_sent` are recorded only when the receipt fails, and by older
-# versions).
-FAST_ACCEPTED = ["received", "spooled", "done"]
-FAST_REJECTED = ["received", "rejecting", "done"]
-SLOW_ACCEPTED = ["trigger_taken", "accepted"]
+# versions). `received` is recorded first only for a name too long for the spool's naming
+# (LONG_NAME).
+FAST_ACCEPTED = ["taken", "spooled", "done"]
+FAST_REJECTED = ["taken", "rejecting", "done"]
+SLOW_ACCEPTED = ["taken", "trigger_taken", "accepted"]
 SLOW_REJECTED = ["trigger_taken"]
+LONG_NAME = ["received"]
 
 
 def make_daemon(daemons, keyset):
@@ -271,7 +275,8 @@ def check_world(d, sent: list[Sent]) -> dict[str, int]:
 
 CASES = ([("accepted", s) for s in FAST_ACCEPTED] + [("rejected", s) for s in FAST_REJECTED] +
          [("accepted-slow", s) for s in SLOW_ACCEPTED] +
-         [("rejected-slow", s) for s in SLOW_REJECTED])
+         [("rejected-slow", s) for s in SLOW_REJECTED] +
+         [("accepted-long", s) for s in LONG_NAME])
 
 
 @pytest.mark.parametrize("path,step", CASES, ids=[f"{p}-after_{s}" for p, s in CASES])
@@ -279,7 +284,10 @@ def test_crash_after_step(daemons, keyset, path, step):
     d = make_daemon(daemons, keyset)
     d.start(env={"FORDELER_CRASH_AT": f"after_{step}"})
     expect = "delivered" if path.startswith("accepted") else "rejected"
-    s = Sent(KMD, f"crash-{step}.csv", os.urandom(50_000), expect=expect)
+    name = f"crash-{step}.csv"
+    if path.endswith("-long"):  # 230 bytes: too long to spool with its sender and name
+        name = f"crash-{step}-" + "x" * (230 - len(f"crash-{step}-.csv")) + ".csv"
+    s = Sent(KMD, name, os.urandom(50_000), expect=expect)
     try:
         with d.sftp(KMD, keyset.key(KEYS[KMD])) as sftp:
             if path.endswith("-slow"):
@@ -292,9 +300,17 @@ def test_crash_after_step(daemons, keyset, path, step):
     rc = d.wait_exit(20)
     assert rc == CRASH_EXIT, (f"fordelerd exited with {rc}, not {CRASH_EXIT} at after_{step}; "
                               f"stderr:\n{d.stderr_text()[-4000:]}")
-    # The crash came right after the commit recording that step (audit/records.h numbering).
     rows = db_rows(db(d), "SELECT step, state FROM transfers")
-    assert [r["step"] for r in rows] == [STEP_NUMBERS[step]], [dict(r) for r in rows]
+    if step == "taken":
+        # Taken and synced, nothing recorded: the trigger waits in the spool under a name that
+        # says whose it is.
+        assert rows == [], [dict(r) for r in rows]
+        spooled = [n for n in os.listdir(d.state / "spool")
+                   if n.endswith(f"~{KMD}~{s.name}.trigger")]
+        assert len(spooled) == 1, os.listdir(d.state / "spool")
+    else:
+        # The crash came right after the commit recording that step (audit/records.h numbering).
+        assert [r["step"] for r in rows] == [STEP_NUMBERS[step]], [dict(r) for r in rows]
     d.start()
     s.trigger_ok = True  # it was closed (the crash point fired after it): it must finish
     wait_all_done(d, [s], timeout=20)

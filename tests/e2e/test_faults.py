@@ -300,11 +300,15 @@ def send(d, keyset, name: str, data: bytes, inf_ref: str = OEKONOMI,
 
 
 def assert_paused(d, names: list[str], seconds: float = 3.0) -> None:
-    """For `seconds`: none of `names` is delivered, and none gets a receipt."""
+    """For `seconds`: none of `names` is delivered (its metadata, which tells a recipient it may
+    fetch the data, contract §5, does not appear) and none gets a receipt. The data itself may
+    already be linked into /IN: that half of the placement runs alongside the commit recording
+    the deliveries (docs/architecture.md), and the metadata waits for that commit."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for n in names:
-            assert not (d.in_dir(FLIS) / n).exists(), f"{n} delivered while the audit log is down"
+            assert not (d.in_dir(FLIS) / (n + ".metadata")).exists(), \
+                f"{n} delivered while the audit log is down"
             assert not (d.in_dir(KMD) / (n + ".sftpreceipt")).exists(), f"receipt for {n}"
         time.sleep(0.1)
 
@@ -333,7 +337,8 @@ def delivered_everything(d, keyset, names: dict[str, bytes], timeout: float = 60
 
 def test_audit_database_made_unwritable_mid_run(daemons, mounts, keyset):
     """`chattr +i` on audit.db and its WAL while the daemon runs: SQLite's writes fail; transfers
-    sent meanwhile are neither delivered nor receipted (nothing delivered without its record);
+    sent meanwhile are neither delivered (no metadata) nor receipted (nothing delivered without its
+    record);
     logins still work; after `chattr -i` they complete and the hash chain verifies."""
     d = create_with_db_elsewhere(daemons, keyset)
     warm = {fresh("warm"): b"warm\n"}
