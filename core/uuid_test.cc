@@ -67,6 +67,15 @@ TEST(Uuid, ThreadsMakingThemAtOnceGetDistinctOnes) {
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kEach));
 }
 
+TEST(Uuid, TellsWhenAVersionSevenOneWasMade) {
+  auto made = TimeOfUuid("017F22E2-79B0-7CC3-98C4-DC0C0C07398F");
+  ASSERT_TRUE(made.has_value());
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(made->time_since_epoch()).count(),
+            0x017F22E279B0LL);  // 2022-02-22 19:22:22.000 UTC
+  EXPECT_FALSE(TimeOfUuid("4e392c70-314b-40c6-bad0-998dc359be25").has_value());  // version 4
+  EXPECT_FALSE(TimeOfUuid("not a uuid").has_value());
+}
+
 TEST(Uuid, RecognisesTheCanonicalFormOnly) {
   EXPECT_TRUE(IsUuid("017f22e2-79b0-7cc3-98c4-dc0c0c07398f"));
   EXPECT_TRUE(IsUuid("017F22E2-79B0-7CC3-98C4-DC0C0C07398F"));
