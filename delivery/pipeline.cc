@@ -17,6 +17,18 @@ namespace fordeler {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// What records a transfer as received: the transfer and its `received` event.
+Batch ReceivedBatch(const TransferRecord& t) {
+  Batch batch;
+  batch.PutTransfer(t).AddEvent("received", t.uuid, t.sender,
+                                "trigger=" + PrintableName(t.trigger_name));
+  return batch;
+}
+
+}  // namespace
+
 DeliveryPipeline::Impl::Impl(Env* e, Storage* s, AuditStore* a, OutboxGate* g,
                              PipelineOptions options)
     : env(e),
@@ -108,37 +120,23 @@ void DeliveryPipeline::Impl::Begin(const std::string& account, const std::string
   }
   spdlog::info("event=received transfer={} sender={} trigger=\"{}\"", t.uuid, account,
                PrintableName(trigger));
-  if (auto spooled = SpooledTriggerName(t.uuid, account, trigger)) {
+  if (SpooledTriggerName(t.uuid, account, trigger)) {
     // Taken first, recorded by the first commit of its steps (one flush fewer).
     job->recorded = false;
-    job->spooled_trigger = std::move(*spooled);
     Run(job);
     return;
   }
   // A name too long to spool that way: recorded before its trigger is taken.
-  Batch batch;
-  batch.PutTransfer(t).AddEvent("received", t.uuid, account, "trigger=" + PrintableName(trigger));
-  CommitThen(job, std::move(batch));
+  CommitThen(job, ReceivedBatch(t));
 }
 
 Batch DeliveryPipeline::Impl::RecordReceived(Job& job, Batch batch) {
   if (job.recorded) return batch;
   job.recorded = true;
   env->CrashPoint("after_taken");  // test-only: taken, synced, not yet recorded
-  const TransferRecord& t = job.t;
-  Batch first;
-  first.PutTransfer(t).AddEvent("received", t.uuid, t.sender,
-                                "trigger=" + PrintableName(t.trigger_name));
-  return std::move(first.Append(std::move(batch)));
-}
-
-std::vector<std::string> DeliveryPipeline::Impl::SpooledTriggerCandidates(const Job& job) const {
-  std::vector<std::string> names;
-  if (!job.spooled_trigger.empty()) names.push_back(job.spooled_trigger);
-  auto spooled = SpooledTriggerName(job.t.uuid, job.t.sender, job.t.trigger_name);
-  if (spooled && *spooled != job.spooled_trigger) names.push_back(*spooled);
-  names.push_back(LegacySpooledTrigger(job.t.uuid));
-  return names;
+  Batch first = ReceivedBatch(job.t);
+  first.Append(std::move(batch));
+  return first;
 }
 
 void DeliveryPipeline::Impl::Schedule(JobPtr job) {
@@ -300,7 +298,6 @@ Status DeliveryPipeline::Impl::AdoptSpooledTriggers(const std::set<std::string>&
     t.name = t.trigger_name.substr(0, t.trigger_name.size() - kTriggerSuffix.size());
     t.received_at = t.updated_at = TimeOfUuid(t.uuid).value_or(env->Now());
     job->recorded = false;
-    job->spooled_trigger = name;
     spdlog::info("event=adopted transfer={} sender={} trigger=\"{}\"", t.uuid, t.sender,
                  PrintableName(t.trigger_name));
     {

@@ -33,10 +33,9 @@ struct Job {
   std::optional<std::pair<std::string, std::string>> claim;  // (account, trigger name) held
   int failures = 0;  // consecutive failures of fordeler's own
   // False until a commit has recorded the transfer: a trigger is taken from /OUT first, under a
-  // spool name that says whose it is (`spooled_trigger`, SpooledTriggerName), and the first
-  // commit of its steps records it with its `received` event (RecordReceived).
+  // spool name that says whose it is (SpooledTriggerName), and the first commit of its steps
+  // records it with its `received` event (RecordReceived).
   bool recorded = true;
-  std::string spooled_trigger;
   // A job either runs a step, waits for a commit, or waits for a timer (`waiting`). A timer only
   // runs the job if no one (`fordeler retry`) woke it first: `token` tells which timer is live.
   std::atomic<bool> waiting{false};
@@ -76,8 +75,6 @@ struct DeliveryPipeline::Impl {
   // `batch`, preceded by the transfer and its `received` event when no commit has recorded the
   // transfer yet. Every commit of a transfer's steps goes through it.
   Batch RecordReceived(Job& job, Batch batch);
-  // Where the transfer's trigger may be in the spool, most likely first.
-  std::vector<std::string> SpooledTriggerCandidates(const Job& job) const;
   // Triggers taken from /OUT that no commit recorded (fordelerd stopped in between): each
   // becomes a transfer again, with its uuid, sender and name from its spool name.
   Status AdoptSpooledTriggers(const std::set<std::string>& known);

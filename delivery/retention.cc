@@ -166,8 +166,12 @@ void RetentionSweeper::SweepSpool(Context& c) {
   for (const Entry& e : ListDir(storage_->spool())) {
     // <uuid> is a transfer's data, <uuid>~<sender>~<trigger> (or <uuid>.trigger) its trigger,
     // normally removed as it ends.
-    std::string uuid = e.name.ends_with(".trigger") ? e.name.substr(0, e.name.size() - 8) : e.name;
-    if (auto spooled = ParseSpooledTriggerName(e.name)) uuid = spooled->uuid;
+    std::string uuid = e.name;
+    if (auto spooled = ParseSpooledTriggerName(e.name)) {
+      uuid = spooled->uuid;
+    } else if (e.name.ends_with(kTriggerSuffix)) {
+      uuid.resize(e.name.size() - kTriggerSuffix.size());
+    }
     if (!e.regular || !IsUuid(uuid) || e.placed >= c.expire_before) continue;
     auto transfer = audit_->GetTransfer(uuid);
     bool finished =

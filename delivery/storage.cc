@@ -103,6 +103,14 @@ std::string LegacySpooledTrigger(std::string_view uuid) {
   return std::string(uuid) + std::string(kTriggerSuffix);
 }
 
+std::vector<std::string> SpooledTriggerNames(std::string_view uuid, std::string_view sender,
+                                             std::string_view trigger_name) {
+  std::vector<std::string> names;
+  if (auto name = SpooledTriggerName(uuid, sender, trigger_name)) names.push_back(*name);
+  names.push_back(LegacySpooledTrigger(uuid));
+  return names;
+}
+
 std::optional<SpooledTrigger> ParseSpooledTriggerName(std::string_view name) {
   constexpr size_t kUuidLength = 36;
   if (name.size() <= kUuidLength + 2 || name[kUuidLength] != '~') return std::nullopt;

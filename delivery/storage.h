@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/env.h"
 #include "core/mutex.h"
@@ -62,6 +63,11 @@ std::optional<std::string> SpooledTriggerName(std::string_view uuid, std::string
                                               std::string_view trigger_name);
 // "<uuid>.trigger": the name for a transfer recorded before its trigger was taken.
 std::string LegacySpooledTrigger(std::string_view uuid);
+// Where a transfer's trigger may be in the spool: first the name to take it to
+// (SpooledTriggerName, or LegacySpooledTrigger when that does not fit), then the legacy name
+// (transfers recorded by earlier builds).
+std::vector<std::string> SpooledTriggerNames(std::string_view uuid, std::string_view sender,
+                                             std::string_view trigger_name);
 
 struct SpooledTrigger {
   std::string uuid;

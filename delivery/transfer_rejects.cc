@@ -69,7 +69,7 @@ void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& status) {
 Status DeliveryPipeline::Impl::MoveToQuarantine(const JobPtr& job, int qdir) {
   TransferRecord& t = job->t;
   Status s;
-  for (const std::string& name : SpooledTriggerCandidates(*job)) {
+  for (const std::string& name : SpooledTriggerNames(t.uuid, t.sender, t.trigger_name)) {
     s = env->RenameAt(storage->spool(), name, qdir, t.trigger_name, true);
     if (!IsNotFound(s)) break;
   }

@@ -95,15 +95,16 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
   TransferRecord& t = job->t;
   auto out = storage->OutOf(t.sender);
   if (!out.ok()) return out.status();
+  const std::vector<std::string> names = SpooledTriggerNames(t.uuid, t.sender, t.trigger_name);
   std::string spooled;  // already taken (a step run again)?
-  for (const std::string& name : SpooledTriggerCandidates(*job)) {
+  for (const std::string& name : names) {
     if (StatAt(storage->spool(), name).ok()) {
       spooled = name;
       break;
     }
   }
   if (spooled.empty()) {
-    spooled = job->recorded ? LegacySpooledTrigger(t.uuid) : job->spooled_trigger;
+    spooled = names.front();
     if (!gate->BeginTake(t.sender, t.trigger_name)) {  // reopened for writing meanwhile
       ScheduleAfter(job, kDataPoll);
       return Status::Ok();
@@ -118,7 +119,6 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
     }
     if (!s.ok()) return s;
   }
-  job->spooled_trigger = spooled;
   Unclaim(*job);  // the trigger has left /OUT: the same name may be sent again
   auto bytes = ReadSmallFile(env, storage->spool(), spooled, kMaxTriggerBytes + 1);
   if (!bytes.ok()) return bytes.status();
@@ -522,7 +522,7 @@ Status DeliveryPipeline::Impl::FinishTransfer(const JobPtr& job, Batch batch) {
 // removed by the retention sweep.
 Status DeliveryPipeline::Impl::EndTransfer(const JobPtr& job, Batch batch) {
   TransferRecord& t = job->t;
-  for (const std::string& name : SpooledTriggerCandidates(*job)) {
+  for (const std::string& name : SpooledTriggerNames(t.uuid, t.sender, t.trigger_name)) {
     Status s = env->UnlinkAt(storage->spool(), name);
     if (s.ok()) break;
     if (!IsNotFound(s)) {
