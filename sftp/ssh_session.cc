@@ -226,6 +226,9 @@ void SshSession::Pump() {
   if (closed_) return;
   pump_posted_ = false;
   ArmWaits();
+  // libssh reads 4 KiB per round; let it take them from 64 KiB reads. Input still buffered
+  // when the rounds run out is served by the posted turn below, never by the socket's wait.
+  ReadAhead::Scope read_ahead(read_ahead_, ssh_get_fd(session_));
   bool more = false;
   for (int round = 0; round < kMaxPollRounds; ++round) {
     int rc = ssh_event_dopoll(event_, 0);

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "sftp/read_ahead.h"
 #include "sftp/server_context.h"
 #include "sftp/sftp_session.h"
 
@@ -129,6 +130,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   bool idle_armed_ = false;
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
   std::unique_ptr<uint8_t[]> read_buffer_;  // scratch for ResumeInput, not zero-filled
+  ReadAhead read_ahead_;                    // socket input read by Pump and not yet taken by libssh
   int auth_attempts_ = 0;
   std::string limit_refused_;  // a session limit refused the login: disconnect saying why
   std::string failed_user_;    // last account tried with a key or password (not banned)
