@@ -74,7 +74,7 @@ int ReadAhead::Poll(pollfd* fds, nfds_t count, int timeout_ms) {
   // for the first poll after the buffer is empty, at most 16 libssh reads later: libssh asks
   // for POLLOUT on nearly every round of an upload (it stops clearing the flag once a round has
   // read anything), and answering that would cost the system call this saves. Other descriptors
-  // are asked about without waiting.
+  // are asked about without waiting, and then the kernel's answer for this one is kept too.
   bool ours_readable = false;
   bool others = false;
   for (nfds_t i = 0; i < count; ++i) {
@@ -85,15 +85,15 @@ int ReadAhead::Poll(pollfd* fds, nfds_t count, int timeout_ms) {
     }
   }
   if (!ours_readable) return SystemPoll(fds, count, timeout_ms);
-  int ready = 0;
   if (others) {
-    ready = SystemPoll(fds, count, 0);
-    if (ready < 0) return ready;
+    int asked = SystemPoll(fds, count, 0);
+    if (asked < 0) return asked;
   }
+  int ready = 0;
   for (nfds_t i = 0; i < count; ++i) {
-    if (fds[i].fd != ahead->fd_) continue;
-    if (fds[i].revents == 0 && (fds[i].events & POLLIN) != 0) ++ready;
-    fds[i].revents = fds[i].events & POLLIN;
+    if (!others) fds[i].revents = 0;  // no system call: nothing from the kernel to keep
+    if (fds[i].fd == ahead->fd_ && (fds[i].events & POLLIN) != 0) fds[i].revents |= POLLIN;
+    if (fds[i].revents != 0) ++ready;
   }
   return ready;
 }

@@ -114,6 +114,11 @@ TEST_F(ReadAheadTest, PollSeesBufferedInputTheKernelNoLongerHas) {
     ASSERT_EQ(::poll(&both, 1, 0), 1);
     EXPECT_EQ(both.revents, POLLIN);
 
+    pollfd idle[2] = {{-1, POLLIN, POLLHUP}, {fd_, POLLIN, POLLHUP}};  // stale revents
+    ASSERT_EQ(::poll(idle, 2, 0), 1);
+    EXPECT_EQ(idle[0].revents, 0);
+    EXPECT_EQ(idle[1].revents, POLLIN);
+
     pollfd write_only{fd_, POLLOUT, 0};  // without POLLIN the kernel answers
     ASSERT_EQ(::poll(&write_only, 1, 0), 1);
     EXPECT_EQ(write_only.revents, POLLOUT);
@@ -124,6 +129,9 @@ TEST_F(ReadAheadTest, PollSeesBufferedInputTheKernelNoLongerHas) {
     EXPECT_EQ(three[0].revents, 0);
     EXPECT_EQ(three[1].revents, POLLIN);
     EXPECT_EQ(three[2].revents, POLLOUT);
+    pollfd asked[2] = {{peer_, POLLIN, 0}, {fd_, POLLIN | POLLOUT, 0}};  // the kernel's answer kept
+    ASSERT_EQ(::poll(asked, 2, 0), 1);
+    EXPECT_EQ(asked[1].revents, POLLIN | POLLOUT);
 
     ExpectStream(10'000 + 1 - 4096, 4096);
     EXPECT_FALSE(Readable());
