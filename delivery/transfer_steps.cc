@@ -28,6 +28,9 @@ constexpr milliseconds kDataPoll{200};  // re-check for a data file still on its
 
 bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
 
+// The sender's receipt is written here in staging, then renamed into its /IN.
+std::string ReceiptTempName(const TransferRecord& t) { return t.uuid + ".receipt"; }
+
 }  // namespace
 
 // QUOTA_EXCEEDED when placing `size` more bytes would pass the recipient's quota or quota_files.
@@ -376,7 +379,7 @@ Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPt
   auto sender_in = storage->InOf(t.sender);
   Result<UniqueFd> receipt_fd =
       sender_in.ok()
-          ? WriteTempFile(env, storage->staging(), t.uuid + ".receipt", staged.receipt, 0440)
+          ? WriteTempFile(env, storage->staging(), ReceiptTempName(t), staged.receipt, 0440)
           : Result<UniqueFd>(sender_in.status());
   staged.receipt_status = receipt_fd.status();
   if (receipt_fd.ok()) {
@@ -398,7 +401,7 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   }
   Status receipt_status = staged.receipt_status;
   if (receipt_status.ok()) {
-    const std::string receipt_temp = t.uuid + ".receipt";
+    const std::string receipt_temp = ReceiptTempName(t);
     receipt_status = env->RenameAt(storage->staging(), receipt_temp, staged.sender_in,
                                    t.name + ".sftpreceipt", /*no_replace=*/false);
     if (receipt_status.ok()) {
@@ -496,7 +499,7 @@ Status DeliveryPipeline::Impl::WriteReceiptFiles(const JobPtr& job, int quaranti
   std::string receipt = ReceiptFor(t);
   auto in = storage->InOf(t.sender);
   if (!in.ok()) return in.status();
-  Status s = WriteFileDurably(env, storage->staging(), t.uuid + ".receipt", *in,
+  Status s = WriteFileDurably(env, storage->staging(), ReceiptTempName(t), *in,
                               t.name + ".sftpreceipt", receipt, 0440, false);
   if (s.ok() && quarantine_dir >= 0) {
     s = WriteFileDurably(env, quarantine_dir, "receipt.xml.tmp", quarantine_dir, "receipt.xml",
