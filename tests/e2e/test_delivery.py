@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import time
 import uuid as uuidlib
@@ -244,6 +245,33 @@ def test_happy_path_two_recipients(d, keyset, tmp_path, client):
                    "flis's delivery to be picked up")
         assert deliveries(d, uuid)[LISX]["state"] == "delivered"
     verify_event_chain(db(d))
+
+
+@pytest.mark.parametrize("client", ["paramiko", "openssh"])
+def test_large_upload_digest_taken_while_it_arrives(d, keyset, tmp_path, client):
+    """A 24 MiB upload (hundreds of WRITEs; OpenSSH's sftp sends them 255 KiB at a time after
+    limits@openssh.com, paramiko 32 KiB) is hashed by the SFTP server as it arrives: the digest
+    it reports at close, the metadata's Sha256 and the trigger's Sha256 check all see the bytes
+    that were sent, and a trigger with a wrong Sha256 is caught."""
+    data = os.urandom(24 << 20) + b"tail"
+    digest = sha256_bytes(data)
+    good, bad = fresh(f"large-{client}"), fresh(f"large-bad-{client}")
+    since = d.stderr_path.stat().st_size
+    for name, sha in ((good, digest), (bad, "0" * 64)):
+        trig = trigger_xml(name, len(data), KMD, RECIPIENTS, inf_ref=DELIVER, sha256=sha)
+        if client == "paramiko":
+            send(d, keyset, KMD, name, data, trig)
+        else:
+            (tmp_path / "data").write_bytes(data)
+            (tmp_path / "trigger").write_bytes(trig)
+            sftp_batch(d, keyset, KMD, [f"put {tmp_path / 'data'} OUT/{name}",
+                                        f"put {tmp_path / 'trigger'} OUT/{name}.trigger"],
+                       tmp_path)
+    # The digest came from the upload itself (a file put in OUT by other means has none here).
+    d.wait_log(rf'event=upload_closed account={KMD} name="{re.escape(good)}" size={len(data)} '
+               rf'sha256={digest}', since)
+    check_delivered(d, good, data, wait_receipt(d, KMD, good))
+    check_rejected(d, KMD, bad, 1006, "CHECKSUM_MISMATCH", True)
 
 
 def test_real_client_flow_and_pickup(d, keyset, tmp_path):
