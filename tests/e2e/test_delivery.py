@@ -206,19 +206,25 @@ def sftp_batch(d, keyset, user: str, commands: list[str], tmp_path: Path, timeou
     return res.stdout
 
 
+def send_with(client: str, d, keyset, tmp_path: Path, name: str, data: bytes,
+              trigger: bytes) -> None:
+    """KMD puts OUT/<name>, then OUT/<name>.trigger, with paramiko or OpenSSH's sftp."""
+    if client == "paramiko":
+        send(d, keyset, KMD, name, data, trigger)
+        return
+    (tmp_path / "data").write_bytes(data)
+    (tmp_path / "trigger").write_bytes(trigger)
+    sftp_batch(d, keyset, KMD, [f"put {tmp_path / 'data'} OUT/{name}",
+                                f"put {tmp_path / 'trigger'} OUT/{name}.trigger"], tmp_path)
+
+
 @pytest.mark.parametrize("client", ["paramiko", "openssh"])
 def test_happy_path_two_recipients(d, keyset, tmp_path, client):
     name = fresh(f"oekonomi-{client}")
     data = os.urandom(300_000) + "æøå;Ærø\n".encode()
     sfid = f"sfid-{client}-1"
     trig = trigger_xml(name, len(data), KMD, RECIPIENTS, senders_file_id=sfid, inf_ref=DELIVER)
-    if client == "paramiko":
-        send(d, keyset, KMD, name, data, trig)
-    else:
-        (tmp_path / "data").write_bytes(data)
-        (tmp_path / "trigger").write_bytes(trig)
-        sftp_batch(d, keyset, KMD, [f"put {tmp_path / 'data'} OUT/{name}",
-                                    f"put {tmp_path / 'trigger'} OUT/{name}.trigger"], tmp_path)
+    send_with(client, d, keyset, tmp_path, name, data, trig)
     receipt = wait_receipt(d, KMD, name)
     uuid = check_delivered(d, name, data, receipt, senders_file_id=sfid)
     for r, it_system, authority in ((FLIS, "FLIS", None), (LISX, "lis-x", LISX_AUTHORITY)):
@@ -259,14 +265,7 @@ def test_large_upload_digest_taken_while_it_arrives(d, keyset, tmp_path, client)
     since = d.stderr_path.stat().st_size
     for name, sha in ((good, digest), (bad, "0" * 64)):
         trig = trigger_xml(name, len(data), KMD, RECIPIENTS, inf_ref=DELIVER, sha256=sha)
-        if client == "paramiko":
-            send(d, keyset, KMD, name, data, trig)
-        else:
-            (tmp_path / "data").write_bytes(data)
-            (tmp_path / "trigger").write_bytes(trig)
-            sftp_batch(d, keyset, KMD, [f"put {tmp_path / 'data'} OUT/{name}",
-                                        f"put {tmp_path / 'trigger'} OUT/{name}.trigger"],
-                       tmp_path)
+        send_with(client, d, keyset, tmp_path, name, data, trig)
     # The digest came from the upload itself (a file put in OUT by other means has none here).
     d.wait_log(rf'event=upload_closed account={KMD} name="{re.escape(good)}" size={len(data)} '
                rf'sha256={digest}', since)
