@@ -409,6 +409,30 @@ def command_line(script):
             + shlex.join(sys.argv[1:]))
 
 
+def publish(script, machine, table, output):
+    """Prints the report (machine, command line, results) and, with --output, writes it there
+    as a markdown snippet."""
+    cmdline = command_line(script)
+    print("\n" + "\n".join(machine) + f"\n\nCommand: {cmdline}\n\n{table}")
+    if output:
+        with open(output, "w") as f:
+            f.write("Machine:\n\n" + "\n".join(machine) +
+                    f"\n\nCommand:\n\n```sh\n{cmdline}\n```\n\n{table}\n")
+        log(f"wrote {output}")
+
+
+def main_entry(main):
+    """Runs a benchmark's main() as the script: exit 2 on a BenchError, 130 on ^C."""
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log(f"error: {e}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
+
+
 def now_text():
     return f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
 

@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import os
 import statistics
-import sys
 import time
 
 import routing_common as rc
@@ -217,7 +216,6 @@ def main():
         sftp.close()
         t.close()
         ino.close()
-        fd_cpu = d.cpu_seconds()
     finally:
         if d is not None:
             d.stop()
@@ -245,13 +243,7 @@ def main():
               f"(write, fsync, rename, fsync dir): {dfs[0]:.0f}/s (median {dfs[1]:.3f} ms).",
               "", rc.load_footer(load_start, cpu_start)]
     table = "\n".join(lines)
-    cmdline = rc.command_line("routing_latency.py")
-    print("\n" + "\n".join(machine) + f"\n\nCommand: {cmdline}\n\n{table}")
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write("Machine:\n\n" + "\n".join(machine) +
-                    f"\n\nCommand:\n\n```sh\n{cmdline}\n```\n\n{table}\n")
-        rc.log(f"wrote {args.output}")
+    rc.publish("routing_latency.py", machine, table, args.output)
     return 0
 
 
@@ -264,11 +256,4 @@ def rc_source(size, path):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except rc.BenchError as e:
-        rc.log(f"error: {e}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        rc.log("interrupted")
-        sys.exit(130)
+    rc.main_entry(main)

@@ -444,22 +444,9 @@ def main():
                   "share of its samples):", "", "```", perf_report, "```"]
     lines += ["", rc.load_footer(load_start, cpu_start)]
     table = "\n".join(lines)
-    cmdline = rc.command_line("routing_throughput.py")
-    print("\n" + "\n".join(machine) + f"\n\nCommand: {cmdline}\n\n{table}")
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write("Machine:\n\n" + "\n".join(machine) +
-                    f"\n\nCommand:\n\n```sh\n{cmdline}\n```\n\n{table}\n")
-        rc.log(f"wrote {args.output}")
+    rc.publish("routing_throughput.py", machine, table, args.output)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except rc.BenchError as e:
-        rc.log(f"error: {e}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        rc.log("interrupted")
-        sys.exit(130)
+    rc.main_entry(main)
