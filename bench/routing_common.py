@@ -30,6 +30,7 @@ import sftp_throughput as st  # noqa: E402  (machine_info, OpenSSH, ensure_user,
 
 BenchError = st.BenchError
 log = st.log
+main_entry = st.main_entry
 run = st.run
 wait_for = st.wait_for
 free_port = st.free_port
@@ -419,18 +420,6 @@ def publish(script, machine, table, output):
             f.write("Machine:\n\n" + "\n".join(machine) +
                     f"\n\nCommand:\n\n```sh\n{cmdline}\n```\n\n{table}\n")
         log(f"wrote {output}")
-
-
-def main_entry(main):
-    """Runs a benchmark's main() as the script: exit 2 on a BenchError, 130 on ^C."""
-    try:
-        sys.exit(main())
-    except BenchError as e:
-        log(f"error: {e}")
-        sys.exit(2)
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
 
 
 def now_text():

@@ -781,12 +781,17 @@ class _null:
         return False
 
 
-if __name__ == "__main__":
+def main_entry(main_function):
+    """Runs a benchmark's main() as the script: exit 2 on a BenchError, 130 on ^C."""
     try:
-        sys.exit(main())
+        sys.exit(main_function())
     except BenchError as e:
         log(f"error: {e}")
         sys.exit(2)
     except KeyboardInterrupt:
         log("interrupted")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main_entry(main)
