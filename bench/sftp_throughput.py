@@ -208,6 +208,7 @@ class Fordeler(Server):
         with open(f"{root}/fordeler.toml", "w") as f:
             f.write('[server]\nlisten = ["127.0.0.1:0"]\nhost_keys = ["keys/host_ed25519"]\n'
                     '[storage]\nroot = "state"\n'
+                    '[http]\nlisten = []\n'  # no status page: several may run side by side
                     f'[[account]]\nid = "{self.user}"\nauthorized_keys = "keys/bench.pub"\n')
         self.log_path = f"{root}/fordelerd.log"
         self.proc = None
