@@ -22,7 +22,8 @@ struct UploadClosed {
   uint64_t size = 0;
   uint64_t inode = 0;  // of the file at close: lets delivery recognise the file it is told about
   // SHA-256 of the whole file, when every byte arrived in order through one handle that
-  // started at offset 0; unset otherwise (out-of-order writes, or a rename).
+  // started at offset 0 and no other writer had the file open meanwhile (another handle, or a
+  // SETSTAT that resized it); unset otherwise (out-of-order writes, a shared file, a rename).
   std::optional<Digest> sha256;
   How how = How::kClosed;
 };

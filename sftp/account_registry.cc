@@ -16,7 +16,8 @@ void AccountState::DropIfIdle(const std::string& name) {
   if (it != files_.end() && Idle(it->second)) files_.erase(it);
 }
 
-Result<std::shared_ptr<FileTicket>> AccountState::Acquire(const std::string& name, bool write) {
+Result<std::shared_ptr<FileTicket>> AccountState::Acquire(const std::string& name, bool write,
+                                                          uint64_t* overlaps_seen) {
   MutexLock l(&mu_);
   OutFile& f = files_[name];
   if (f.taking) {
@@ -29,7 +30,12 @@ Result<std::shared_ptr<FileTicket>> AccountState::Acquire(const std::string& nam
   }
   if (!f.ticket) f.ticket = std::make_shared<FileTicket>();
   ++f.holders;
-  if (write) ++f.writers;
+  if (write) {
+    uint64_t seen = f.ticket->overlapping_writers.load(std::memory_order_relaxed);
+    if (overlaps_seen != nullptr) *overlaps_seen = seen;
+    if (f.writers > 0) f.ticket->overlapping_writers.store(seen + 1, std::memory_order_release);
+    ++f.writers;
+  }
   return f.ticket;
 }
 

@@ -28,6 +28,10 @@ inline constexpr std::chrono::seconds kGhostDuration{10};
 // Shared by every handle on one file of /OUT; revoked while (and after) delivery takes the file.
 struct FileTicket {
   std::atomic<bool> revoked{false};
+  // Counts the times a writer opened the name while another writer had it open. A handle whose
+  // count changed between its open and its close shared the file with another writer, so the
+  // digest of its own writes need not describe the file.
+  std::atomic<uint64_t> overlapping_writers{0};
   bool ok() const { return !revoked.load(std::memory_order_acquire); }
 };
 
@@ -39,8 +43,11 @@ class AccountState {
 
   // A handle on /OUT/<name> is being opened (before the file is). Fails (kUnavailable for
   // writers, kNotFound for readers) while the name is being taken. Opening for writing forgets
-  // attributes kept from an earlier take of the same name.
-  Result<std::shared_ptr<FileTicket>> Acquire(const std::string& name, bool write) EXCLUDES(mu_);
+  // attributes kept from an earlier take of the same name. A writer gets in *overlaps_seen the
+  // ticket's overlapping_writers as it stood before this open (counting this one if another
+  // writer holds the name already).
+  Result<std::shared_ptr<FileTicket>> Acquire(const std::string& name, bool write,
+                                              uint64_t* overlaps_seen = nullptr) EXCLUDES(mu_);
   // The handle is closed (or its open failed).
   void Release(const std::string& name, bool write) EXCLUDES(mu_);
 

@@ -105,8 +105,9 @@ Status I::Open(Request& r) {
   bool write = r.access != Access::kRead;
   int flags = OpenFlags(r.pflags, write);
   std::shared_ptr<FileTicket> ticket;
+  uint64_t overlaps_seen = 0;
   if (r.vp.folder == Folder::kOut) {
-    Result<std::shared_ptr<FileTicket>> t = account->Acquire(r.vp.name, write);
+    Result<std::shared_ptr<FileTicket>> t = account->Acquire(r.vp.name, write, &overlaps_seen);
     if (!t.ok()) return t.status();
     ticket = std::move(*t);
   }
@@ -125,6 +126,7 @@ Status I::Open(Request& r) {
   h->writable = write;
   h->append = (flags & O_APPEND) != 0;
   h->ticket = std::move(ticket);
+  h->overlaps_seen = overlaps_seen;
   h->dev = st.st_dev;
   h->ino = st.st_ino;
   if (write) {

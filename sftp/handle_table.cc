@@ -8,6 +8,10 @@ namespace fordeler {
 
 bool Handle::revoked() const { return ticket && !ticket->ok(); }
 
+bool Handle::shared_with_another_writer() const {
+  return ticket && ticket->overlapping_writers.load(std::memory_order_acquire) != overlaps_seen;
+}
+
 HandleTable::HandleTable(size_t max) : max_(std::clamp<size_t>(max, 1, 65535)) {}
 
 Handle* HandleTable::Allocate(Handle::Kind kind, char id[kIdSize]) {
@@ -49,7 +53,7 @@ void HandleTable::Free(Handle* h) {
   h->ticket.reset();
   h->readable = h->writable = h->append = h->hash_valid = h->write_failed = false;
   h->download_reported = h->root_listed = false;
-  h->next_offset = h->written_back = h->quota_room = 0;
+  h->next_offset = h->written_back = h->quota_room = h->overlaps_seen = 0;
   h->name.clear();
   --open_;
   free_.push_back(static_cast<uint16_t>(h - slots_.data()));

@@ -39,14 +39,17 @@ struct Handle {
   DIR* dir = nullptr;
   dev_t dev = 0;
   ino_t ino = 0;
-  uint64_t next_offset = 0;   // where the next in-order write starts
-  uint64_t written_back = 0;  // write-back started up to here (uploads)
-  uint64_t quota_room = 0;    // out_quota: the file may grow to here without a new check
+  uint64_t next_offset = 0;    // where the next in-order write starts
+  uint64_t written_back = 0;   // write-back started up to here (uploads)
+  uint64_t quota_room = 0;     // out_quota: the file may grow to here without a new check
+  uint64_t overlaps_seen = 0;  // the ticket's overlapping_writers when this writer opened
   std::string name;
   std::shared_ptr<FileTicket> ticket;  // files in /OUT: revoked when delivery takes the file
   std::unique_ptr<Sha256> hash;        // write handles in /OUT; kept with the slot for reuse
 
   bool revoked() const;
+  // Another writer had the file open at some time while this one had (see FileTicket).
+  bool shared_with_another_writer() const;
 };
 
 class HandleTable {

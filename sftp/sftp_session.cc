@@ -333,7 +333,10 @@ void SftpSession::Impl::CloseFileHandle(Handle* h, bool abort, Status* result) {
       event.inode = static_cast<uint64_t>(st.st_ino);
       StartWriteBack(h, event.size, /*closing=*/true);
     }
-    if (h->hash_valid && h->next_offset == event.size) event.sha256 = h->hash->Finish();
+    // The digest describes the file only if this handle wrote all of it, alone.
+    if (h->hash_valid && h->next_offset == event.size && !h->shared_with_another_writer()) {
+      event.sha256 = h->hash->Finish();
+    }
   }
   if (h->writable && h->hash && !event.sha256) h->hash->Finish();  // reset for the slot's reuse
   if (upload && incomplete) RemoveHalfWrittenTrigger(jail, *h);

@@ -91,6 +91,64 @@ TEST_F(SessionTest, OutOfOrderWritesLeaveTheHashUnset) {
   EXPECT_FALSE(ups[0].sha256.has_value());
 }
 
+// A digest describes only what its own handle wrote: once another writer has had the file open
+// at the same time, neither writer's close may claim one.
+TEST_F(SessionTest, TwoWritersAtOnceLeaveTheHashUnset) {
+  Client other(&registry_, &events_, "acme");
+  other.Init();
+  Reply first = client_.Create("OUT/x");
+  ASSERT_EQ(client_.Write(first.handle, 0, "AAAA").code, kFxOk);
+  Reply second = other.Open("OUT/x", kFxfWrite);
+  ASSERT_EQ(second.type, kFxpHandle);
+  ASSERT_EQ(other.Write(second.handle, 0, "B").code, kFxOk);
+  ASSERT_EQ(other.Close(second.handle).code, kFxOk);
+  ASSERT_EQ(client_.Close(first.handle).code, kFxOk);
+  auto ups = events_.uploads();
+  ASSERT_EQ(ups.size(), 2u);
+  EXPECT_FALSE(ups[0].sha256.has_value());  // the second writer: wrote one byte of four
+  EXPECT_EQ(ups[1].size, 4u);               // the first: "BAAA" on disk, not its "AAAA"
+  EXPECT_FALSE(ups[1].sha256.has_value());
+
+  // The same when the second writer comes first and writes the whole file in order.
+  Reply early = other.Open("OUT/y", kFxfWrite | kFxfCreat);
+  Reply late = client_.Open("OUT/y", kFxfWrite);
+  ASSERT_EQ(late.type, kFxpHandle);
+  ASSERT_EQ(client_.Write(late.handle, 0, "CCCC").code, kFxOk);
+  ASSERT_EQ(other.Write(early.handle, 1, "D").code, kFxOk);
+  ASSERT_EQ(client_.Close(late.handle).code, kFxOk);
+  ASSERT_EQ(other.Close(early.handle).code, kFxOk);
+  ups = events_.uploads();
+  ASSERT_EQ(ups.size(), 4u);
+  EXPECT_FALSE(ups[2].sha256.has_value());
+  EXPECT_FALSE(ups[3].sha256.has_value());
+
+  // One writer after the other is fine: the last wrote the whole file alone.
+  ASSERT_EQ(client_.Put("OUT/y", "EEEE"), kFxOk);
+  ups = events_.uploads();
+  ASSERT_EQ(ups.size(), 5u);
+  ASSERT_TRUE(ups[4].sha256.has_value());
+  EXPECT_EQ(*ups[4].sha256, Sha256::Of("EEEE"));
+}
+
+// A path SETSTAT that truncates a file another handle is writing spoils that handle's digest.
+TEST_F(SessionTest, SetstatTruncatingAnOpenUploadLeavesTheHashUnset) {
+  Client other(&registry_, &events_, "acme");
+  other.Init();
+  Reply h = client_.Create("OUT/x");
+  ASSERT_EQ(client_.Write(h.handle, 0, "AAAA").code, kFxOk);
+  FileAttrs a;
+  a.flags = kAttrSize;
+  a.size = 2;
+  EXPECT_EQ(other.Call(PacketBuilder(kFxpSetstat).U32(1).String("OUT/x").Attrs(a).Finish()).code,
+            kFxOk);
+  ASSERT_EQ(client_.Write(h.handle, 4, "CC").code, kFxOk);  // "AA\0\0CC" on disk
+  ASSERT_EQ(client_.Close(h.handle).code, kFxOk);
+  auto ups = events_.uploads();
+  ASSERT_EQ(ups.size(), 1u);
+  EXPECT_EQ(ups[0].size, 6u);
+  EXPECT_FALSE(ups[0].sha256.has_value());
+}
+
 TEST_F(SessionTest, EmptyUploadHasTheEmptyDigest) {
   ASSERT_EQ(client_.Put("OUT/empty", ""), kFxOk);
   auto ups = events_.uploads();
