@@ -28,6 +28,12 @@ Batch& Batch::Append(Batch other) {
   return *this;
 }
 
+Batch& Batch::RequireDeliveryState(std::string transfer_uuid, std::string recipient,
+                                   DeliveryState state) {
+  ops_.emplace_back(DeliveryStateCheck{std::move(transfer_uuid), std::move(recipient), state});
+  return *this;
+}
+
 Batch& Batch::AddEvent(std::string kind, std::string transfer_uuid, std::string account,
                        std::string detail) {
   EventRecord e;

@@ -33,6 +33,14 @@ namespace fordeler {
 
 class Env;
 
+// A condition a batch holds to (Batch::RequireDeliveryState): checked inside the transaction,
+// against the database as it then is.
+struct DeliveryStateCheck {
+  std::string transfer_uuid;
+  std::string recipient;
+  DeliveryState state = DeliveryState::kDelivered;
+};
+
 // A set of writes applied atomically, in order.
 class Batch {
  public:
@@ -43,9 +51,16 @@ class Batch {
   Batch& AddEvent(std::string kind, std::string transfer_uuid, std::string account,
                   std::string detail);  // seq, time and hash are assigned at commit
   Batch& Append(Batch other);           // other's writes after these
+  // Applies the batch only if the delivery (transfer_uuid, recipient) is in `state` at that point
+  // of the commit; otherwise the batch is skipped whole and its `done` gets kAlreadyExists
+  // ("changed meanwhile"). This makes a change of a delivery's state a compare-and-set: of two
+  // writers that both saw it `delivered` (a pickup and the retention sweep, or the same pickup
+  // reported twice), only the first to commit records its change.
+  Batch& RequireDeliveryState(std::string transfer_uuid, std::string recipient,
+                              DeliveryState state);
   bool empty() const { return ops_.empty(); }
 
-  using Op = std::variant<TransferRecord, DeliveryRecord, EventRecord>;
+  using Op = std::variant<TransferRecord, DeliveryRecord, EventRecord, DeliveryStateCheck>;
   const std::vector<Op>& ops() const { return ops_; }
 
  private:

@@ -77,6 +77,7 @@ Result<std::unique_ptr<AuditWriter>> AuditWriter::Start(Db db, Env* env) {
       {&st.insert_route, sql::kInsertTransferRoute},
       {&st.upsert_delivery, sql::kUpsertDelivery},
       {&st.insert_event, sql::kInsertEvent},
+      {&st.select_delivery_state, sql::kSelectDeliveryState},
   };
   for (auto& p : prepares) {
     auto stmt = db.Prepare(p.sql, /*persistent=*/true);
@@ -171,7 +172,11 @@ void AuditWriter::CommitGroup(std::vector<Pending>& group) {
     Status s = Attempt(group, &bad);
     if (s.ok()) break;
     if (bad < group.size()) {
-      spdlog::error("event=audit_batch_failed error=\"{}\"", s.ToString());
+      if (s.code() == Status::Code::kAlreadyExists) {  // a DeliveryStateCheck that did not hold
+        spdlog::info("event=audit_batch_skipped reason=\"{}\"", s.message());
+      } else {
+        spdlog::error("event=audit_batch_failed error=\"{}\"", s.ToString());
+      }
       group[bad].failed = true;
       group[bad].status = s;
       continue;  // the others again, without it
@@ -206,7 +211,7 @@ Status AuditWriter::Attempt(std::vector<Pending>& group, size_t* bad) {
     if (group[i].failed) continue;
     s = Apply(group[i].batch, &head, &rc);
     if (!s.ok()) {
-      if (IsBatchError(rc)) *bad = i;
+      if (IsBatchError(rc) || s.code() == Status::Code::kAlreadyExists) *bad = i;
       RollbackIfOpen();
       return s;
     }
@@ -230,6 +235,8 @@ Status AuditWriter::Apply(const Batch& batch, ChainHead* head, int* rc) {
       ScopedReset reset(st_.upsert_delivery);
       BindDelivery(st_.upsert_delivery, *d);
       s = st_.upsert_delivery.Run(rc);
+    } else if (const auto* check = std::get_if<DeliveryStateCheck>(&op)) {
+      s = CheckDeliveryState(*check, rc);
     } else {
       s = ApplyEvent(std::get<EventRecord>(op), head, rc);
     }
@@ -278,6 +285,20 @@ Status AuditWriter::ApplyEvent(const EventRecord& e, ChainHead* head, int* rc) {
   Status s = Execute(st, rc);
   if (s.ok()) *head = ChainHead{seq, std::move(hash)};
   return s;
+}
+
+// kAlreadyExists (never a SQLite error's code) when the delivery is not in check.state.
+Status AuditWriter::CheckDeliveryState(const DeliveryStateCheck& check, int* rc) {
+  Stmt& st = st_.select_delivery_state;
+  ScopedReset reset(st);
+  st.Bind(1, std::string_view(check.transfer_uuid));
+  st.Bind(2, std::string_view(check.recipient));
+  auto row = st.Step(rc);
+  if (!row.ok()) return row.status();
+  std::string now = *row ? st.Text(0) : "absent";
+  if (now == ToString(check.state)) return Status::Ok();
+  return Status::AlreadyExists("the delivery of " + check.transfer_uuid + " to " + check.recipient +
+                               " is " + now + ", not " + std::string(ToString(check.state)));
 }
 
 void AuditWriter::RollbackIfOpen() {

@@ -8,7 +8,8 @@
 //
 // Failures. A batch whose own content breaks a constraint (a bug in the caller) fails alone: the
 // transaction is rolled back, that batch's `done` gets the error, and the group is applied again
-// without it. Any other failure (busy, locked, read-only, I/O, full disk) rolls back, logs
+// without it. A batch whose DeliveryStateCheck does not hold is skipped the same way
+// (kAlreadyExists). Any other failure (busy, locked, read-only, I/O, full disk) rolls back, logs
 // `event=audit_retry`, sleeps (10 ms doubling to 1 s) and retries the same group; nothing is
 // dropped. Only Close() while the database is failing completes the held batches with the error
 // (after one more attempt). Submit() after Close() runs `done` at once, on the caller's thread,
@@ -59,7 +60,7 @@ class AuditWriter {
   struct Statements {
     Stmt begin, commit, rollback;
     Stmt upsert_transfer, delete_routes, insert_route, upsert_delivery, insert_event,
-        delete_pending_deliveries;
+        delete_pending_deliveries, select_delivery_state;
   };
 
   AuditWriter(Db db, Env* env, Statements stmts, ChainHead head);
@@ -70,6 +71,7 @@ class AuditWriter {
   Status Apply(const Batch& batch, ChainHead* head, int* rc);
   Status ApplyTransfer(const TransferRecord& t, int* rc);
   Status ApplyEvent(const EventRecord& e, ChainHead* head, int* rc);
+  Status CheckDeliveryState(const DeliveryStateCheck& check, int* rc);
   void RollbackIfOpen();
   void Published(const ChainHead& head) EXCLUDES(mu_);
   bool Closing() EXCLUDES(mu_);

@@ -162,6 +162,49 @@ TEST(GroupCommit, GoodBatchesQueuedWithABadOneAreAllCommitted) {
   EXPECT_TRUE(store->Verify(std::nullopt)->ok);
 }
 
+// Two writers that both saw a delivery `delivered` (a pickup reported twice, a pickup and the
+// retention sweep): queued into one group, only the first one's change is recorded.
+TEST(GroupCommit, ADeliveryStateCheckLetsOnlyTheFirstChangeThrough) {
+  TempDir dir;
+  FakeEnv env;
+  auto store = OpenOrDie(dir.File("audit.db"), &env, testing::BusyTimeout(20));
+  const std::string uuid = "01a200fb-5d2d-76b1-bad0-998dc359be25";
+  ASSERT_TRUE(store
+                  ->Commit(Batch()
+                               .PutTransfer(testing::SampleTransfer(uuid, testing::At(0)))
+                               .PutDelivery(testing::Delivery(uuid, "flis", "a.csv",
+                                                              DeliveryState::kDelivered)))
+                  .ok());
+  RawDb holder(dir.File("audit.db"));
+  ASSERT_EQ(holder.Exec("BEGIN EXCLUSIVE"), SQLITE_OK);  // so they queue up into one group
+  std::vector<std::promise<Status>> results(3);
+  const DeliveryState to[] = {DeliveryState::kPickedUp, DeliveryState::kPickedUp,
+                              DeliveryState::kExpired};
+  for (int i = 0; i < 3; ++i) {
+    Batch b;
+    b.RequireDeliveryState(uuid, "flis", DeliveryState::kDelivered)
+        .PutDelivery(testing::Delivery(uuid, "flis", "a.csv", to[i]))
+        .AddEvent(std::string(ToString(to[i])), uuid, "flis", std::to_string(i));
+    store->Submit(std::move(b), [&results, i](const Status& s) { results[i].set_value(s); });
+  }
+  std::this_thread::sleep_for(milliseconds(50));
+  holder.Exec("COMMIT");
+  EXPECT_TRUE(results[0].get_future().get().ok());
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_EQ(results[i].get_future().get().code(), Status::Code::kAlreadyExists) << i;
+  }
+  auto deliveries = store->DeliveriesOf(uuid);
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_EQ(deliveries->at(0).state, DeliveryState::kPickedUp);
+  std::vector<std::string> kinds;
+  store->EventsOf(uuid, [&](const EventRecord& e) {
+    kinds.push_back(e.kind);
+    return true;
+  });
+  EXPECT_EQ(kinds, std::vector<std::string>{"picked_up"});
+  EXPECT_TRUE(store->Verify(std::nullopt)->ok);
+}
+
 TEST(GroupCommit, CloseFromADoneCallbackStopsTheWriter) {
   TempDir dir;
   FakeEnv env;

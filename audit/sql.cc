@@ -151,6 +151,9 @@ INSERT INTO events (seq, time, kind, transfer_uuid, account, detail, prev_hash, 
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 )sql";
 
+const char kSelectDeliveryState[] =
+    "SELECT state FROM deliveries WHERE transfer_uuid = ?1 AND recipient = ?2";
+
 #define FORDELER_TRANSFER_COLUMNS                                                          \
   "SELECT t.uuid, t.sender, t.trigger_name, t.name, t.senders_file_id, t.size, t.sha256, " \
   "t.data_area, t.authority, t.route_ids, t.state, t.step, t.error_code, "                 \

@@ -35,6 +35,7 @@ extern const char kDeletePendingDeliveries[];  // ?1 transfer uuid
 extern const char kInsertTransferRoute[];
 extern const char kUpsertDelivery[];
 extern const char kInsertEvent[];
+extern const char kSelectDeliveryState[];  // ?1 transfer uuid, ?2 recipient -> state
 
 // Reads.
 extern const char kSelectTransferColumns[];  // "SELECT <columns> FROM transfers t"
