@@ -763,3 +763,25 @@ def wait_receipt(d: "Daemon", sender: str, name: str, timeout: float = 20.0,
     receipt = receipt_of(path)
     wait_transfer(d.state / "audit.db", receipt["FileTransferUUID"], timeout)
     return receipt
+
+
+# --------------------------------------------------------------------------------------------
+# The operator's CLI
+
+
+def fordeler_path() -> str:
+    """`fordeler`: $FORDELER, else cli/fordeler beside the daemon's build folder."""
+    path = os.environ.get("FORDELER")
+    if not path:
+        path = str(Path(fordelerd_path()).resolve().parent.parent / "cli" / "fordeler")
+    assert os.access(path, os.X_OK), f"no fordeler binary at {path} (set FORDELER)"
+    return path
+
+
+def cli_json(d: "Daemon", *args: str, expect: int = 0, timeout: float = 60.0):
+    """Runs `fordeler --config <d's config> ARGS --json`, checks the exit status, parses stdout."""
+    import json
+    r = run([fordeler_path(), "--config", str(d.config_path), *args, "--json"], timeout=timeout)
+    assert r.returncode == expect, (f"fordeler {' '.join(args)} exited {r.returncode}, want "
+                                    f"{expect}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+    return json.loads(r.stdout)

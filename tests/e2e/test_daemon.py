@@ -1,9 +1,11 @@
 """fordelerd as a process (contract §9, §10, §1 limits): configuration errors, signals, restart
-on the same port, reload, IPv6, hostile peers, login_grace, the SFTP packet cap, session limits.
+on the same port, reload, IPv6, hostile peers, login_grace, the SFTP packet cap, session limits,
+systemd notification, keyboard-interactive refused, TCP_NODELAY, SIGTERM during an upload.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -14,9 +16,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness import (AccountSpec, assert_no_sanitizer_report, connect_transport, fordelerd_path,
-                     free_port, have_ipv6_loopback, pubkey_line, raw_socket, render_config, run,
-                     wait_until)
+from harness import (AccountSpec, assert_no_sanitizer_report, connect_transport, data_areas_toml,
+                     db_rows, fordelerd_path, free_port, have_ipv6_loopback, pubkey_line,
+                     raw_socket, render_config, run, trigger_xml, wait_until)
 
 KEY_NAMES = ["ed25519", "ecdsa256", "flis_ed25519", "new_ed25519", "weak_rsa1024"]
 
@@ -582,3 +584,231 @@ def test_max_sessions_below_default_per_account_limit_is_valid(daemons, keyset):
     """Both limits apply independently (contract §1); setting only max_sessions is valid."""
     d = daemons.create([vendor(keyset)], server_extra="max_sessions = 4")
     assert can_login(d, "vendor", keyset.key("ed25519"))
+
+
+# ------------------------------------------------------------------------------------------
+# systemd notification, keyboard-interactive, TCP_NODELAY, SIGTERM during a trigger's upload
+
+
+class NotifySocket:
+    """A unix datagram socket in the abstract namespace, bound by the test, as systemd's
+    NOTIFY_SOCKET; collects every message with its arrival time."""
+
+    def __init__(self):
+        self.name = f"fordeler-e2e-notify-{os.getpid()}-{os.urandom(6).hex()}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + self.name)
+        self.messages: list[tuple[float, str]] = []
+
+    @property
+    def env(self) -> str:
+        return "@" + self.name
+
+    def wait_for(self, pred, timeout: float, what: str) -> None:
+        """Reads messages (bounded in time) until pred(messages) holds."""
+        deadline = time.monotonic() + timeout
+        while not pred(self.messages):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"timed out after {timeout}s waiting for {what}; got "
+                            f"{[m for _, m in self.messages][-20:]}", pytrace=False)
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            self.messages.append((time.monotonic(), data.decode()))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def notify_index(messages, field: str, start: int = 0) -> int:
+    """Index of the first message from `start` on that has the line `field`, else -1."""
+    for i in range(start, len(messages)):
+        if field in messages[i][1].split("\n"):
+            return i
+    return -1
+
+
+def test_sd_notify_ready_watchdog_reload_stop(daemons, keyset):
+    """Type=notify (contract §10, operations.md): with NOTIFY_SOCKET set, fordelerd sends
+    READY=1 once it listens, WATCHDOG=1 every WATCHDOG_USEC/2 (0.2 s here, so pings 0.1 s apart),
+    RELOADING=1 then READY=1 on SIGHUP, and STOPPING=1 on SIGTERM before exiting with status 0."""
+    ns = NotifySocket()
+    try:
+        d = daemons.create([vendor(keyset)], start=False)
+        d.start(env={"NOTIFY_SOCKET": ns.env, "WATCHDOG_USEC": "200000"})
+        ns.wait_for(lambda m: notify_index(m, "READY=1") >= 0, 10, "READY=1")
+        ready = ns.messages[notify_index(ns.messages, "READY=1")][1]
+        assert "STATUS=" in ready, ready
+        assert can_login(d, "vendor", keyset.key("ed25519")), "READY=1 but no login"
+        # Watchdog pings keep coming, about WATCHDOG_USEC/2 apart (the median is robust against
+        # a loaded CI machine; any gap over 1 s would have had systemd kill the daemon anyway).
+        first = len(ns.messages)
+        ns.wait_for(lambda m: sum(x == "WATCHDOG=1" for _, x in m[first:]) >= 8, 5,
+                    "8 WATCHDOG=1 pings")
+        pings = [t for t, x in ns.messages[first:] if x == "WATCHDOG=1"]
+        gaps = sorted(b - a for a, b in zip(pings, pings[1:]))
+        assert gaps[len(gaps) // 2] < 0.2 and gaps[-1] < 1.0, \
+            f"watchdog pings too far apart for WATCHDOG_USEC=0.2s: {gaps}"
+        # SIGHUP: RELOADING=1, then READY=1 again; pings go on.
+        mark = len(ns.messages)
+
+        def reloaded(m) -> bool:
+            r = notify_index(m, "RELOADING=1", mark)
+            return r >= 0 and notify_index(m, "READY=1", r + 1) >= 0
+
+        d.send_signal(signal.SIGHUP)
+        ns.wait_for(reloaded, 10, "RELOADING=1 then READY=1")
+        mark = len(ns.messages)
+        ns.wait_for(lambda m: sum(x == "WATCHDOG=1" for _, x in m[mark:]) >= 3, 5,
+                    "watchdog pings after the reload")
+        assert notify_index(ns.messages, "STOPPING=1") == -1, "STOPPING=1 before SIGTERM"
+        # SIGTERM: STOPPING=1, then exit 0, and no READY=1 after it.
+        mark = len(ns.messages)
+        rc = d.stop(signal.SIGTERM)
+        assert rc == 0, f"exit status {rc} after SIGTERM\n{d.stderr_text()[-3000:]}"
+        ns.wait_for(lambda m: notify_index(m, "STOPPING=1", mark) >= 0, 5, "STOPPING=1")
+        stop_at = notify_index(ns.messages, "STOPPING=1", mark)
+        assert notify_index(ns.messages, "READY=1", stop_at) == -1, "READY=1 after STOPPING=1"
+    finally:
+        ns.close()
+
+
+def test_keyboard_interactive_is_refused(daemons, keyset):
+    """Contract §1: public keys only. A keyboard-interactive attempt (paramiko, and OpenSSH with
+    only keyboard-interactive allowed) fails and no prompt is ever sent; a key still works."""
+    d = daemons.create([vendor(keyset)])
+    prompts = []
+
+    def handler(title, instructions, prompt_list):
+        prompts.append((title, instructions, prompt_list))
+        return ["hunter2"] * len(prompt_list)
+
+    t = connect_transport(d.host, d.port, "vendor", None, authenticate=False)
+    try:
+        with pytest.raises(paramiko.AuthenticationException) as e:
+            t.auth_interactive("vendor", handler)
+        assert not t.is_authenticated()
+        if isinstance(e.value, paramiko.BadAuthenticationType):
+            assert e.value.allowed_types == ["publickey"], e.value.allowed_types
+    finally:
+        t.close()
+    assert prompts == [], f"the server sent keyboard-interactive prompts: {prompts}"
+    res = run(["ssh", "-F", "/dev/null", "-p", str(d.port), "-o", "StrictHostKeyChecking=no",
+               "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+               "-o", "ConnectTimeout=10", "-o", "IdentityAgent=none",
+               "-o", "PubkeyAuthentication=no",
+               "-o", "PreferredAuthentications=keyboard-interactive",
+               "-o", "KbdInteractiveAuthentication=yes", "-o", "NumberOfPasswordPrompts=1",
+               "-v", "-N", f"vendor@{d.host}"], timeout=30)
+    assert res.returncode == 255, f"ssh exited {res.returncode}\n{res.stderr}"
+    assert "Permission denied (publickey)" in res.stderr, res.stderr
+    assert "Authenticated to" not in res.stderr, res.stderr
+    assert can_login(d, "vendor", keyset.key("ed25519"))
+
+
+def pidfd_getfd(pid: int, fd: int) -> int:
+    """A duplicate of another process's file descriptor (pidfd_getfd(2), Linux 5.6); raises
+    OSError when the kernel or a seccomp filter refuses it."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        r = libc.syscall(438, pidfd, fd, 0)  # SYS_pidfd_getfd, the same on x86-64 and arm64
+        if r < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return r
+    finally:
+        os.close(pidfd)
+
+
+def daemon_socket_for_peer(pid: int, peer: tuple[str, int]) -> int:
+    """fordelerd's fd of the accepted TCP connection whose remote end is `peer` (found via
+    /proc/<pid>/net/tcp and the socket inodes of /proc/<pid>/fd)."""
+    host, port = peer
+    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), port)
+    inode = None
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[2] == want and fields[3] == "01":  # rem_address, ESTABLISHED
+            inode = fields[9]
+    assert inode, f"no established connection from {peer} in /proc/{pid}/net/tcp"
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                return int(fd)
+        except OSError:
+            continue
+    raise AssertionError(f"socket inode {inode} not among fordelerd's fds")
+
+
+def test_accepted_sockets_have_tcp_nodelay(daemons, keyset):
+    """Accepted connections run with TCP_NODELAY (small SFTP replies are not held back by
+    Nagle's algorithm). Neither `ss` nor /proc/net/tcp shows the option, so the test borrows
+    the daemon's socket with pidfd_getfd(2) and asks getsockopt: before and after login."""
+    d = daemons.create([vendor(keyset)])
+    raw = raw_socket(d.host, d.port)  # not authenticated: the accepted socket is set at once
+    try:
+        assert raw.recv(64).startswith(b"SSH-2.0-")
+        try:
+            dup = pidfd_getfd(d.pid, daemon_socket_for_peer(d.pid, raw.getsockname()))
+        except OSError as e:
+            pytest.skip(f"pidfd_getfd refused here ({e}): TCP_NODELAY cannot be read from outside")
+        with socket.socket(fileno=dup) as s:
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, \
+                "accepted socket without TCP_NODELAY"
+    finally:
+        raw.close()
+    with d.sftp("vendor", keyset.key("ed25519")) as sftp:
+        assert sorted(sftp.listdir("/")) == ["IN", "OUT"]
+        peer = sftp.get_channel().get_transport().sock.getsockname()
+        with socket.socket(fileno=pidfd_getfd(d.pid, daemon_socket_for_peer(d.pid, peer))) as s:
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, \
+                "a logged-in session's socket without TCP_NODELAY"
+
+
+def test_sigterm_during_trigger_upload_removes_the_half_written_trigger(daemons, keyset):
+    """SIGTERM while a session has OUT/<name>.trigger open and partly written (its data file
+    complete), and another data file half written: fordelerd exits 0; the half-written trigger
+    is gone, so it never looks complete (sftp_session.h: Abort); the data files stay in OUT, as
+    any data file without a trigger (contract §2). After a restart nothing is routed: no
+    receipt, no delivery, nothing in quarantine."""
+    route = ('[[route]]\nid = "r"\ndata_area = "oekonomi"\nsender = "vendor"\n'
+             'authorities = ["*"]\nrecipients = ["flis"]\n')
+    d = daemons.create([vendor(keyset), flis(keyset)],
+                       extra='[delivery]\ntrigger_grace = "1s"\n' + route + data_areas_toml())
+    name, other = "x.csv", "y.csv"
+    data = os.urandom(10_000)
+    trig = trigger_xml(name, len(data), "vendor", ["flis"], inf_ref="FLISOekonomiAflever_1")
+    s = d.sftp("vendor", keyset.key("ed25519"))
+    try:
+        s.sftp.putfo(io.BytesIO(data), f"OUT/{name}")
+        half = s.sftp.open(f"OUT/{other}", "wb")
+        half.set_pipelined(False)
+        half.write(b"z" * 5000)
+        half.flush()
+        f = s.sftp.open(f"OUT/{name}.trigger", "wb")
+        f.set_pipelined(False)
+        f.write(trig[: len(trig) // 2])
+        f.flush()
+        assert (d.out_dir("vendor") / f"{name}.trigger").stat().st_size == len(trig) // 2
+        rc = d.stop(signal.SIGTERM)
+        assert rc == 0, f"exit status {rc} after SIGTERM\n{d.stderr_text()[-3000:]}"
+    finally:
+        s.transport.close()
+    out = sorted(os.listdir(d.out_dir("vendor")))
+    assert f"{name}.trigger" not in out, f"half-written trigger left in OUT: {out}"
+    assert out == [name, other], out
+    assert (d.out_dir("vendor") / name).read_bytes() == data
+    assert (d.out_dir("vendor") / other).read_bytes() == b"z" * 5000
+    d.start()
+    time.sleep(2.0)  # > trigger_grace: a trigger adopted at start would have its receipt by now
+    assert sorted(os.listdir(d.out_dir("vendor"))) == [name, other]
+    assert os.listdir(d.in_dir("vendor")) == [], "a receipt for a trigger that never completed"
+    assert os.listdir(d.in_dir("flis")) == []
+    q = d.state / "quarantine"
+    assert not q.exists() or os.listdir(q) == [], os.listdir(q)
+    assert db_rows(d.state / "audit.db", "SELECT uuid FROM transfers") == []

@@ -20,9 +20,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness import (UUID_RE, AccountSpec, as_list, data_areas_toml, db_rows, metadata_of,
-                     parse_xml, receipt_of, run, sha256_bytes, ssh_base_options, trigger_xml,
-                     verify_event_chain, wait_receipt, wait_transfer, wait_until)
+from harness import (UUID_RE, AccountSpec, as_list, cli_json, data_areas_toml, db_rows,
+                     metadata_of, parse_xml, receipt_of, run, sha256_bytes, ssh_base_options,
+                     trigger_xml, verify_event_chain, wait_receipt, wait_transfer, wait_until)
 
 KMD = "kmd-oekonomi"
 KMD_AUTHORITY = "urn:oio:cvr-nr:55133018"
@@ -633,3 +633,190 @@ def test_file_too_large(daemons, keyset, limit, size):
          trigger_xml(name, len(data), KMD, RECIPIENTS, inf_ref=DELIVER))
     check_delivered(d2, name, data, wait_receipt(d2, KMD, name))
     verify_event_chain(db(d2))
+
+
+# ------------------------------------------------------------------------------------------
+# Quota, a data file held open past trigger_grace, pickup by other means, filemetadata
+
+
+@pytest.mark.parametrize("limit", ["quota_files", "quota"])
+def test_recipient_quota_exceeded(daemons, keyset, limit):
+    """3002 QUOTA_EXCEEDED (contract §7): flis may hold 2 data files (or 1,800 bytes) in /IN;
+    metadata files do not count, so two 600-byte transfers fit and a third (601 bytes) would
+    pass the quota: it is rejected for all its recipients (lis-x has no quota and gets nothing
+    either), the pair is quarantined, the receipt names flis. A file that fills the byte quota
+    exactly still fits. Once flis fetched a file there is room again."""
+    quota = "quota_files = 2" if limit == "quota_files" else 'quota = "1800B"'
+    accs = accounts(keyset)
+    for a in accs:
+        if a.id == FLIS:
+            a.extra += "\n" + quota
+    d2 = daemons.create(accs, extra=routes() + "\n" + data_areas_toml())
+
+    def transfer(name: str, data: bytes, not_uuid: str | None = None) -> dict:
+        send(d2, keyset, KMD, name, data, trigger_xml(name, len(data), KMD, RECIPIENTS,
+                                                      inf_ref=DELIVER))
+        return wait_receipt(d2, KMD, name, not_uuid=not_uuid)
+
+    def rejected(name: str, data: bytes) -> str:  # a fresh name: its first receipt
+        send(d2, keyset, KMD, name, data, trigger_xml(name, len(data), KMD, RECIPIENTS,
+                                                      inf_ref=DELIVER))
+        uuid = check_rejected(d2, KMD, name, 3002, "QUOTA_EXCEEDED", True,
+                              recipients=RECIPIENTS)
+        assert (d2.state / "quarantine" / uuid / name).read_bytes() == data
+        desc = receipt_of(d2.in_dir(KMD) / (name + ".sftpreceipt"))["ErrorMessage"][
+            "ErrorDescription"]
+        assert FLIS in desc, f"the description does not name the recipient over quota: {desc!r}"
+        return uuid
+
+    sent = []
+    for i in range(2):
+        name, data = fresh(f"quota-ok{i}"), os.urandom(600)
+        check_delivered(d2, name, data, transfer(name, data))
+        sent.append(name)
+    name = fresh("quota-over")
+    uuid = rejected(name, os.urandom(601))
+    assert sorted(n for n in os.listdir(d2.in_dir(FLIS)) if not n.endswith(".metadata")) == \
+        sorted(sent)
+    if limit == "quota":  # 1,200 + 600 is exactly the quota: that fits; one byte more does not
+        data = os.urandom(600)
+        uuid = check_delivered(d2, name, data, transfer(name, data, not_uuid=uuid))
+        sent.append(name)
+        name = fresh("quota-one-byte")
+        uuid = rejected(name, b"x")
+    # flis fetches one file: room again for the same name.
+    first_uuid = metadata_of(d2.in_dir(FLIS) / (sent[0] + ".metadata"))["FileTransferUUID"]
+    with d2.sftp(FLIS, key(keyset, FLIS)) as s:
+        s.remove(f"IN/{sent[0]}")
+    wait_until(lambda: deliveries(d2, first_uuid)[FLIS]["state"] == "picked_up", 15,
+               "flis's pickup to be recorded")
+    data = os.urandom(600 if limit == "quota_files" else 1)
+    check_delivered(d2, name, data, transfer(name, data, not_uuid=uuid))
+    verify_event_chain(db(d2))
+
+
+def test_data_file_held_open_past_trigger_grace_is_1004(d, keyset):
+    """Contract §2: a trigger whose data file is still open for writing is retried until
+    trigger_grace (1 s here) has passed, then rejected with 1004 DATA_FILE_MISSING; nothing is
+    delivered, not even after the writer closes the file. (A writer that closes within the grace
+    is delivered: test_hostile.py::test_delivered_files_cannot_be_changed.)"""
+    name = fresh("held-open")
+    data = os.urandom(50_000)
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        f = s.open(f"OUT/{name}", "wb")
+        f.set_pipelined(False)
+        f.write(data)
+        f.flush()
+        t0 = time.monotonic()
+        put_bytes(s, trigger_xml(name, len(data), KMD, RECIPIENTS, inf_ref=DELIVER),
+                  f"OUT/{name}.trigger")
+        receipt = wait_receipt(d, KMD, name, timeout=20)
+        waited = time.monotonic() - t0
+        err = receipt.get("ErrorMessage")
+        assert err and err["ErrorCode"] == "1004", receipt
+        assert err["ErrorCodeDescription"] == "DATA_FILE_MISSING", receipt
+        assert err.get("ErrorDescription"), receipt
+        assert waited >= 0.9, f"rejected after {waited:.2f}s, before trigger_grace (1s)"
+        uuid = receipt["FileTransferUUID"]
+        row = wait_transfer(db(d), uuid)
+        assert row["state"] == "rejected" and row["error_code"] == 1004, dict(row)
+        assert (d.state / "quarantine" / uuid / (name + ".trigger")).exists()
+        f.write(b"late")
+        f.close()
+    time.sleep(1.5)  # the close must not revive the rejected transfer
+    for r in (FLIS, LISX):
+        got = [n for n in os.listdir(d.in_dir(r)) if n.startswith(name)]
+        assert got == [], f"{r} received something of a rejected transfer: {got}"
+    live = {r: x["state"] for r, x in deliveries(d, uuid).items()
+            if x["state"] in ("pending", "delivered", "picked_up")}
+    assert live == {}, live
+    rows = db_rows(db(d), "SELECT uuid FROM transfers WHERE sender = ? AND name = ?", (KMD, name))
+    assert [r["uuid"] for r in rows] == [uuid], "one trigger, one transfer"
+    assert receipt_of(d.in_dir(KMD) / (name + ".sftpreceipt"))["FileTransferUUID"] == uuid
+    # The data file could not be taken: it stays in OUT, complete now, like any data file
+    # without a trigger (contract §2), and a new trigger sends it.
+    full = data + b"late"
+    assert (d.out_dir(KMD) / name).read_bytes() == full
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        put_bytes(s, trigger_xml(name, len(full), KMD, RECIPIENTS, inf_ref=DELIVER),
+                  f"OUT/{name}.trigger")
+    check_delivered(d, name, full, wait_receipt(d, KMD, name, not_uuid=uuid))
+    check_out_empty(d, KMD)
+
+
+@pytest.mark.parametrize("how", ["remove", "move_away"])
+def test_pickup_by_removal_on_disk_is_recorded(d, keyset, how):
+    """Contract §5 and operations.md: a delivered file removed from the recipient's IN by other
+    means (os.remove on the jail path, or a rename out of the jail; no SFTP) is recorded as
+    picked up (inotify), seen through `fordeler show --json`; the other recipient's delivery
+    stays delivered."""
+    name = fresh(f"disk-pickup-{how}")
+    data = os.urandom(3000)
+    send(d, keyset, KMD, name, data, trigger_xml(name, len(data), KMD, RECIPIENTS,
+                                                 inf_ref=DELIVER))
+    uuid = check_delivered(d, name, data, wait_receipt(d, KMD, name))
+    if how == "remove":
+        os.remove(d.in_dir(FLIS) / name)
+    else:
+        os.rename(d.in_dir(FLIS) / name, d.workdir / name)
+
+    def flis_delivery() -> dict:
+        doc = cli_json(d, "show", uuid)
+        return {x["recipient"]: x for x in doc["deliveries"]}[FLIS]
+
+    wait_until(lambda: flis_delivery()["state"] == "picked_up", 15,
+               "flis's delivery to be picked_up in `fordeler show`", interval=0.2)
+    doc = cli_json(d, "show", uuid)
+    dl = {x["recipient"]: x for x in doc["deliveries"]}
+    assert dl[FLIS]["picked_up_at"], dl[FLIS]
+    assert dl[LISX]["state"] == "delivered" and not dl[LISX]["picked_up_at"], dl[LISX]
+    picked = [e for e in doc["events"] if e["kind"] == "picked_up"]
+    assert len(picked) == 1, doc["events"]
+    row = deliveries(d, uuid)[FLIS]
+    assert row["state"] == "picked_up" and row["picked_up_at"], row
+    # Removing the metadata file too records nothing more.
+    os.remove(d.in_dir(FLIS) / (name + ".metadata"))
+    time.sleep(0.5)
+    assert [e["kind"] for e in cli_json(d, "show", uuid)["events"]].count("picked_up") == 1
+    verify_event_chain(db(d))
+
+
+def test_metadata_format_filemetadata(daemons, keyset):
+    """`metadata_format = "filemetadata"` (contract §6): every recipient's metadata file has the
+    root ns2:FileMetadata (read with xmltodict, no namespace processing) with the same children
+    as the ns2:Trigger form, in the same order; receipts keep ns2:TechnicalReceipt."""
+    extra = ('[delivery]\nmetadata_format = "filemetadata"\n' + routes() + "\n" +
+             data_areas_toml())
+    d2 = daemons.create(accounts(keyset), extra=extra)
+    name = fresh("filemetadata")
+    data = os.urandom(4321)
+    trig = trigger_xml(name, len(data), KMD, RECIPIENTS, inf_ref=DELIVER, senders_file_id="fm-1",
+                       transaction_id="tx-fm")
+    send(d2, keyset, KMD, name, data, trig)
+    receipt = wait_receipt(d2, KMD, name)
+    assert receipt["Receipt"]["Message"] == "SUCCESS", receipt
+    uuid = receipt["FileTransferUUID"]
+    sha = sha256_bytes(data)
+    for r, it_system, authority in ((FLIS, "FLIS", None), (LISX, "lis-x", LISX_AUTHORITY)):
+        assert (d2.in_dir(r) / name).read_bytes() == data
+        doc = parse_xml((d2.in_dir(r) / (name + ".metadata")).read_bytes())
+        assert list(doc) == ["ns2:FileMetadata"], f"root is {list(doc)}, want ns2:FileMetadata"
+        m = doc["ns2:FileMetadata"]
+        assert m["@xmlns:ns2"] == "http://serviceplatformen.dk/xml/wsdl/soap11/SFTP/1/types"
+        assert [k for k in m if not k.startswith("@")] == \
+            ["FileTransferUUID", "FileDescriptor", "FileContentDescriptor"], list(m)
+        assert m["FileTransferUUID"] == uuid
+        fd = m["FileDescriptor"]
+        assert list(fd) == ["FileName", "SizeInBytes", "Sender", "SendersFileId", "Recipients",
+                            "Sha256"], list(fd)
+        assert (fd["FileName"], fd["SizeInBytes"], fd["Sender"], fd["SendersFileId"],
+                fd["Recipients"], fd["Sha256"]) == (name, str(len(data)), KMD, "fm-1", r, sha)
+        info = m["FileContentDescriptor"]["SFTPDynamicRoutingInfo"]
+        assert info["InfRef"] == FETCH
+        assert info["SenderIt-system"] == "kmd-oekonomi"
+        assert info["SenderAuthority"] == KMD_AUTHORITY
+        assert info.get("RecipientIt-system") == it_system
+        assert info.get("RecipientAuthority") == authority
+        assert info["TransactionId"] == "tx-fm"
+    assert list(parse_xml((d2.in_dir(KMD) / (name + ".sftpreceipt")).read_bytes())) == \
+        ["ns2:TechnicalReceipt"]

@@ -30,7 +30,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness import AccountSpec, data_areas_toml, ssh_base_options, trigger_xml, wait_receipt
+from harness import (AccountSpec, data_areas_toml, ssh_base_options, trigger_xml, wait_receipt,
+                     wait_until)
 
 KMD = "kmd-oekonomi"  # the attacker: a sender
 FLIS = "flis"  # its recipient
@@ -996,6 +997,100 @@ def test_sender_spoofing_another_account(d, keyset):
     assert r["ErrorMessage"]["ErrorCode"] == "1007", r
     assert not (d.in_dir(FLIS) / name).exists()
     assert not (d.in_dir(VICTIM) / (name + ".sftpreceipt")).exists()
+
+
+def test_bad_triggers_cannot_stall_another_sender(d, keyset):
+    """One sender streams bad triggers (random bytes, billion laughs, XXE, over 64 KiB, 9,000
+    unclosed nested elements, and triggers whose data file never comes, each retried for
+    trigger_grace) while another sender's transfers go on: each of those is delivered within
+    STALL_BOUND s of its trigger while the stream still runs, and every bad trigger gets its own
+    1001 or 1004 receipt in the end."""
+    STALL_BOUND, FLOOD_MAX, FLOOD_SECONDS, GOOD = 10.0, 3000, 40.0, 6
+    data = b"bad\n"
+
+    def bad(i: int) -> tuple[str, bytes, bytes | None, str]:
+        """(name, trigger, data or None, expected code) of the i-th bad trigger."""
+        name = fresh(f"flood{i:03d}")
+        kind = i % 6
+        if kind == 0:
+            return name, os.urandom(3000), data, "1001"
+        if kind == 1:
+            return name, laughs_trigger(name, len(data)), data, "1001"
+        if kind == 2:
+            return name, xxe_trigger(name, len(data), Path("/nonexistent/x")), data, "1001"
+        if kind == 3:
+            t = trigger_xml(name, len(data), KMD, [FLIS], inf_ref=DELIVER)
+            return name, t.replace(b"<FileDescriptor>", b"<FileDescriptor><!--" +
+                                   b"x" * (70 << 10) + b"-->"), data, "1001"
+        if kind == 4:
+            t = trigger_xml(name, len(data), KMD, [FLIS], inf_ref=DELIVER)
+            deep = b"<a>" * 9000  # never closed: not well-formed, under 64 KiB
+            return name, t.replace(b"</FileDescriptor>", deep + b"</FileDescriptor>"), data, \
+                "1001"
+        return name, trigger_xml(name, len(data), KMD, [FLIS], inf_ref=DELIVER), None, "1004"
+
+    flood: dict[str, str] = {}  # name -> expected code
+    flood_times: list[float] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def flooder() -> None:
+        try:
+            deadline = time.monotonic() + FLOOD_SECONDS
+            with d.sftp(KMD, key(keyset, KMD)) as s:
+                for i in range(FLOOD_MAX):
+                    if stop.is_set() or time.monotonic() > deadline:
+                        break
+                    name, trig, payload, code = bad(i)
+                    if payload is not None:
+                        s.putfo(io.BytesIO(payload), f"OUT/{name}", confirm=False)
+                    s.putfo(io.BytesIO(trig), f"OUT/{name}.trigger", confirm=False)
+                    flood[name] = code
+                    flood_times.append(time.monotonic())
+        except Exception as e:  # reported below
+            errors.append(f"flooder: {type(e).__name__}: {e}")
+
+    t = threading.Thread(target=flooder, daemon=True)
+    t.start()
+    good: list[tuple[str, float, float]] = []  # name, trigger sent, receipt seen
+    try:
+        wait_until(lambda: len(flood_times) >= 30 or errors or not t.is_alive(), 30,
+                   "the flood to start")
+        assert not errors, errors
+        with d.sftp(VICTIM, key(keyset, VICTIM)) as s:
+            for i in range(GOOD):
+                name = fresh(f"good{i}")
+                payload = os.urandom(5000)
+                s.putfo(io.BytesIO(payload), f"OUT/{name}", confirm=False)
+                s.putfo(io.BytesIO(trigger_xml(name, len(payload), VICTIM, [FLIS],
+                                               inf_ref=DELIVER)), f"OUT/{name}.trigger",
+                        confirm=False)
+                sent = time.monotonic()
+                r = wait_receipt(d, VICTIM, name, timeout=STALL_BOUND)
+                took = time.monotonic() - sent
+                assert "Receipt" in r, f"{name}: {r}"
+                assert (d.in_dir(FLIS) / name).read_bytes() == payload
+                good.append((name, sent, took))
+                time.sleep(0.3)  # let the stream go on between good transfers
+    finally:
+        stop_at = time.monotonic()
+        stop.set()
+        t.join(timeout=60)
+    assert not t.is_alive(), "the flooding thread hung"
+    assert not errors, errors
+    # The good transfers ran while the flood did: it stopped only when told to.
+    assert len(good) == GOOD
+    assert len(flood) < FLOOD_MAX and flood_times[-1] > good[-1][1], (
+        f"the stream ended before the last good transfer ({len(flood)} bad triggers, last "
+        f"{stop_at - flood_times[-1]:.1f}s before the end)")
+    assert len(flood) >= 60, f"only {len(flood)} bad triggers were sent"
+    assert max(g[2] for g in good) < STALL_BOUND
+    # Every bad trigger was answered, with the right code, and delivered nothing.
+    for name, code in flood.items():
+        r = wait_receipt(d, KMD, name, timeout=60)
+        SEEN.append((d.in_dir(KMD) / (name + ".sftpreceipt")).read_bytes())
+        assert r.get("ErrorMessage", {}).get("ErrorCode") == code, f"{name}: {r}"
+        assert not (d.in_dir(FLIS) / name).exists(), f"{name} was delivered"
 
 
 # --------------------------------------------------------------------------------------------
