@@ -8,6 +8,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <thread>
 
 #include "core/thread_name.h"
@@ -51,6 +53,16 @@ Result<tcp::endpoint> ParseListen(const std::string& text) {
   return tcp::endpoint(address, static_cast<unsigned short>(number));
 }
 
+// Out of descriptors or kernel memory: the connection stays queued and the listening socket
+// readable, so accepting again at once would spin at full CPU until something is freed.
+bool ResourceShortage(const boost::system::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory || ec == boost::system::errc::too_many_files_open_in_system;
+}
+
+constexpr std::chrono::milliseconds kFirstAcceptPause{100};
+constexpr std::chrono::milliseconds kLongestAcceptPause{1000};
+
 std::string FormatLocal(const tcp::endpoint& ep) {
   if (ep.address().is_v6())
     return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
@@ -66,15 +78,24 @@ struct SshServer::Impl {
     if (bind != nullptr) ssh_bind_free(bind);
   }
 
+  // One listening socket; its handlers run on the first io_context.
+  struct Listener {
+    explicit Listener(asio::io_context& io) : acceptor(io), retry(io) {}
+    tcp::acceptor acceptor;
+    asio::steady_timer retry;            // accepting again after a resource shortage
+    std::chrono::milliseconds pause{0};  // the current pause, doubled while shortages last
+  };
+
   Status SetUpBind(const Config& config);
   Status Listen(const std::string& address);
-  void Accept(tcp::acceptor* acceptor);
+  void Accept(Listener* listener);
+  void PauseAccepting(Listener* listener, const boost::system::error_code& ec);
 
   ServerContext context;
   ssh_bind bind = nullptr;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<WorkGuard> guards;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::unique_ptr<Listener>> listeners;
   std::vector<std::string> bound;
   size_t next_context = 0;
   std::atomic<bool> stopping{false};
@@ -127,7 +148,8 @@ Status SshServer::Impl::SetUpBind(const Config& config) {
 Status SshServer::Impl::Listen(const std::string& address) {
   auto endpoint = ParseListen(address);
   if (!endpoint.ok()) return endpoint.status();
-  auto acceptor = std::make_unique<tcp::acceptor>(*contexts.front());
+  auto listener = std::make_unique<Listener>(*contexts.front());
+  tcp::acceptor* acceptor = &listener->acceptor;
   boost::system::error_code ec;
   acceptor->open(endpoint->protocol(), ec);
   if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
@@ -136,28 +158,44 @@ Status SshServer::Impl::Listen(const std::string& address) {
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::Unavailable("cannot listen on " + address + ": " + ec.message());
   bound.push_back(FormatLocal(acceptor->local_endpoint()));
-  acceptors.push_back(std::move(acceptor));
+  listeners.push_back(std::move(listener));
   return Status::Ok();
 }
 
-void SshServer::Impl::Accept(tcp::acceptor* acceptor) {
+void SshServer::Impl::Accept(Listener* listener) {
   asio::io_context* target = contexts[next_context++ % contexts.size()].get();
-  acceptor->async_accept(*target,
-                         [this, acceptor, target](boost::system::error_code ec, tcp::socket s) {
-                           if (stopping) return;
-                           if (!ec) {
-                             auto session = std::make_shared<SshSession>(&context, std::move(s));
-                             if (session->Admit()) {
-                               context.AddSession(session);
-                               asio::post(*target, [session] { session->Start(); });
-                             }
-                           } else if (ec == asio::error::operation_aborted) {
-                             return;
-                           } else {
-                             spdlog::warn("event=accept_error error=\"{}\"", ec.message());
-                           }
-                           Accept(acceptor);
-                         });
+  listener->acceptor.async_accept(
+      *target, [this, listener, target](boost::system::error_code ec, tcp::socket s) {
+        if (stopping || ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          listener->pause = std::chrono::milliseconds{0};
+          auto session = std::make_shared<SshSession>(&context, std::move(s));
+          if (session->Admit()) {
+            context.AddSession(session);
+            asio::post(*target, [session] { session->Start(); });
+          }
+        } else if (ResourceShortage(ec)) {
+          PauseAccepting(listener, ec);
+          return;
+        } else {
+          spdlog::warn("event=accept_error error=\"{}\"", ec.message());
+        }
+        Accept(listener);
+      });
+}
+
+// Waiting 100 ms, doubling up to a second while the shortage lasts, lets sessions that end give
+// their descriptors back; the connections meanwhile wait in the listen backlog.
+void SshServer::Impl::PauseAccepting(Listener* listener, const boost::system::error_code& ec) {
+  listener->pause = listener->pause.count() == 0
+                        ? kFirstAcceptPause
+                        : std::min(listener->pause * 2, kLongestAcceptPause);
+  spdlog::warn("event=accept_paused error=\"{}\" retry_in_ms={}", ec.message(),
+               listener->pause.count());
+  listener->retry.expires_after(listener->pause);
+  listener->retry.async_wait([this, listener](boost::system::error_code e) {
+    if (!e && !stopping) Accept(listener);
+  });
 }
 
 SshServer::SshServer(Env* env, AccountRegistry* registry, FileEventListener* listener)
@@ -179,7 +217,7 @@ Status SshServer::Start(std::shared_ptr<const Config> config) {
     s = impl_->Listen(address);
     if (!s.ok()) return s;
   }
-  for (auto& acceptor : impl_->acceptors) impl_->Accept(acceptor.get());
+  for (auto& listener : impl_->listeners) impl_->Accept(listener.get());
   return Status::Ok();
 }
 
@@ -200,9 +238,10 @@ void SshServer::Run() {
 void SshServer::Stop() {
   if (impl_->stopping.exchange(true)) return;
   asio::post(*impl_->contexts.front(), [this] {
-    for (auto& acceptor : impl_->acceptors) {
+    for (auto& listener : impl_->listeners) {
       boost::system::error_code ec;
-      acceptor->close(ec);
+      listener->acceptor.close(ec);
+      listener->retry.cancel();
     }
     for (const auto& session : impl_->context.Sessions()) session->Shutdown("server shutting down");
     for (auto& guard : impl_->guards) guard.reset();  // run() returns once sessions are gone

@@ -5,6 +5,8 @@ Sources other than 127.0.0.1 are made by binding the client socket to 127.0.0.2,
 (Linux routes all of 127/8 to the loopback interface)."""
 from __future__ import annotations
 
+import os
+import resource
 import signal
 import socket
 import time
@@ -124,6 +126,43 @@ def test_slowloris_connections_are_capped_per_address_and_overall(daemons, keyse
     assert len(limit_rows(d, "max_unauthenticated_per_address (4)")) == 1, (
         "five drops in one run were audited more than once")
     assert d.running()
+
+
+def test_running_out_of_descriptors_pauses_accepting(daemons, keyset):
+    """Out of file descriptors, accept() fails while the connection stays queued and the listening
+    socket stays readable. The daemon pauses accepting (100 ms, doubling up to 1 s) instead of
+    retrying in a busy loop, its open sessions keep working, and it serves logins again once
+    descriptors are free."""
+    d = daemons.create([vendor(keyset)])
+    key = keyset.key("ed25519")
+    sessions = [login_from(d, "127.0.0.1", "vendor", key) for _ in range(2)]
+    soft, hard = resource.prlimit(d.pid, resource.RLIMIT_NOFILE)
+    since = d.stderr_size()
+    queued: list[socket.socket] = []
+    try:
+        sftp = paramiko.SFTPClient.from_transport(sessions[0])
+        in_use = len(os.listdir(f"/proc/{d.pid}/fd"))
+        resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (in_use, hard))  # not one to spare
+        for _ in range(3):  # accepted by the kernel, waiting in the backlog
+            queued.append(connect_from(d, "127.0.0.1"))
+        d.wait_log(r'event=accept_paused error="[^"]+" retry_in_ms=100\b', since=since)
+        time.sleep(2.0)  # long enough for a busy loop to log thousands of lines
+        assert sorted(sftp.listdir("/")) == ["IN", "OUT"], "an open session stopped working"
+        log = d.stderr_path.read_bytes()[since:].decode("utf-8", "replace")
+        pauses = log.count("event=accept_paused")
+        assert 1 <= pauses <= 10, f"{pauses} accept pauses logged in about 2 s"
+        assert "event=accept_error" not in log, "accept failures were retried at once"
+        assert "retry_in_ms=800" in log, "the pause did not grow while the shortage lasted"
+        assert d.running()
+    finally:
+        if d.running():
+            resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for s in queued:
+            s.close()
+        for t in sessions:
+            t.close()
+    wait_until(lambda: can_login(d, "127.0.0.1", "vendor", key), 20,
+               "a fresh login once descriptors were free again")
 
 
 def test_ban_after_failed_logins_is_per_address_and_account(daemons, keyset):
