@@ -39,10 +39,13 @@ const AuthorizedKey* SshSession::FindKey(const Config& config, const std::string
   if (account == nullptr) return nullptr;
   std::string fingerprint = KeyFingerprintOf(key);
   auto now = server_->env()->Now();
+  // As sshd does, every line with this key is tried: an expired line followed by a renewed one
+  // for the same key lets the key in.
   for (const auto& candidate : account->keys) {
-    if (candidate.fingerprint != fingerprint) continue;
-    if (!candidate.ValidAt(now) || !candidate.AllowsAddress(ip_)) return nullptr;
-    return &candidate;
+    if (candidate.fingerprint == fingerprint && candidate.ValidAt(now) &&
+        candidate.AllowsAddress(ip_)) {
+      return &candidate;
+    }
   }
   return nullptr;
 }

@@ -11,6 +11,7 @@ import signal
 import socket
 import struct
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -416,6 +417,15 @@ def test_max_sessions(daemons, keyset):
 # authorized_keys options (contract §1: from=, restrict, expiry-time=)
 
 
+@dataclass
+class AccountLines(AccountSpec):
+    """An account whose authorized_keys lines are given as they are."""
+    lines: list[str] = field(default_factory=list)
+
+    def key_lines(self) -> list[str]:
+        return self.lines
+
+
 def test_authorized_keys_options(daemons, keyset):
     k = [keyset.key("ed25519")]
     cases = {  # account -> (options, may log in from 127.0.0.1)
@@ -434,8 +444,19 @@ def test_authorized_keys_options(daemons, keyset):
         "far-future": ('expiry-time="29991231"', True),  # past 2262: beyond int64 nanoseconds
     }
     accounts = [AccountSpec(name, k, use_file=True, options=opt) for name, (opt, _) in cases.items()]
+    # The same key on several lines: each line is tried, as sshd does (contract §1).
+    line = pubkey_line(keyset.key("ed25519"))
+    several = {  # account -> (its lines, may log in from 127.0.0.1)
+        "renewed": ([f'expiry-time="20000101" {line}', f'expiry-time="20991231" {line}'], True),
+        "from-second-line": ([f'from="10.0.0.0/8" {line}', f'from="127.0.0.1" {line}'], True),
+        "no-line-fits": ([f'expiry-time="20000101" {line}', f'from="10.0.0.0/8" {line}'], False),
+    }
+    accounts += [AccountLines(name, lines=lines, use_file=True)
+                 for name, (lines, _) in several.items()]
     d = daemons.create(accounts)
-    wrong = {name: ok for name, (_, ok) in cases.items()
+    expected = {name: ok for name, (_, ok) in cases.items()}
+    expected.update({name: ok for name, (_, ok) in several.items()})
+    wrong = {name: ok for name, ok in expected.items()
              if can_login(d, name, keyset.key("ed25519")) != ok}
     assert not wrong, f"login result differs from the options (account: expected login) {wrong}"
 
