@@ -80,8 +80,15 @@ Status RecallOne(Impl& p, const DeliveryRecord& d, bool* recalled) {
   r.state = DeliveryState::kRecalled;
   r.recalled_at = p.env->Now();
   std::string name = "name=" + PrintableName(d.name_in_in);
-  Status s = Record(p, std::move(Batch().PutDelivery(r).AddEvent("recalled", d.transfer_uuid,
-                                                                 d.recipient, name)));
+  Status s = Record(p, std::move(Batch()
+                                     .RequireDeliveryState(d.transfer_uuid, d.recipient,
+                                                           DeliveryState::kDelivered)
+                                     .PutDelivery(r)
+                                     .AddEvent("recalled", d.transfer_uuid, d.recipient, name)));
+  if (s.code() == Status::Code::kAlreadyExists) {  // picked up (and recorded) meanwhile
+    *recalled = false;
+    return Status::Ok();
+  }
   if (!s.ok()) return s;
   s = p.env->UnlinkAt(*in, d.name_in_in + ".metadata");
   if (s.ok() || IsNotFound(s)) s = p.env->UnlinkAt(*in, d.name_in_in);
@@ -89,6 +96,7 @@ Status RecallOne(Impl& p, const DeliveryRecord& d, bool* recalled) {
   if (s.ok()) return FsyncDir(p.env, *in);
   DeliveryRecord back = d;
   Batch batch;
+  batch.RequireDeliveryState(d.transfer_uuid, d.recipient, DeliveryState::kRecalled);
   if (IsNotFound(s)) {  // fetched between the record and the removal
     back.state = DeliveryState::kPickedUp;
     back.picked_up_at = p.env->Now();

@@ -31,7 +31,10 @@ struct Job {
   std::vector<DeliveryRecord> deliveries;
   std::optional<Trigger> trigger;
   std::optional<std::pair<std::string, std::string>> claim;  // (account, trigger name) held
-  int failures = 0;  // consecutive failures of fordeler's own
+  int failures = 0;  // failures of fordeler's own since the job started (back-off, metrics)
+  // Failures since the last commit of the job's steps: the next commit records that the step was
+  // retried and went through (an event `retried`).
+  int retries_pending = 0;
   // False until a commit has recorded the transfer: a trigger is taken from /OUT first, under a
   // spool name that says whose it is (SpooledTriggerName), and the first commit of its steps
   // records it with its `received` event (RecordReceived).
@@ -80,6 +83,12 @@ struct DeliveryPipeline::Impl {
   Status AdoptSpooledTriggers(const std::set<std::string>& known);
   void Finish(const JobPtr& job);
   void RecordPickup(const std::string& account, const std::string& name);
+  // Records `d` (as the caller read it: `delivered`) picked up, unless it is no longer
+  // `delivered` when the commit applies (Batch::RequireDeliveryState). `done` may be empty.
+  void RecordPickupOf(DeliveryRecord d, const std::string& note, AuditStore::Done done);
+  // After the commit that recorded the job's deliveries: records a pickup for each delivered
+  // name the recipient removed before that commit (pipeline.cc).
+  void RecordPickupsMeanwhile(const Job& job);
   void RecordSessionEvent(const SessionEvent& event);
   void Rescan();
 
