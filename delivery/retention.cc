@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <future>
 #include <vector>
 
 #include "audit/audit_store.h"
@@ -34,10 +35,12 @@ namespace {
 
 struct Entry {
   std::string name;
-  Clock::time_point placed;  // ctime
+  Clock::time_point placed;  // ctime; for a delivered file in /IN, its delivered_at instead
   bool regular = false;
   bool directory = false;
 };
+
+bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
 
 // The entries of a directory fd (no dot-files), with their ctime.
 std::vector<Entry> ListDir(int dir_fd) {
@@ -107,39 +110,33 @@ void RetentionSweeper::SweepOut(Context& c, const Account& account) {
   }
 }
 
+// A delivered file's age is its delivery's delivered_at, not its ctime: every recipient's copy
+// and the spool file are one inode, so any recipient's pickup (an unlink) or the spool copy's
+// removal would restart the clock of the others. Files fordeler has no delivery record of
+// (receipts, leftovers) age by ctime.
 void RetentionSweeper::SweepIn(Context& c, const Account& account) {
   auto in = storage_->InOf(account.id);
   if (!in.ok()) return;
-  for (const Entry& e : ListDir(*in)) {
+  std::vector<DeliveryRecord> expiring;
+  for (Entry& e : ListDir(*in)) {
     if (!e.regular || e.name.ends_with(".metadata")) continue;
     bool receipt = e.name.ends_with(".sftpreceipt");
     auto delivery = receipt ? Result<std::optional<DeliveryRecord>>(std::nullopt)
                             : audit_->FindDelivered(account.id, e.name);
-    bool delivered = delivery.ok() && delivery->has_value();
-    if (delivered && e.placed < c.warn_before && e.placed >= c.expire_before &&
-        warned_.emplace(account.id, e.name).second) {
-      ++c.report.warnings;
-      c.batch.AddEvent("alert", (*delivery)->transfer_uuid, account.id,
-                       "kind=retention_warning name=" + PrintableName(e.name) + " expires_in=" +
-                           FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               e.placed - c.expire_before)));
+    if (!delivery.ok()) continue;  // not now: the next sweep looks again
+    if (delivery->has_value()) {
+      const DeliveryRecord& d = **delivery;
+      if (d.delivered_at) e.placed = *d.delivered_at;
+      WarnBeforeExpiry(c, d, e.placed);
+      if (e.placed < c.expire_before) expiring.push_back(d);
+      continue;
     }
-    if (e.placed >= c.expire_before) continue;
-    if (!env_->UnlinkAt(*in, e.name).ok()) continue;
+    if (e.placed >= c.expire_before || !env_->UnlinkAt(*in, e.name).ok()) continue;
     env_->UnlinkAt(*in, e.name + ".metadata");
-    warned_.erase({account.id, e.name});
-    if (delivered) {
-      DeliveryRecord d = **delivery;
-      d.state = DeliveryState::kExpired;
-      d.expired_at = c.now;
-      c.batch.PutDelivery(d).AddEvent("expired", d.transfer_uuid, account.id,
-                                      "folder=IN name=" + PrintableName(e.name));
-      ++c.report.expired_deliveries;
-    } else {
-      c.batch.AddEvent("expired", "", account.id, "folder=IN name=" + PrintableName(e.name));
-      ++c.report.expired_receipts;
-    }
+    c.batch.AddEvent("expired", "", account.id, "folder=IN name=" + PrintableName(e.name));
+    ++c.report.expired_receipts;
   }
+  ExpireDeliveries(c, *in, expiring);
   for (const Entry& e : ListDir(*in)) {  // metadata whose data is gone (fetched or expired)
     if (!e.regular || !e.name.ends_with(".metadata") || e.placed >= c.expire_before) continue;
     struct stat st;
@@ -149,6 +146,83 @@ void RetentionSweeper::SweepIn(Context& c, const Account& account) {
       c.batch.AddEvent("expired", "", account.id, "folder=IN name=" + PrintableName(e.name));
       ++c.report.expired_receipts;
     }
+  }
+}
+
+void RetentionSweeper::WarnBeforeExpiry(Context& c, const DeliveryRecord& d,
+                                        Clock::time_point placed) {
+  if (placed >= c.warn_before || placed < c.expire_before ||
+      !warned_.emplace(d.recipient, d.name_in_in).second) {
+    return;
+  }
+  ++c.report.warnings;
+  c.batch.AddEvent("alert", d.transfer_uuid, d.recipient,
+                   "kind=retention_warning name=" + PrintableName(d.name_in_in) + " expires_in=" +
+                       FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           placed - c.expire_before)));
+}
+
+// Expiry is recorded before the files are removed (as a recall is), so that the removal, which
+// the server or inotify reports, is never taken for a pickup: RecordPickup finds the delivery
+// `expired`, not `delivered`. Each record requires the delivery to be still `delivered`
+// (Batch::RequireDeliveryState): one picked up since the sweep looked is left alone. The records
+// are submitted together and share a commit.
+void RetentionSweeper::ExpireDeliveries(Context& c, int in,
+                                        const std::vector<DeliveryRecord>& expiring) {
+  std::vector<std::future<Status>> recorded;
+  for (const DeliveryRecord& d : expiring) {
+    DeliveryRecord x = d;
+    x.state = DeliveryState::kExpired;
+    x.expired_at = c.now;
+    Batch batch;
+    batch.RequireDeliveryState(d.transfer_uuid, d.recipient, DeliveryState::kDelivered)
+        .PutDelivery(x)
+        .AddEvent("expired", d.transfer_uuid, d.recipient,
+                  "folder=IN name=" + PrintableName(d.name_in_in));
+    auto done = std::make_shared<std::promise<Status>>();
+    recorded.push_back(done->get_future());
+    audit_->Submit(std::move(batch), [done](const Status& s) { done->set_value(s); });
+  }
+  for (size_t i = 0; i < expiring.size(); ++i) {
+    Status s = recorded[i].get();
+    if (s.ok()) {
+      RemoveExpired(c, in, expiring[i]);
+    } else if (s.code() != Status::Code::kAlreadyExists) {
+      spdlog::warn("event=retention_audit_failed error=\"{}\"", s.message());
+    }
+  }
+}
+
+// Removes an expired delivery's metadata, then its data (so that a recipient never sees the
+// metadata without its data). Should the data be gone already, the recipient fetched it between
+// the record and the removal: the delivery is recorded as picked up after all. Should it fail
+// otherwise, the delivery is `delivered` again (event `expire_failed`) and the next sweep tries
+// again; its metadata may be gone, which only hides the file from the recipient.
+void RetentionSweeper::RemoveExpired(Context& c, int in, const DeliveryRecord& d) {
+  Status s = env_->UnlinkAt(in, d.name_in_in + ".metadata");
+  if (s.ok() || IsNotFound(s)) s = env_->UnlinkAt(in, d.name_in_in);
+  warned_.erase({d.recipient, d.name_in_in});
+  if (s.ok()) {
+    ++c.report.expired_deliveries;
+    return;
+  }
+  std::string name = "name=" + PrintableName(d.name_in_in);
+  DeliveryRecord back = d;
+  Batch batch;
+  batch.RequireDeliveryState(d.transfer_uuid, d.recipient, DeliveryState::kExpired);
+  if (IsNotFound(s)) {
+    back.state = DeliveryState::kPickedUp;
+    back.picked_up_at = env_->Now();
+    batch.PutDelivery(back).AddEvent("picked_up", d.transfer_uuid, d.recipient,
+                                     name + " note=\"before retention removed it\"");
+  } else {
+    spdlog::warn("event=expire_failed transfer={} recipient={} error=\"{}\"", d.transfer_uuid,
+                 d.recipient, s.message());
+    batch.PutDelivery(back).AddEvent("expire_failed", d.transfer_uuid, d.recipient,
+                                     name + " error=\"" + s.message() + "\"");
+  }
+  if (Status undo = audit_->Commit(std::move(batch)); !undo.ok()) {
+    spdlog::warn("event=retention_audit_failed error=\"{}\"", undo.message());
   }
 }
 

@@ -8,7 +8,11 @@
 //   spool/<uuid>        the spooled copy of a finished transfer (kept for
 //                       `fordeler redeliver`) once older than `retention`
 //
-// Age is the time the file got its current name (its ctime: the rename or link that placed it).
+// Age: a delivered file's is its delivery's delivered_at (from the audit log); anything else's is
+// the time it got its current name (its ctime: the rename or link that placed it). Not ctime for
+// delivered files: every recipient's copy and the spool file share one inode, whose ctime any
+// pickup changes; not mtime: senders set it. An expiring delivery is recorded `expired` before
+// its files are removed, so that the removal is never taken for a pickup.
 // `retention_warning` before a delivered file expires, an `alert` event is recorded once.
 // Sweep() runs at start-up and then at least hourly (Start); it can also be called directly
 // (tests). Thread safety: Sweep() is serialised internally; Start/Stop from one thread.
@@ -21,7 +25,9 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "audit/records.h"
 #include "config/config.h"
 #include "core/mutex.h"
 #include "core/status.h"
@@ -58,6 +64,10 @@ class RetentionSweeper {
   struct Context;
   void SweepOut(Context& c, const Account& account);
   void SweepIn(Context& c, const Account& account);
+  void WarnBeforeExpiry(Context& c, const DeliveryRecord& d,
+                        std::chrono::system_clock::time_point placed);
+  void ExpireDeliveries(Context& c, int in, const std::vector<DeliveryRecord>& expiring);
+  void RemoveExpired(Context& c, int in, const DeliveryRecord& d);
   void SweepQuarantine(Context& c);
   void SweepSpool(Context& c);
 

@@ -22,6 +22,27 @@ class LaterEnv : public EnvWrapper {
   std::chrono::system_clock::duration ahead_;
 };
 
+// LaterEnv that also reports each removal in /IN as the folder watcher would (inotify), and can
+// make one removal fail or let a recipient fetch the data just before it.
+class WatchedEnv : public LaterEnv {
+ public:
+  using LaterEnv::LaterEnv;
+  Status UnlinkAt(int dir, const std::string& name) override {
+    if (name == fetched_before) {
+      unlinkat(dir, fetched_before.substr(0, fetched_before.size() - 9).c_str(), 0);
+      fetched_before.clear();
+    }
+    if (dir == failing_in && name == failing) return Status::FromErrno(EIO, "unlink " + name);
+    Status s = LaterEnv::UnlinkAt(dir, name);
+    if (s.ok() && on_removed) on_removed(name);
+    return s;
+  }
+  std::function<void(const std::string&)> on_removed;
+  int failing_in = -1;
+  std::string failing;         // this removal in failing_in fails with EIO
+  std::string fetched_before;  // "<x>.metadata": the recipient removes <x> just before it
+};
+
 class RetentionTest : public PipelineFixture {
  protected:
   SweepReport SweepAt(std::chrono::system_clock::duration ahead) {
@@ -29,6 +50,15 @@ class RetentionTest : public PipelineFixture {
     RetentionSweeper sweeper(&later, storage_.get(), audit_.get());
     sweeper.SetConfig(config_);
     return sweeper.Sweep();
+  }
+  DeliveryState StateOf(const std::string& recipient) {
+    auto d = audit_->DeliveriesOf(Transfers().at(0).uuid);
+    EXPECT_TRUE(d.ok());
+    for (const auto& one : *d) {
+      if (one.recipient == recipient) return one.state;
+    }
+    ADD_FAILURE() << "no delivery to " << recipient;
+    return DeliveryState::kPending;
   }
   std::vector<std::string> EventKinds() {
     std::vector<std::string> kinds;
@@ -94,6 +124,63 @@ TEST_F(RetentionTest, ExpiresUnfetchedDeliveriesReceiptsLeftoversAndQuarantine) 
   }
   auto kinds = EventKinds();
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "expired"), 2);  // delivery + quarantine
+}
+
+TEST_F(RetentionTest, ExpiryIsNeverTakenForAPickup) {
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline();
+  Send("old.csv", "abc", TriggerXml("old.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  WatchedEnv later(hours(24 * 31));
+  later.on_removed = [&](const std::string& name) {  // inotify reports the sweep's removal
+    pipeline_->OnFolderChange("flis", Folder::kIn, name, true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  };
+  RetentionSweeper sweeper(&later, storage_.get(), audit_.get());
+  sweeper.SetConfig(config_);
+  EXPECT_EQ(sweeper.Sweep().expired_deliveries, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(StateOf("flis"), DeliveryState::kExpired);
+  auto kinds = EventKinds();
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "picked_up"), 0);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "expired"), 1);
+}
+
+TEST_F(RetentionTest, AFetchDuringTheExpiryIsAPickupAndAFailedRemovalIsTriedAgain) {
+  StartPipeline();
+  Send("old.csv", "abc", TriggerXml("old.csv", 3, "vendor", {"flis", "lis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  WatchedEnv later(hours(24 * 31));
+  RetentionSweeper sweeper(&later, storage_.get(), audit_.get());
+  sweeper.SetConfig(config_);
+  later.fetched_before = "old.csv.metadata";  // flis's comes first (accounts in config order)
+  later.failing_in = *storage_->InOf("lis");
+  later.failing = "old.csv";
+  sweeper.Sweep();
+  EXPECT_EQ(StateOf("flis"), DeliveryState::kPickedUp);
+  EXPECT_EQ(StateOf("lis"), DeliveryState::kDelivered);  // still there: not expired
+  EXPECT_TRUE(Exists(Path("lis", "IN", "old.csv")));
+  later.failing.clear();
+  EXPECT_EQ(sweeper.Sweep().expired_deliveries, 1);
+  EXPECT_EQ(StateOf("lis"), DeliveryState::kExpired);
+  EXPECT_FALSE(Exists(Path("lis", "IN", "old.csv")));
+  auto kinds = EventKinds();
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "expire_failed"), 1);
+  EXPECT_TRUE(audit_->Verify(std::nullopt)->ok);
+}
+
+// The copies of all recipients and the spool file are one inode: one recipient's pickup changes
+// the ctime of the others' copies. Their age is the delivery's, from the audit log.
+TEST_F(RetentionTest, AnotherRecipientsPickupDoesNotRestartTheClock) {
+  LaterEnv month_ago(-hours(24 * 31));
+  StartPipeline(&month_ago);  // delivered 31 days ago (by the audit log)
+  Send("old.csv", "abc", TriggerXml("old.csv", 3, "vendor", {"flis", "lis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  ASSERT_EQ(unlink(Path("flis", "IN", "old.csv").c_str()), 0);  // flis fetches it today
+  SweepReport r = SweepAt(hours(0));
+  EXPECT_EQ(r.expired_deliveries, 1);
+  EXPECT_EQ(StateOf("lis"), DeliveryState::kExpired);
+  EXPECT_FALSE(Exists(Path("lis", "IN", "old.csv")));
 }
 
 }  // namespace
