@@ -110,5 +110,67 @@ TEST_F(PickupTest, AFileStillWaitingAfterTheCommitIsNoPickup) {
   for (const auto& one : *d) EXPECT_EQ(one.state, DeliveryState::kDelivered) << one.recipient;
 }
 
+// Renaming metadata into /IN fails (EIO) while `failing`: the `spooled` step fails and is
+// retried with back-off (100 ms, 200 ms, 400 ms, 800 ms, ...).
+class FailingRevealEnv : public EnvWrapper {
+ public:
+  FailingRevealEnv() : EnvWrapper(Env::Default()) {}
+  Status RenameAt(int from_dir, const std::string& from, int to_dir, const std::string& to,
+                  bool no_replace) override {
+    if (failing && to.ends_with(".metadata")) {
+      ++failures;
+      return Status::FromErrno(EIO, "rename " + to);
+    }
+    return EnvWrapper::RenameAt(from_dir, from, to_dir, to, no_replace);
+  }
+  std::atomic<bool> failing{true};
+  std::atomic<int> failures{0};
+};
+
+std::vector<std::string> Details(AuditStore& audit, const std::string& uuid,
+                                 const std::string& kind) {
+  std::vector<std::string> details;
+  audit.EventsOf(uuid, [&](const EventRecord& e) {
+    if (e.kind == kind) details.push_back(e.detail);
+    return true;
+  });
+  return details;
+}
+
+TEST_F(PickupTest, AStepThatGoesThroughAfterBackOffIsRecordedAsRetried) {
+  FailingRevealEnv env;
+  StartPipeline(&env);
+  Send("f.csv", "abc", TriggerXml("f.csv", 3, "vendor", {"flis"}));
+  while (env.failures < 2) std::this_thread::sleep_for(milliseconds(5));
+  env.failing = false;
+  ASSERT_TRUE(WaitFinished(1));
+  const std::string uuid = Transfers().at(0).uuid;
+  auto kinds = Kinds(uuid);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"received", "failed", "retried", "delivered",
+                                             "receipt_sent"}));
+  auto retried = Details(*audit_, uuid, "retried");
+  ASSERT_EQ(retried.size(), 1u);
+  EXPECT_EQ(retried[0], "by=backoff attempts=" + std::to_string(env.failures.load()));
+  EXPECT_TRUE(audit_->Verify(std::nullopt)->ok);
+}
+
+TEST_F(PickupTest, AnOperatorsRetryIsRecordedAndRunsTheStepAtOnce) {
+  FailingRevealEnv env;
+  StartPipeline(&env);
+  Send("o.csv", "abc", TriggerXml("o.csv", 3, "vendor", {"flis"}));
+  while (env.failures < 4) std::this_thread::sleep_for(milliseconds(5));
+  std::this_thread::sleep_for(milliseconds(50));  // now in its 800 ms wait
+  env.failing = false;
+  const std::string uuid = Transfers().at(0).uuid;
+  ASSERT_TRUE(pipeline_->Retry(uuid).ok());
+  EXPECT_EQ(Details(*audit_, uuid, "retried"),
+            std::vector<std::string>{"by=operator step=spooled"});  // recorded before it returns
+  ASSERT_TRUE(WaitFinished(1, milliseconds(500)));                  // not after the wait
+  auto kinds = Kinds(uuid);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"received", "failed", "retried", "retried",
+                                             "delivered", "receipt_sent"}));
+  EXPECT_TRUE(audit_->Verify(std::nullopt)->ok);
+}
+
 }  // namespace
 }  // namespace fordeler

@@ -139,6 +139,16 @@ Batch DeliveryPipeline::Impl::RecordReceived(Job& job, Batch batch) {
   return first;
 }
 
+Batch DeliveryPipeline::Impl::RecordRetried(Job& job, Batch batch) {
+  if (job.retries_pending == 0) return batch;
+  Batch first;
+  first.AddEvent("retried", job.t.uuid, job.t.sender,
+                 "by=backoff attempts=" + std::to_string(job.retries_pending));
+  job.retries_pending = 0;
+  first.Append(std::move(batch));
+  return first;
+}
+
 void DeliveryPipeline::Impl::Schedule(JobPtr job) {
   if (stopping) return;
   asio::post(pool, [this, job = std::move(job)] { Run(job); });
@@ -156,7 +166,7 @@ void DeliveryPipeline::Impl::ScheduleAfter(JobPtr job, std::chrono::milliseconds
 }
 
 void DeliveryPipeline::Impl::CommitThen(JobPtr job, Batch batch) {
-  batch = RecordReceived(*job, std::move(batch));
+  batch = RecordReceived(*job, RecordRetried(*job, std::move(batch)));
   job->t.updated_at = env->Now();
   audit->Submit(std::move(batch), [this, job](const Status& s) {
     if (!s.ok()) {  // only when the store is closing: the step resumes at the next start
@@ -387,6 +397,7 @@ void DeliveryPipeline::OnFolderChange(const std::string& account, Folder folder,
   }
 }
 
+// The operator's retry is recorded (event `retried`, contract §10) before the step runs again.
 Status DeliveryPipeline::Retry(const std::string& uuid) {
   JobPtr job;
   {
@@ -396,9 +407,13 @@ Status DeliveryPipeline::Retry(const std::string& uuid) {
   }
   if (job == nullptr) return Status::NotFound("no unfinished transfer " + uuid);
   if (!job->waiting.exchange(false)) return Status::Ok();  // running now: nothing to wake
-  ++job->token;                                            // the pending timer no longer runs it
+  ++job->token;  // the pending timer no longer runs it; the job is this thread's until scheduled
+  Batch batch;
+  batch.AddEvent("retried", uuid, job->t.sender,
+                 "by=operator step=" + std::string(ToString(job->t.step)));
+  Status recorded = impl_->audit->Commit(impl_->RecordReceived(*job, std::move(batch)));
   impl_->Schedule(job);
-  return Status::Ok();
+  return recorded;
 }
 
 int64_t DeliveryPipeline::started() const { return impl_->started; }

@@ -78,6 +78,9 @@ struct DeliveryPipeline::Impl {
   // `batch`, preceded by the transfer and its `received` event when no commit has recorded the
   // transfer yet. Every commit of a transfer's steps goes through it.
   Batch RecordReceived(Job& job, Batch batch);
+  // `batch`, preceded by a `retried` event when the job failed since its last commit: the step
+  // went through after `retries_pending` failed attempts (contract §10).
+  Batch RecordRetried(Job& job, Batch batch);
   // Triggers taken from /OUT that no commit recorded (fordelerd stopped in between): each
   // becomes a transfer again, with its uuid, sender and name from its spool name.
   Status AdoptSpooledTriggers(const std::set<std::string>& known);

@@ -38,21 +38,22 @@ void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
   CommitThen(job, std::move(batch));
 }
 
-// fordeler failed (disk full, folder unwritable, ...): keep the step, say so once in the audit
-// log (code 5001 while it lasts, visible to the operator), and try again with back-off.
+// fordeler failed (disk full, folder unwritable, ...): keep the step, say so in the audit log
+// once per run of failures (code 5001 while it lasts, visible to the operator), and try again
+// with back-off. The commit of the step that goes through records `retried` (RecordRetried).
 void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& status) {
   TransferRecord& t = job->t;
   int failures = ++job->failures;
   auto delay = std::chrono::milliseconds(100) * (1 << std::min(failures - 1, 9));
   spdlog::warn("event=failed transfer={} step={} attempt={} retry_in_ms={} error=\"{}\"", t.uuid,
                ToString(t.step), failures, delay.count(), status.message());
-  if (failures == 1) {
+  if (failures == 1 && metrics != nullptr) {  // counted once per transfer
+    metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kFailed);
+  }
+  if (job->retries_pending++ == 0) {
     if (t.state != TransferState::kRejected) {  // a rejection keeps its code for the receipt
       t.error_code = static_cast<int>(ErrorCode::kInternalError);
       t.error_description = status.message();
-    }
-    if (metrics != nullptr) {
-      metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kFailed);
     }
     Batch batch;
     batch.PutTransfer(t).AddEvent(

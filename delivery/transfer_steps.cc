@@ -466,7 +466,7 @@ void DeliveryPipeline::Impl::CommitAndStage(const JobPtr& job, Batch batch) {
     if (s.ok()) s = Reveal(job, std::move(*join->staged));
     if (!s.ok()) Failed(job, s);
   };
-  batch = RecordReceived(*job, std::move(batch));
+  batch = RecordReceived(*job, RecordRetried(*job, std::move(batch)));
   job->t.updated_at = env->Now();
   audit->Submit(std::move(batch), [this, join, go_on](const Status& s) {
     join->committed = s;
