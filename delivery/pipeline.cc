@@ -27,6 +27,20 @@ Batch ReceivedBatch(const TransferRecord& t) {
   return batch;
 }
 
+// A symlink, special file or file with another hard link under a trigger's name was put there
+// by other means (the SFTP server makes none of them): it is never read (contract §1), so it gets
+// no receipt, and the operator is told each time it is seen (on arrival and at the rescans).
+void ReportIgnoredTrigger(AuditStore* audit, const std::string& account,
+                          const std::string& trigger) {
+  constexpr char kWhy[] = "not a regular file with a single link";
+  spdlog::warn("event=trigger_ignored account={} trigger=\"{}\" reason=\"{}\"", account,
+               PrintableName(trigger), kWhy);
+  Batch batch;
+  batch.AddEvent("ignored", "", account,
+                 "name=" + PrintableName(trigger) + " reason=\"" + kWhy + "\"");
+  audit->Submit(std::move(batch), [](const Status&) {});
+}
+
 }  // namespace
 
 DeliveryPipeline::Impl::Impl(Env* e, Storage* s, AuditStore* a, OutboxGate* g,
@@ -103,8 +117,13 @@ void DeliveryPipeline::Impl::Begin(const std::string& account, const std::string
   job->claim = std::make_pair(account, trigger);
   auto out = storage->OutOf(account);
   auto facts = out.ok() ? StatAt(*out, trigger) : Result<FileFacts>(out.status());
-  if (!facts.ok() || !facts->regular || gate->IsOpenForWriting(account, trigger)) {
-    Unclaim(*job);  // gone, not a file, or still being written: its close will come
+  if (facts.ok() && !facts->regular) {
+    ReportIgnoredTrigger(audit, account, trigger);
+    Unclaim(*job);
+    return;
+  }
+  if (!facts.ok() || gate->IsOpenForWriting(account, trigger)) {
+    Unclaim(*job);  // gone, or still being written: its close will come
     return;
   }
   TransferRecord& t = job->t;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -169,6 +170,42 @@ TEST_F(DeliveryTest, ARecipientRemovingItsFileIsRecordedAsPickup) {
     if (d.ok() && !d->empty()) state = d->front().state;
   }
   EXPECT_EQ(state, DeliveryState::kPickedUp);
+}
+
+// A trigger that is a symlink or has another hard link was put in /OUT by other means: it is
+// never read and gets no receipt, and the operator sees it in the log and the audit log.
+TEST_F(DeliveryTest, ATriggerThatIsNoPlainFileIsIgnoredWhereTheOperatorSeesIt) {
+  StartPipeline();
+  Put(Path("vendor", "OUT", "x.csv"), "abc");
+  Put(Path("vendor", "OUT", "y.csv"), "abc");
+  std::string outside = root_ + "/elsewhere.trigger";
+  Put(outside, TriggerXml("x.csv", 3, "vendor", {"flis"}));
+  ASSERT_EQ(symlink(outside.c_str(), Path("vendor", "OUT", "x.csv.trigger").c_str()), 0);
+  ASSERT_EQ(link(outside.c_str(), Path("vendor", "OUT", "y.csv.trigger").c_str()), 0);
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "x.csv.trigger", false);
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "y.csv.trigger", false);
+  std::string details;
+  int ignored = 0;
+  for (int i = 0; i < 400 && ignored < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    details.clear();
+    ignored = 0;
+    audit_->EventsOf("", [&](const EventRecord& e) {
+      if (e.kind == "ignored" && e.account == "vendor") {
+        ++ignored;
+        details += e.detail + "\n";
+      }
+      return true;
+    });
+  }
+  ASSERT_EQ(ignored, 2) << details;
+  EXPECT_NE(details.find("name=x.csv.trigger"), std::string::npos) << details;
+  EXPECT_NE(details.find("name=y.csv.trigger"), std::string::npos) << details;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(Transfers().empty());
+  EXPECT_TRUE(List(Path("vendor", "IN")).empty());  // no receipt
+  EXPECT_TRUE(List(Path("flis", "IN")).empty());
+  EXPECT_EQ(Read(Path("vendor", "OUT", "x.csv")), "abc");  // nothing taken
 }
 
 TEST_F(DeliveryTest, ARecipientsQuotaRejectsWhatWouldPassIt) {
