@@ -144,8 +144,16 @@ struct DeliveryPipeline::Impl {
   Status SpoolData(const JobPtr& job, std::optional<Digest> digest, Batch batch, int out);
   Status SyncSpoolAndOut(int out);
   Status MoveToQuarantine(const JobPtr& job, int quarantine_dir);
-  std::optional<Rejection> CheckQuota(const Config& cfg, const std::string& recipient,
-                                      uint64_t size);
+  // Removes the copies of the data a rejected transfer placed before a crash (transfer_rejects.cc).
+  Status RemovePlacedCopies(const TransferRecord& t, int quarantine_dir);
+  // The names in `in` under which PlaceData puts transfer `t`'s data (<name>, CollisionName)
+  // that hold the inode `spooled`: its own copy, placed before a crash.
+  static std::vector<std::string> OwnCopies(int in, const TransferRecord& t, uint64_t spooled);
+  // `spooled`: the inode of the transfer's data when it is in the spool (its own copies in the
+  // recipient's /IN are not counted).
+  std::optional<Rejection> CheckQuota(const Config& cfg, const TransferRecord& t,
+                                      const std::string& recipient, uint64_t size,
+                                      std::optional<uint64_t> spooled);
   std::string MetadataFor(const Job& job, const DeliveryRecord& d, const std::string& placed);
 
   Env* const env;

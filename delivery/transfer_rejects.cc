@@ -95,10 +95,53 @@ Status DeliveryPipeline::Impl::MoveToQuarantine(const JobPtr& job, int qdir) {
   return FsyncDir(env, qdir);
 }
 
+// A transfer examined again after a crash may be rejected although its data was already linked
+// into recipients' /IN (CommitAndStage places while the commit recording `spooled` is in flight,
+// and the routes or quotas may have changed meanwhile). A rejected transfer is delivered to nobody
+// (contract §5), so every such copy goes, durably, before the data goes to quarantine: in each
+// account's /IN the names PlaceData uses that are the spooled data's inode (never another file),
+// and links a placement cut short left in staging. The data has other links only then: with one
+// link, nothing is looked for.
+Status DeliveryPipeline::Impl::RemovePlacedCopies(const TransferRecord& t, int qdir) {
+  auto data = StatAt(storage->spool(), t.uuid);
+  if (IsNotFound(data.status()) && IsValidName(t.name)) data = StatAt(qdir, t.name);  // moved
+  if (IsNotFound(data.status())) return Status::Ok();  // never spooled
+  if (!data.ok()) return data.status();
+  if (data->regular) return Status::Ok();  // its only link
+  auto accounts = OpenDirectory(env, storage->root(), "accounts", false, 0);
+  if (!accounts.ok()) return accounts.status();
+  auto ids = ListNames(accounts->get());
+  if (!ids.ok()) return ids.status();
+  std::vector<int> folders;
+  for (const std::string& id : *ids) {
+    auto in = storage->InOf(id);  // an /IN fordeler cannot open holds nothing it placed
+    std::vector<std::string> own =
+        in.ok() ? OwnCopies(*in, t, data->inode) : std::vector<std::string>{};
+    for (const std::string& name : own) {
+      Status s = env->UnlinkAt(*in, name);
+      if (!s.ok() && !IsNotFound(s)) return s;
+      spdlog::info("event=placed_copy_removed transfer={} recipient={} name=\"{}\"", t.uuid, id,
+                   PrintableName(name));
+    }
+    if (!own.empty()) folders.push_back(*in);
+    const std::string staged = t.uuid + "." + id;  // PlaceData's link on its way in
+    auto link = StatAt(storage->staging(), staged);
+    if (link.ok() && link->inode == data->inode) {
+      Status s = env->UnlinkAt(storage->staging(), staged);
+      if (!s.ok() && !IsNotFound(s)) return s;
+      if (std::find(folders.begin(), folders.end(), storage->staging()) == folders.end()) {
+        folders.push_back(storage->staging());
+      }
+    }
+  }
+  return env->FsyncAll(folders);
+}
+
 Status DeliveryPipeline::Impl::StepRejecting(const JobPtr& job) {
   auto qdir = storage->QuarantineDir(job->t.uuid);
   if (!qdir.ok()) return qdir.status();
   if (Status s = FsyncDir(env, storage->quarantine()); !s.ok()) return s;
+  if (Status s = RemovePlacedCopies(job->t, qdir->get()); !s.ok()) return s;
   if (Status s = MoveToQuarantine(job, qdir->get()); !s.ok()) return s;
   if (Status s = WriteReceiptFiles(job, qdir->get()); !s.ok()) return s;
   return FinishTransfer(job, Batch());

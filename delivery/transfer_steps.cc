@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
 
@@ -31,18 +32,45 @@ bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
 // The sender's receipt is written here in staging, then renamed into its /IN.
 std::string ReceiptTempName(const TransferRecord& t) { return t.uuid + ".receipt"; }
 
+// Whether UsageOf counts a file of this name (data files only: not metadata, receipts or
+// hidden files).
+bool CountedInUsage(const std::string& name) {
+  return name[0] != '.' && !name.ends_with(".metadata") && !name.ends_with(".sftpreceipt");
+}
+
 }  // namespace
 
+std::vector<std::string> DeliveryPipeline::Impl::OwnCopies(int in, const TransferRecord& t,
+                                                           uint64_t spooled) {
+  std::vector<std::string> own;
+  if (!IsValidName(t.name)) return own;  // never placed
+  for (const std::string& name : {t.name, CollisionName(t.name, t.uuid)}) {
+    auto there = StatAt(in, name);
+    if (there.ok() && there->inode == spooled) own.push_back(name);
+  }
+  return own;
+}
+
 // QUOTA_EXCEEDED when placing `size` more bytes would pass the recipient's quota or quota_files.
+// A copy of this transfer's data already in its /IN (the daemon stopped after placing it and
+// before the commit recording `spooled`: CommitAndStage) is this transfer's, not room taken.
 std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
+                                                            const TransferRecord& t,
                                                             const std::string& recipient,
-                                                            uint64_t size) {
+                                                            uint64_t size,
+                                                            std::optional<uint64_t> spooled) {
   const Account* account = cfg.FindAccount(recipient);
   if (account == nullptr || (!account->quota && !account->quota_files)) return std::nullopt;
   auto in = storage->InOf(recipient);
   if (!in.ok()) return std::nullopt;  // placing will fail and be retried; not the sender's fault
   auto usage = UsageOf(*in);
   if (!usage.ok()) return std::nullopt;
+  for (const std::string& name :
+       spooled ? OwnCopies(*in, t, *spooled) : std::vector<std::string>{}) {
+    if (!CountedInUsage(name)) continue;
+    usage->files -= std::min<uint64_t>(usage->files, 1);
+    usage->bytes -= std::min(usage->bytes, size);
+  }
   if (account->quota_files && usage->files + 1 > *account->quota_files) {
     return Rejection{ErrorCode::kQuotaExceeded,
                      recipient + "'s IN holds " + std::to_string(usage->files) +
@@ -191,6 +219,8 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
   Rejection why;
   if (!Resolve(cfg, t.sender, trigger, &verdict.route, &why)) return reject(why);
   auto data = StatAt(storage->spool(), t.uuid);
+  std::optional<uint64_t> spooled;  // taken before a crash: its copies may be in /IN already
+  if (data.ok()) spooled = data->inode;
   if (!data.ok()) {
     auto out = storage->OutOf(t.sender);
     data = out.ok() ? StatAt(*out, t.name) : Result<FileFacts>(out.status());
@@ -217,7 +247,7 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
                        " but the data file has " + std::to_string(data->size) + " bytes"});
   }
   for (const auto& recipient : verdict.route.recipients) {
-    if (std::optional<Rejection> full = CheckQuota(cfg, recipient, data->size)) {
+    if (std::optional<Rejection> full = CheckQuota(cfg, t, recipient, data->size, spooled)) {
       return reject(*full);
     }
   }
