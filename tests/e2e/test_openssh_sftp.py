@@ -7,19 +7,23 @@ prefixed with '-'. Files are uploaded without `.trigger`, so these tests stay va
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness import AccountSpec, random_file, run, sha256_file, ssh_base_options
 
-KEY_NAMES = ["ed25519", "ecdsa256", "rsa3072"]
+# Every key type of contract §1 logs in; the last two belong to another account and to nobody.
+VENDOR_KEYS = ["ed25519", "ecdsa256", "ecdsa384", "ecdsa521", "rsa2048", "rsa3072"]
+KEY_NAMES = VENDOR_KEYS + ["flis_ed25519", "stranger_ed25519"]
 
 
 @pytest.fixture(scope="module")
 def d(module_daemons, keyset):
     return module_daemons.create(
-        [AccountSpec("vendor", [keyset.key(n) for n in KEY_NAMES], use_file=True)])
+        [AccountSpec("vendor", [keyset.key(n) for n in VENDOR_KEYS], use_file=True),
+         AccountSpec("flis", [keyset.key("flis_ed25519")])])
 
 
 def sftp_batch(d, key: Path, commands: list[str], tmp_path: Path, user: str = "vendor",
@@ -36,7 +40,7 @@ def ok(res) -> str:
     return res.stdout
 
 
-@pytest.mark.parametrize("keyname", KEY_NAMES)
+@pytest.mark.parametrize("keyname", VENDOR_KEYS)
 def test_login_and_pwd(d, keyset, tmp_path, keyname):
     out = ok(sftp_batch(d, keyset.key(keyname), ["pwd", "ls -1 /"], tmp_path))
     assert "Remote working directory: /\n" in out, out
@@ -75,6 +79,79 @@ def test_round_trip_sha256_on_disk(d, keyset, tmp_path):
                                               f"get /OUT/ossh_rt.dat {back}"], tmp_path))
     assert sha256_file(d.out_dir("vendor") / "ossh_rt.dat") == digest
     assert sha256_file(back) == digest
+
+
+@pytest.mark.parametrize("size", [0, 1, 1 << 20, 64 << 20], ids=["0B", "1B", "1MiB", "64MiB"])
+def test_round_trip_sizes(d, keyset, tmp_path, size):
+    local = tmp_path / "sized.dat"
+    digest = random_file(local, size)
+    back = tmp_path / "sized_back.dat"
+    name = f"ossh_{size}.dat"
+    ok(sftp_batch(d, keyset.key("ed25519"), [f"put {local} OUT/{name}", f"get OUT/{name} {back}",
+                                              f"rm OUT/{name}"], tmp_path, timeout=120.0))
+    assert back.stat().st_size == size
+    assert sha256_file(back) == digest
+
+
+@pytest.mark.parametrize("keyname", ["flis_ed25519", "stranger_ed25519"])
+def test_wrong_key_is_refused(d, keyset, tmp_path, keyname):
+    res = sftp_batch(d, keyset.key(keyname), ["pwd"], tmp_path)
+    assert res.returncode == 255, res
+    assert "Permission denied (publickey)" in res.stderr, res.stderr
+
+
+def test_password_is_never_offered(d, tmp_path):
+    """Even a client that would only use a password or keyboard-interactive finds nothing to
+    try: the server offers publickey alone."""
+    batch = tmp_path / "batch"
+    batch.write_text("pwd\n")
+    res = run(["sftp", "-b", str(batch), "-P", str(d.port),
+               "-o", "PubkeyAuthentication=no", "-o", "PasswordAuthentication=yes",
+               "-o", "KbdInteractiveAuthentication=yes",
+               "-o", "PreferredAuthentications=password,keyboard-interactive",
+               *ssh_base_options(None), f"vendor@{d.host}"], timeout=30)
+    assert res.returncode == 255, res
+    assert "Permission denied (publickey)" in res.stderr, res.stderr
+
+
+def test_accounts_cannot_see_each_other(d, keyset, tmp_path):
+    (d.out_dir("flis") / "flis-only.dat").write_bytes(b"flis")
+    got = tmp_path / "got.dat"
+    out = ok(sftp_batch(d, keyset.key("ed25519"), [
+        "ls -1 /", "ls -1 /OUT", "-ls -1 ../flis/OUT", "-ls -1 /../../flis/OUT",
+        f"-get /../flis/OUT/flis-only.dat {got}", f"-get ../../flis/OUT/flis-only.dat {got}",
+        f"-get /OUT/../../flis/OUT/flis-only.dat {got}"], tmp_path))
+    listed = [line for line in out.splitlines() if not line.startswith("sftp> ")]
+    assert listed[:2] == ["/IN", "/OUT"], out
+    assert not [line for line in listed if "flis" in line], out
+    assert not got.exists(), "vendor read a file of flis"
+
+
+def test_twenty_concurrent_sessions(d, keyset, tmp_path):
+    """20 `sftp -b` processes at once, each putting and getting its own file."""
+    procs = []
+    for i in range(20):
+        work = tmp_path / f"s{i}"
+        work.mkdir()
+        local = work / "up.dat"
+        random_file(local, 256 * 1024 + i)
+        batch = work / "batch"
+        batch.write_text(f"put {local} OUT/c{i}.dat\nget OUT/c{i}.dat {work / 'down.dat'}\n"
+                         f"rm OUT/c{i}.dat\n")
+        procs.append((work, subprocess.Popen(
+            ["sftp", "-b", str(batch), "-P", str(d.port),
+             *ssh_base_options(keyset.key(VENDOR_KEYS[i % len(VENDOR_KEYS)])),
+             f"vendor@{d.host}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    failed = []
+    for work, p in procs:
+        try:
+            out, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        if p.returncode != 0 or sha256_file(work / "down.dat") != sha256_file(work / "up.dat"):
+            failed.append((work.name, p.returncode, err[-300:]))
+    assert not failed, failed
 
 
 def test_repeated_put_get_in_one_session(d, keyset, tmp_path):
