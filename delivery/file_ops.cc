@@ -139,14 +139,15 @@ Status RemoveFolder(Env* env, int parent, const std::string& name) {
   return Status::Ok();
 }
 
-Result<FolderUsage> UsageOf(int in_dir) {
+Result<FolderUsage> UsageOf(int in_dir, std::optional<uint64_t> except) {
   auto names = ListNames(in_dir);
   if (!names.ok()) return names.status();
   FolderUsage usage;
   for (const std::string& name : *names) {
     if (name[0] == '.' || name.ends_with(".metadata") || name.ends_with(".sftpreceipt")) continue;
     struct stat st;
-    if (fstatat(in_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstatat(in_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_ino) == except) {
       continue;
     }
     ++usage.files;

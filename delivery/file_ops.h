@@ -49,12 +49,13 @@ Result<std::vector<std::string>> ListNames(int dir);
 Status RemoveFolder(Env* env, int parent, const std::string& name);
 
 // What a recipient's /IN holds against its quota (contract §7, 3002): data files only —
-// metadata and receipts are not counted.
+// metadata and receipts are not counted, nor links to the inode `except` (a transfer's own copy,
+// placed before a crash, when that transfer is examined again).
 struct FolderUsage {
   uint64_t files = 0;
   uint64_t bytes = 0;
 };
-Result<FolderUsage> UsageOf(int in_dir);
+Result<FolderUsage> UsageOf(int in_dir, std::optional<uint64_t> except = std::nullopt);
 
 // The name a recipient gets for <name> of transfer `uuid` when <name> is taken:
 // "<name>.<uuid>", with <name> first cut at a UTF-8 character boundary so that

@@ -151,9 +151,8 @@ struct DeliveryPipeline::Impl {
   static std::vector<std::string> OwnCopies(int in, const TransferRecord& t, uint64_t spooled);
   // `spooled`: the inode of the transfer's data when it is in the spool (its own copies in the
   // recipient's /IN are not counted).
-  std::optional<Rejection> CheckQuota(const Config& cfg, const TransferRecord& t,
-                                      const std::string& recipient, uint64_t size,
-                                      std::optional<uint64_t> spooled);
+  std::optional<Rejection> CheckQuota(const Config& cfg, const std::string& recipient,
+                                      uint64_t size, std::optional<uint64_t> spooled);
   std::string MetadataFor(const Job& job, const DeliveryRecord& d, const std::string& placed);
 
   Env* const env;

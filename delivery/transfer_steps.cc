@@ -32,12 +32,6 @@ bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
 // The sender's receipt is written here in staging, then renamed into its /IN.
 std::string ReceiptTempName(const TransferRecord& t) { return t.uuid + ".receipt"; }
 
-// Whether UsageOf counts a file of this name (data files only: not metadata, receipts or
-// hidden files).
-bool CountedInUsage(const std::string& name) {
-  return name[0] != '.' && !name.ends_with(".metadata") && !name.ends_with(".sftpreceipt");
-}
-
 }  // namespace
 
 std::vector<std::string> DeliveryPipeline::Impl::OwnCopies(int in, const TransferRecord& t,
@@ -55,7 +49,6 @@ std::vector<std::string> DeliveryPipeline::Impl::OwnCopies(int in, const Transfe
 // A copy of this transfer's data already in its /IN (the daemon stopped after placing it and
 // before the commit recording `spooled`: CommitAndStage) is this transfer's, not room taken.
 std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
-                                                            const TransferRecord& t,
                                                             const std::string& recipient,
                                                             uint64_t size,
                                                             std::optional<uint64_t> spooled) {
@@ -63,14 +56,8 @@ std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
   if (account == nullptr || (!account->quota && !account->quota_files)) return std::nullopt;
   auto in = storage->InOf(recipient);
   if (!in.ok()) return std::nullopt;  // placing will fail and be retried; not the sender's fault
-  auto usage = UsageOf(*in);
+  auto usage = UsageOf(*in, spooled);
   if (!usage.ok()) return std::nullopt;
-  for (const std::string& name :
-       spooled ? OwnCopies(*in, t, *spooled) : std::vector<std::string>{}) {
-    if (!CountedInUsage(name)) continue;
-    usage->files -= std::min<uint64_t>(usage->files, 1);
-    usage->bytes -= std::min(usage->bytes, size);
-  }
   if (account->quota_files && usage->files + 1 > *account->quota_files) {
     return Rejection{ErrorCode::kQuotaExceeded,
                      recipient + "'s IN holds " + std::to_string(usage->files) +
@@ -247,7 +234,7 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
                        " but the data file has " + std::to_string(data->size) + " bytes"});
   }
   for (const auto& recipient : verdict.route.recipients) {
-    if (std::optional<Rejection> full = CheckQuota(cfg, t, recipient, data->size, spooled)) {
+    if (std::optional<Rejection> full = CheckQuota(cfg, recipient, data->size, spooled)) {
       return reject(*full);
     }
   }
