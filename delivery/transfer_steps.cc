@@ -428,6 +428,7 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
     }
   }
   if (Status s = env->FsyncAll(folders); !s.ok()) return s;
+  env->CrashPoint("after_revealed");  // test-only: metadata and receipt in, not yet recorded
 
   Batch batch;
   for (Staged::Placement& p : staged.placements) {

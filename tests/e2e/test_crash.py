@@ -1,8 +1,9 @@
 """Crash safety of the delivery state machine (docs/architecture.md, contract §2, §5, §10).
 
 Deterministic: for each step, fordelerd runs with FORDELER_CRASH_AT=after_<step> (it `_exit(86)`s
-right after the commit that records the step), one transfer is sent, the daemon dies with 86, and
-a restart without the variable must finish the transfer.
+right after the commit that records the step; `after_revealed` is the moment between, when the
+metadata and the receipt are in place and the commit recording them has not started), one transfer
+is sent, the daemon dies with 86, and a restart without the variable must finish the transfer.
 
 Random: bursts of concurrent transfers from several senders, fordelerd SIGKILLed at a random
 moment 0–300 ms into each burst, restarted: 30 rounds (at least 20 within the time budget).
@@ -73,7 +74,7 @@ STEP_NUMBERS = {name: i for i, name in enumerate(
 # commit (`placed` and `receipt_sent` are recorded only when the receipt fails, and by older
 # versions). `received` is recorded first only for a name too long for the spool's naming
 # (LONG_NAME).
-FAST_ACCEPTED = ["taken", "spooled", "done"]
+FAST_ACCEPTED = ["taken", "spooled", "revealed", "done"]
 FAST_REJECTED = ["taken", "rejecting", "done"]
 SLOW_ACCEPTED = ["taken", "trigger_taken", "accepted"]
 SLOW_REJECTED = ["trigger_taken"]
@@ -308,6 +309,12 @@ def test_crash_after_step(daemons, keyset, path, step):
         spooled = [n for n in os.listdir(d.state / "spool")
                    if n.endswith(f"~{KMD}~{s.name}.trigger")]
         assert len(spooled) == 1, os.listdir(d.state / "spool")
+    elif step == "revealed":
+        # Metadata and receipt in place, the end not recorded: still at `spooled`, with the
+        # deliveries pending, and the recipients' metadata already visible.
+        assert [r["step"] for r in rows] == [STEP_NUMBERS["spooled"]], [dict(r) for r in rows]
+        for r in RECIPIENTS:
+            assert (d.in_dir(r) / (s.name + ".metadata")).exists(), os.listdir(d.in_dir(r))
     else:
         # The crash came right after the commit recording that step (audit/records.h numbering).
         assert [r["step"] for r in rows] == [STEP_NUMBERS[step]], [dict(r) for r in rows]
