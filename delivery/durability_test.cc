@@ -83,7 +83,7 @@ class RecordingEnv : public EnvWrapper {
     return EnvWrapper::UnlinkAt(d, n);
   }
   void CrashPoint(std::string_view name) override {
-    if (name == "after_taken") return;  // before a commit, not after one
+    if (!testing::MarksACommit(name)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(slow_commit_ms.load()));
     MutexLock lock(&mu_);
     ops_.push_back("commit:" + std::string(name.substr(6)));  // "after_<step>"

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,6 +34,13 @@ class NoSessionsGate : public OutboxGate {
   bool BeginTake(const std::string&, const std::string&) override { return true; }
   void EndTake(const std::string&, const std::string&, bool) override {}
 };
+
+// Whether the crash point `name` ("after_<step>") comes right after a commit: the tests that log
+// the order of a transfer's operations read those as "commit:<step>". after_taken (nothing
+// recorded yet) and after_revealed (the metadata in, its commit not yet begun) lie between.
+inline bool MarksACommit(std::string_view name) {
+  return name != "after_taken" && name != "after_revealed";
+}
 
 inline std::string TriggerXml(const std::string& name, uint64_t size, const std::string& sender,
                               const std::vector<std::string>& recipients,
