@@ -179,13 +179,16 @@ TEST_F(DurabilityTest, EveryStepIsDurableBeforeItsCommitAndCommittedBeforeTheNex
       "write:file",
       // the data's name and both temp files durable before the metadata and receipt appear
       "fsyncs:flis/IN,file,file",
-      // (the `spooled` commit has completed) the metadata and the receipt appear
+      // (the `spooled` commit has completed) the metadata and the receipt appear, synced with
+      // staging, which now holds the mark that they have (RevealedMarkName)
       "rename:flis/IN",
       "rename:vendor/IN",
-      "fsyncs:flis/IN,vendor/IN",
+      "fsyncs:staging,flis/IN,vendor/IN",
       // the spooled trigger goes, and one commit records the placement, the receipt and the end
       "unlink:spool",
       "commit:done",
+      // the mark is no longer needed
+      "unlink:staging",
   };
   std::vector<std::string> ops = env.ops();
   ASSERT_TRUE(SpooledCommitOverlapsStaging(&ops));

@@ -119,6 +119,9 @@ struct DeliveryPipeline::Impl {
       UniqueFd fd;
     };
     std::vector<Placement> placements;
+    // Pending deliveries revealed before a stop and fetched since (RevealedMarkName): recorded
+    // as picked up, not placed again.
+    std::vector<DeliveryRecord*> fetched;
     std::string receipt;
     Status receipt_status;  // ok: the receipt's temp file is written and synced
     int sender_in = -1;

@@ -252,6 +252,16 @@ void RetentionSweeper::SweepSpool(Context& c) {
         transfer.ok() && transfer->has_value() && (*transfer)->step == TransferStep::kDone;
     if (finished && env_->UnlinkAt(storage_->spool(), e.name).ok()) ++c.report.removed_spool;
   }
+  // A finished transfer's mark that its metadata was revealed (RevealedMarkName), left by a stop
+  // between the commit recording its end and the mark's removal.
+  for (const Entry& e : ListDir(storage_->staging())) {
+    std::optional<std::string> uuid = ParseRevealedMarkName(e.name);
+    if (!e.regular || !uuid) continue;
+    auto transfer = audit_->GetTransfer(*uuid);
+    if (transfer.ok() && transfer->has_value() && (*transfer)->step == TransferStep::kDone) {
+      env_->UnlinkAt(storage_->staging(), e.name);
+    }
+  }
 }
 
 void RetentionSweeper::Start(std::chrono::milliseconds interval, std::function<void()> after_each) {

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "core/uuid.h"
 #include "delivery/pipeline_testing.h"
+#include "delivery/storage.h"
 
 namespace fordeler {
 namespace {
@@ -93,6 +95,22 @@ TEST_F(RetentionTest, WarnsOnceBeforeUnfetchedDataExpires) {
   EXPECT_EQ(sweeper.Sweep().warnings, 1);
   EXPECT_EQ(sweeper.Sweep().warnings, 0);  // once
   EXPECT_TRUE(Exists(Path("flis", "IN", "w.csv")));
+}
+
+// A stop between a transfer's last commit and the removal of its "revealed" mark leaves the mark
+// behind: the sweep removes it once the transfer is done, and only then.
+TEST_F(RetentionTest, RemovesTheRevealedMarkOfAFinishedTransfer) {
+  StartPipeline();
+  Send("m.csv", "abc", TriggerXml("m.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  std::string done = Transfers().at(0).uuid;
+  std::string unknown = NewUuid();  // no record: it may be a transfer still to be adopted
+  Put(root_ + "/staging/" + RevealedMarkName(done), "");
+  Put(root_ + "/staging/" + RevealedMarkName(unknown), "");
+  Put(root_ + "/staging/notes.revealed", "");  // not a mark
+  SweepAt(hours(1));
+  EXPECT_EQ(List(root_ + "/staging"),
+            (std::set<std::string>{RevealedMarkName(unknown), "notes.revealed"}));
 }
 
 TEST_F(RetentionTest, ExpiresUnfetchedDeliveriesReceiptsLeftoversAndQuarantine) {

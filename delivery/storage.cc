@@ -103,6 +103,21 @@ std::string LegacySpooledTrigger(std::string_view uuid) {
   return std::string(uuid) + std::string(kTriggerSuffix);
 }
 
+namespace {
+constexpr std::string_view kRevealedSuffix = ".revealed";
+}  // namespace
+
+std::string RevealedMarkName(std::string_view uuid) {
+  return std::string(uuid) + std::string(kRevealedSuffix);
+}
+
+std::optional<std::string> ParseRevealedMarkName(std::string_view name) {
+  if (!name.ends_with(kRevealedSuffix)) return std::nullopt;
+  std::string uuid(name.substr(0, name.size() - kRevealedSuffix.size()));
+  if (!IsUuid(uuid)) return std::nullopt;
+  return uuid;
+}
+
 std::vector<std::string> SpooledTriggerNames(std::string_view uuid, std::string_view sender,
                                              std::string_view trigger_name) {
   std::vector<std::string> names;

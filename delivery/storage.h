@@ -69,6 +69,15 @@ std::string LegacySpooledTrigger(std::string_view uuid);
 std::vector<std::string> SpooledTriggerNames(std::string_view uuid, std::string_view sender,
                                              std::string_view trigger_name);
 
+// An empty file "<uuid>.revealed" in staging while a transfer's metadata is revealed and its end
+// not yet recorded: made durable with the metadata renames, removed once the end is committed
+// (retention removes one a stop left behind). After a stop in between, it tells a copy in /IN
+// that the recipient fetched meanwhile from one that was never placed, so the file is not
+// delivered twice (docs/architecture.md).
+std::string RevealedMarkName(std::string_view uuid);
+// The uuid of a RevealedMarkName; nullopt for any other name.
+std::optional<std::string> ParseRevealedMarkName(std::string_view name);
+
 struct SpooledTrigger {
   std::string uuid;
   std::string sender;

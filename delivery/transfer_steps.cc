@@ -377,10 +377,20 @@ Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPt
   TransferRecord& t = job->t;
   Staged staged;
   std::vector<int> syncs;
+  // Revealed before a stop: every pending delivery had its copy in /IN then.
+  std::optional<uint64_t> revealed;
+  if (StatAt(storage->staging(), RevealedMarkName(t.uuid)).ok()) {
+    auto spooled = StatAt(storage->spool(), t.uuid);
+    if (spooled.ok()) revealed = spooled->inode;
+  }
   for (DeliveryRecord& d : job->deliveries) {
     if (d.state != DeliveryState::kPending) continue;
     auto in = storage->InOf(d.recipient);
     if (!in.ok()) return in.status();
+    if (revealed && OwnCopies(*in, t, *revealed).empty()) {
+      staged.fetched.push_back(&d);
+      continue;
+    }
     auto placed =
         PlaceData(env, storage->spool(), storage->staging(), *in, t.uuid, d.recipient, t.name);
     if (!placed.ok()) return placed.status();
@@ -410,7 +420,11 @@ Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPt
 
 Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   TransferRecord& t = job->t;
-  std::vector<int> folders;
+  auto mark = env->OpenAt(storage->staging(), RevealedMarkName(t.uuid),
+                          O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0440);
+  if (!mark.ok()) return mark.status();
+  if (Status s = env->Close(*mark); !s.ok()) return s;
+  std::vector<int> folders = {storage->staging()};  // the mark, durable with the renames
   for (Staged::Placement& p : staged.placements) {
     Status s = env->RenameAt(storage->staging(), p.temp, p.in, p.placed + ".metadata", false);
     if (!s.ok()) return s;
@@ -440,6 +454,14 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
                                   "name=" + PrintableName(p.placed));
     spdlog::info("event=delivered transfer={} recipient={} name=\"{}\"", t.uuid, d.recipient,
                  PrintableName(p.placed));
+  }
+  for (DeliveryRecord* d : staged.fetched) {
+    d->state = DeliveryState::kPickedUp;
+    d->delivered_at = d->picked_up_at = env->Now();
+    batch.PutDelivery(*d).AddEvent("picked_up", t.uuid, d->recipient,
+                                   "note=\"revealed before a stop and fetched while stopped\"");
+    spdlog::info("event=picked_up transfer={} recipient={} note=\"fetched while stopped\"", t.uuid,
+                 d->recipient);
   }
   t.state = TransferState::kDelivered;
   t.step = TransferStep::kPlaced;

@@ -44,7 +44,7 @@ import paramiko
 import pytest
 
 from harness import (AccountSpec, STEP_DONE, data_areas_toml, db_rows, metadata_of, receipt_of,
-                     sha256_bytes, trigger_xml, verify_event_chain)
+                     sha256_bytes, trigger_xml, verify_event_chain, wait_until)
 
 KMD = "kmd-oekonomi"
 FLIS = "flis"
@@ -324,6 +324,35 @@ def test_crash_after_step(daemons, keyset, path, step):
     stats = check_world(d, [s])
     assert stats[expect] == 1, stats
     assert len(db_rows(db(d), "SELECT uuid FROM transfers")) == 1
+
+
+def test_fetched_while_stopped_after_the_metadata_appeared_is_not_delivered_again(daemons, keyset):
+    """The daemon stops once the metadata is in /IN but before the commit recording the delivery
+    (after_revealed); while it is down each recipient fetches its file and metadata. The restart
+    must not place them again: the deliveries end `picked_up`, the sender has its receipt."""
+    d = make_daemon(daemons, keyset)
+    d.start(env={"FORDELER_CRASH_AT": "after_revealed"})
+    s = Sent(KMD, "fetched-while-down.csv", os.urandom(20_000), expect="delivered")
+    try:
+        with d.sftp(KMD, keyset.key(KEYS[KMD])) as sftp:
+            send(sftp, s)
+    except SESSION_ERRORS:
+        assert s.trigger_started
+    assert d.wait_exit(20) == CRASH_EXIT, d.stderr_text()[-4000:]
+    for r in RECIPIENTS:  # fetched (and removed) while fordelerd is down
+        assert (d.in_dir(r) / s.name).read_bytes() == s.data
+        os.remove(d.in_dir(r) / s.name)
+        os.remove(d.in_dir(r) / (s.name + ".metadata"))
+    d.start()
+    wait_until(lambda: [r["step"] for r in db_rows(db(d), "SELECT step FROM transfers")] ==
+               [STEP_NUMBERS["done"]], 20, "the transfer finished after the restart")
+    for r in RECIPIENTS:
+        assert os.listdir(d.in_dir(r)) == [], f"{r} got the file again: {os.listdir(d.in_dir(r))}"
+    states = sorted(r["state"] for r in db_rows(db(d), "SELECT state FROM deliveries"))
+    assert states == ["picked_up"] * len(RECIPIENTS), states
+    assert (d.in_dir(KMD) / (s.name + ".sftpreceipt")).exists()
+    assert os.listdir(d.state / "staging") == [], os.listdir(d.state / "staging")
+    assert verify_event_chain(db(d)) > 0
 
 
 # ------------------------------------------------------------------------------------------
