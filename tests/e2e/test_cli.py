@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import signal
@@ -20,21 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import (AccountSpec, data_areas_toml, db_rows, fordelerd_path, receipt_of, run,
+from harness import (AccountSpec, data_areas_toml, db_rows, fordeler_path, receipt_of, run,
                      trigger_xml, wait_receipt, wait_transfer, wait_until)
 
 KMD, FLIS, LIS, NEWBIE = "kmd", "flis", "lis", "newbie"
 KEY_NAMES = ["kmd_ed25519", "flis_ed25519", "lis_ed25519", "newbie_ed25519"]
 INF_REF = "FLISOekonomiAflever_1"
 ANSI = re.compile(r"\x1b\[")
-
-
-def fordeler_path() -> str:
-    path = os.environ.get("FORDELER")
-    if not path:
-        path = str(Path(fordelerd_path()).resolve().parent.parent / "cli" / "fordeler")
-    assert os.access(path, os.X_OK), f"no fordeler binary at {path} (set FORDELER)"
-    return path
 
 
 def cli(d, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:

@@ -30,9 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import (AccountSpec, data_areas_toml, db_rows, receipt_of, trigger_xml,
-                     verify_event_chain, wait_transfer, wait_until)
-from test_cli import fordeler_path
+from harness import (AccountSpec, data_areas_toml, db_rows, fordeler_path, receipt_of,
+                     trigger_xml, verify_event_chain, wait_transfer, wait_until)
 
 KMD = "kmd-oekonomi"
 FLIS = "flis"
