@@ -1,5 +1,6 @@
 // Internal to delivery/: the pipeline's state, shared by pipeline.cc (ingest, scheduling,
-// recovery, pickups) and transfer_steps.cc (the state machine of one transfer).
+// recovery), pipeline_records.cc (pickups and session events), transfer_steps.cc (the state
+// machine of one transfer) and transfer_rejects.cc.
 #pragma once
 
 #include <atomic>

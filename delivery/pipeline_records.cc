@@ -1,0 +1,92 @@
+// What the pipeline records besides a transfer's steps: recipients' pickups (reported by the SFTP
+// server's remove, by inotify, or found after a transfer's last commit) and the sessions' logins,
+// failed logins and limits (contract §10).
+#include <spdlog/spdlog.h>
+
+#include "core/names.h"
+#include "delivery/file_ops.h"
+#include "delivery/pipeline_impl.h"
+#include "delivery/storage.h"
+
+namespace fordeler {
+
+void DeliveryPipeline::Impl::RecordPickup(const std::string& account, const std::string& name) {
+  // The server's remove and inotify both report a pickup: one lookup at a time per name (the
+  // compare-and-set in RecordPickupOf records it once however the reports interleave).
+  auto key = std::make_pair(account, name);
+  {
+    MutexLock lock(&mu_);
+    if (!pickups_.insert(key).second) return;
+  }
+  auto found = audit->FindDelivered(account, name);
+  if (!found.ok() || !found->has_value()) {  // not a delivered data file (metadata, ...)
+    // Also a delivery whose metadata appeared before its commit: RecordPickupsMeanwhile
+    // records that pickup once the commit is done.
+    MutexLock lock(&mu_);
+    pickups_.erase(key);
+    return;
+  }
+  RecordPickupOf(**found, "", [this, key](const Status&) {
+    MutexLock lock(&mu_);
+    pickups_.erase(key);
+  });
+}
+
+void DeliveryPipeline::Impl::RecordPickupOf(DeliveryRecord d, const std::string& note,
+                                            AuditStore::Done done) {
+  std::string detail = "name=" + PrintableName(d.name_in_in) + note;
+  d.state = DeliveryState::kPickedUp;
+  d.picked_up_at = env->Now();
+  Batch batch;
+  batch.RequireDeliveryState(d.transfer_uuid, d.recipient, DeliveryState::kDelivered)
+      .PutDelivery(d)
+      .AddEvent("picked_up", d.transfer_uuid, d.recipient, detail);
+  audit->Submit(std::move(batch), std::move(done));
+}
+
+// The metadata of a delivery appears (Reveal) before the commit that records the delivery, and
+// a recipient may fetch and remove the file in between: RecordPickup then finds no `delivered`
+// row and drops the report. So once that commit is durable, each delivery is looked at again: a
+// name no longer in the recipient's /IN, or now another file than the spool's (the name taken
+// by a later transfer), was picked up meanwhile. A removal reported after the commit is also
+// recorded by RecordPickup; both batches require the delivery to be `delivered`, so whichever
+// commits first records the pickup and the other is skipped: exactly once. Runs on the audit
+// writer thread (a done callback): a few fstatat calls, no waiting.
+void DeliveryPipeline::Impl::RecordPickupsMeanwhile(const Job& job) {
+  if (job.t.state != TransferState::kDelivered) return;
+  auto spooled = StatAt(storage->spool(), job.t.uuid);
+  for (const DeliveryRecord& d : job.deliveries) {
+    if (d.state != DeliveryState::kDelivered || d.name_in_in.empty()) continue;
+    auto in = storage->InOf(d.recipient);
+    if (!in.ok()) continue;
+    auto placed = StatAt(*in, d.name_in_in);
+    bool gone = placed.status().code() == Status::Code::kNotFound ||
+                (placed.ok() && spooled.ok() && placed->inode != spooled->inode);
+    if (gone) RecordPickupOf(d, " note=\"before its delivery was recorded\"", nullptr);
+  }
+}
+
+void DeliveryPipeline::Impl::RecordSessionEvent(const SessionEvent& e) {
+  std::string kind, detail = "address=" + e.address;
+  switch (e.kind) {
+    case SessionEvent::Kind::kLogin:
+      kind = "login";
+      detail += " key=" + e.fingerprint;
+      break;
+    case SessionEvent::Kind::kLoginFailed:
+      kind = "login_failed";
+      if (!e.fingerprint.empty()) detail += " key=" + e.fingerprint;
+      break;
+    case SessionEvent::Kind::kLimit:
+      kind = "limit";
+      detail += " limit=\"" + e.detail + "\"";
+      break;
+    default:
+      return;
+  }
+  Batch batch;
+  batch.AddEvent(kind, "", PrintableName(e.account), detail);
+  audit->Submit(std::move(batch), [](const Status&) {});
+}
+
+}  // namespace fordeler
