@@ -174,10 +174,19 @@ Status Env::FsyncAll(std::span<const int> fds) {
 
 Status FsyncDir(Env* env, int dir) { return env->Fsync(dir); }
 
+Result<int> CreateReplacing(Env* env, int dir, const std::string& name, mode_t mode) {
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL;
+  auto fd = env->OpenAt(dir, name, kFlags, mode);
+  if (fd.ok() || fd.status().code() != Status::Code::kAlreadyExists) return fd;
+  Status gone = env->UnlinkAt(dir, name);  // left by an attempt cut short
+  if (!gone.ok() && gone.code() != Status::Code::kNotFound) return gone;
+  return env->OpenAt(dir, name, kFlags, mode);
+}
+
 Status WriteFileDurably(Env* env, int temp_dir, const std::string& temp_name, int dir,
                         const std::string& name, std::string_view data, mode_t mode,
                         bool no_replace) {
-  auto fd = env->OpenAt(temp_dir, temp_name, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  auto fd = CreateReplacing(env, temp_dir, temp_name, mode);
   if (!fd.ok()) return fd.status();
   Status s = env->Write(*fd, data.data(), data.size());
   if (s.ok()) s = env->Fsync(*fd);

@@ -99,6 +99,12 @@ class EnvWrapper : public Env {
   Env* target_;
 };
 
+// Opens dir/name for writing as a new, empty file with `mode`, first removing a file left there
+// (a temp file of an earlier attempt, cut short by a crash). Reopening that file instead would
+// fail when it is read-only (mode 0440) and the daemon runs without root's DAC override, as
+// under its systemd unit.
+Result<int> CreateReplacing(Env* env, int dir, const std::string& name, mode_t mode);
+
 // Makes `data` appear as dir/name atomically and durably: written to temp_dir/temp_name, fsynced,
 // renamed into place (replacing an existing file unless no_replace), and the directory fsynced.
 // On failure the temp file is removed and nothing is visible under `name`. The file gets `mode`.

@@ -1,8 +1,10 @@
 #include "core/env.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -105,6 +107,38 @@ TEST_F(DurableWriteTest, AnyFailureBeforeTheRenameLeavesNothingVisible) {
     EXPECT_FALSE(Exists("dest/x.metadata")) << op;
     EXPECT_FALSE(Exists("tmp/x.tmp")) << op;
   }
+}
+
+// A temp file left by an attempt a crash cut short is read-only (0440). The daemon runs as its own
+// user without root's DAC override (systemd unit), so reopening it for writing would fail for
+// ever; it is replaced instead. Run as that kind of user: as root, in a child that drops to
+// nobody.
+TEST_F(DurableWriteTest, ALeftoverReadOnlyTempFileIsReplaced) {
+  {
+    std::ofstream old(root_ + "/tmp/x.tmp");
+    old << "from before the crash";
+  }
+  ASSERT_EQ(chmod((root_ + "/tmp/x.tmp").c_str(), 0440), 0);
+  if (geteuid() != 0) {
+    ASSERT_TRUE(Put(Env::Default(), "<doc/>").ok());
+  } else {
+    constexpr uid_t kNobody = 65534;
+    for (const char* rel : {"", "/tmp", "/dest", "/tmp/x.tmp"}) {
+      ASSERT_EQ(chown((root_ + rel).c_str(), kNobody, kNobody), 0) << rel;
+    }
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0) _exit(2);
+      _exit(Put(Env::Default(), "<doc/>").ok() ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0) << "1: the write failed; 2: could not drop to nobody";
+  }
+  EXPECT_EQ(Read("dest/x.metadata"), "<doc/>");
+  EXPECT_FALSE(Exists("tmp/x.tmp"));
 }
 
 TEST_F(DurableWriteTest, DiskFullIsReportedAsNoSpace) {

@@ -61,7 +61,7 @@ Result<Digest> CopyAndHash(Env* env, int from_dir, const std::string& from, int 
     return Status::InvalidArgument(from + " is not a regular file");
   }
   std::string part = to + ".part";
-  auto out = env->OpenAt(to_dir, part, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  auto out = CreateReplacing(env, to_dir, part, mode);
   if (!out.ok()) return out.status();
   UniqueFd dst(*out);
   std::vector<uint8_t> buf(kChunk);
@@ -192,7 +192,7 @@ Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_d
 
 Result<UniqueFd> WriteTempFile(Env* env, int dir, const std::string& name, std::string_view data,
                                mode_t mode) {
-  auto fd = env->OpenAt(dir, name, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  auto fd = CreateReplacing(env, dir, name, mode);
   if (!fd.ok()) return fd.status();
   UniqueFd file(*fd);
   if (Status s = env->Write(file.get(), data.data(), data.size()); !s.ok()) {

@@ -420,8 +420,7 @@ Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPt
 
 Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   TransferRecord& t = job->t;
-  auto mark = env->OpenAt(storage->staging(), RevealedMarkName(t.uuid),
-                          O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0440);
+  auto mark = env->OpenAt(storage->staging(), RevealedMarkName(t.uuid), O_RDONLY | O_CREAT, 0440);
   if (!mark.ok()) return mark.status();
   if (Status s = env->Close(*mark); !s.ok()) return s;
   std::vector<int> folders = {storage->staging()};  // the mark, durable with the renames
