@@ -9,7 +9,6 @@
 #include <chrono>
 #include <thread>
 
-#include "core/mutex.h"
 #include "core/names.h"
 #include "core/sha256.h"
 #include "delivery/pipeline_testing.h"
@@ -18,102 +17,8 @@ namespace fordeler {
 namespace {
 
 using testing::PipelineFixture;
+using testing::RecordingEnv;
 using testing::TriggerXml;
-
-// Records every file operation as "op:where" and every commit (CrashPoint "after_<step>" is
-// reached right after the commit recording <step>); fails renames into one folder on demand.
-class RecordingEnv : public EnvWrapper {
- public:
-  explicit RecordingEnv(std::string root) : EnvWrapper(Env::Default()), root_(std::move(root)) {}
-
-  std::vector<std::string> ops() EXCLUDES(mu_) {
-    MutexLock lock(&mu_);
-    return ops_;
-  }
-  void Clear() EXCLUDES(mu_) {
-    MutexLock lock(&mu_);
-    ops_.clear();
-  }
-  void FailRenamesInto(std::string folder) EXCLUDES(mu_) {
-    MutexLock lock(&mu_);
-    fail_into_ = std::move(folder);
-  }
-  // Holds every link (the placement's first operation) or every commit's completion back.
-  std::atomic<int> slow_link_ms{0};
-  std::atomic<int> slow_commit_ms{0};
-
-  Status Write(int fd, const void* d, size_t n) override {
-    Log("write", fd);
-    return EnvWrapper::Write(fd, d, n);
-  }
-  Status Fsync(int fd) override {
-    struct stat st;
-    fstat(fd, &st);
-    Log(S_ISDIR(st.st_mode) ? "fsync-dir" : "fsync", fd);
-    return EnvWrapper::Fsync(fd);
-  }
-  // One entry for syncs issued together: "fsyncs:<what>,<what>,...".
-  Status FsyncAll(std::span<const int> fds) override {
-    std::string entry = "fsyncs:";
-    for (int fd : fds) entry += (entry.size() > 7 ? "," : "") + Where(fd);
-    {
-      MutexLock lock(&mu_);
-      ops_.push_back(entry);
-    }
-    return target()->FsyncAll(fds);
-  }
-  Status RenameAt(int a, const std::string& f, int b, const std::string& t, bool nr) override {
-    std::string into = Where(b);
-    Log("rename", b);
-    {
-      MutexLock lock(&mu_);
-      if (!fail_into_.empty() && into == fail_into_) {
-        return Status::FromErrno(EACCES, "injected rename into " + into);
-      }
-    }
-    return EnvWrapper::RenameAt(a, f, b, t, nr);
-  }
-  Status LinkAt(int a, const std::string& f, int b, const std::string& t) override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(slow_link_ms.load()));
-    Log("link", b);
-    return EnvWrapper::LinkAt(a, f, b, t);
-  }
-  Status UnlinkAt(int d, const std::string& n) override {
-    Log("unlink", d);
-    return EnvWrapper::UnlinkAt(d, n);
-  }
-  void CrashPoint(std::string_view name) override {
-    if (!testing::MarksACommit(name)) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(slow_commit_ms.load()));
-    MutexLock lock(&mu_);
-    ops_.push_back("commit:" + std::string(name.substr(6)));  // "after_<step>"
-  }
-
- private:
-  // The folder a directory fd stands for, relative to the storage root ("spool", "flis/IN").
-  std::string Where(int fd) {
-    char link[64], path[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n <= 0) return "?";
-    std::string p(path, static_cast<size_t>(n));
-    struct stat st;
-    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) return "file";
-    if (p.rfind(root_, 0) == 0) p = p.substr(root_.size() + 1);
-    if (p.rfind("accounts/", 0) == 0) p = p.substr(9);
-    return p;
-  }
-  void Log(const char* op, int fd) EXCLUDES(mu_) {
-    std::string entry = std::string(op) + ":" + Where(fd);
-    MutexLock lock(&mu_);
-    ops_.push_back(entry);
-  }
-
-  std::string root_;
-  Mutex mu_;
-  std::vector<std::string> ops_ GUARDED_BY(mu_);
-  std::string fail_into_ GUARDED_BY(mu_);
-};
 
 class DurabilityTest : public PipelineFixture {
  protected:

@@ -12,13 +12,13 @@
 #include <thread>
 
 #include "audit/audit_store.h"
-#include "core/mutex.h"
 #include "delivery/pipeline_testing.h"
 
 namespace fordeler {
 namespace {
 
 using testing::PipelineFixture;
+using testing::RecordingEnv;
 using testing::TriggerXml;
 
 // The fixture's audit log, except that nothing is ever committed: fordelerd killed before its
@@ -84,61 +84,6 @@ class NeverCommits : public AuditStore {
 
  private:
   std::unique_ptr<AuditStore>* t_;
-};
-
-// Records removals, syncs and renames as "op:where" (where relative to the storage root's
-// accounts/, as in durability_test.cc) and each commit as "commit:<step>".
-class OrderEnv : public EnvWrapper {
- public:
-  explicit OrderEnv(std::string root) : EnvWrapper(Env::Default()), root_(std::move(root)) {}
-  std::vector<std::string> ops() EXCLUDES(mu_) {
-    MutexLock lock(&mu_);
-    return ops_;
-  }
-  Status FsyncAll(std::span<const int> fds) override {
-    std::string entry = "fsyncs:";
-    for (int fd : fds) entry += (entry.size() > 7 ? "," : "") + Where(fd);
-    Log(entry);
-    return target()->FsyncAll(fds);
-  }
-  Status Fsync(int fd) override {
-    Log("fsync:" + Where(fd));
-    return EnvWrapper::Fsync(fd);
-  }
-  Status RenameAt(int a, const std::string& f, int b, const std::string& t, bool nr) override {
-    Log("rename:" + Where(b));
-    return EnvWrapper::RenameAt(a, f, b, t, nr);
-  }
-  Status UnlinkAt(int d, const std::string& n) override {
-    Log("unlink:" + Where(d));
-    return EnvWrapper::UnlinkAt(d, n);
-  }
-  void CrashPoint(std::string_view name) override {
-    if (testing::MarksACommit(name)) Log("commit:" + std::string(name.substr(6)));
-  }
-
- private:
-  std::string Where(int fd) {
-    char link[64], path[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    struct stat st;
-    if (n <= 0 || fstat(fd, &st) != 0) return "?";
-    if (!S_ISDIR(st.st_mode)) return "file";
-    std::string p(path, static_cast<size_t>(n));
-    if (p.rfind(root_, 0) == 0) p = p.substr(root_.size() + 1);
-    if (p.rfind("accounts/", 0) == 0) p = p.substr(9);
-    if (p.rfind("quarantine/", 0) == 0) p = "quarantine/<uuid>";
-    return p;
-  }
-  void Log(std::string entry) EXCLUDES(mu_) {
-    MutexLock lock(&mu_);
-    ops_.push_back(std::move(entry));
-  }
-
-  std::string root_;
-  Mutex mu_;
-  std::vector<std::string> ops_ GUARDED_BY(mu_);
 };
 
 class RecoveryTest : public PipelineFixture {
@@ -225,7 +170,7 @@ TEST_F(RecoveryTest, ARejectionOnReexaminationRemovesTheCopyItPlaced) {
   ASSERT_EQ(link((root_ + "/spool/" + uuid).c_str(), (root_ + "/staging/" + uuid + ".lis").c_str()),
             0);
   config_->routes.clear();  // a reload removed the route: NO_ROUTE
-  OrderEnv env(root_);
+  RecordingEnv env(root_);
   Restart(&env);
   ASSERT_TRUE(WaitFinished(1));
   EXPECT_EQ(List(Path("flis", "IN")), (std::set<std::string>{"r.csv"}));
