@@ -194,9 +194,12 @@ void DeliveryPipeline::Impl::CommitThen(JobPtr job, Batch batch) {
     }
     env->CrashPoint(std::string("after_") + std::string(ToString(job->t.step)));
     if (job->t.step == TransferStep::kDone) {
-      RecordPickupsMeanwhile(*job);
-      env->UnlinkAt(storage->staging(), RevealedMarkName(job->t.uuid));  // if there is one
-      Finish(job);
+      // File work, off the audit writer's thread (a removal may wait for the journal).
+      asio::post(pool, [this, job] {
+        RecordPickupsMeanwhile(*job);
+        env->UnlinkAt(storage->staging(), RevealedMarkName(job->t.uuid));  // if there is one
+        Finish(job);
+      });
     } else {
       Schedule(job);
     }

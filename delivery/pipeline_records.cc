@@ -50,8 +50,8 @@ void DeliveryPipeline::Impl::RecordPickupOf(DeliveryRecord d, const std::string&
 // name no longer in the recipient's /IN, or now another file than the spool's (the name taken
 // by a later transfer), was picked up meanwhile. A removal reported after the commit is also
 // recorded by RecordPickup; both batches require the delivery to be `delivered`, so whichever
-// commits first records the pickup and the other is skipped: exactly once. Runs on the audit
-// writer thread (a done callback): a few fstatat calls, no waiting.
+// commits first records the pickup and the other is skipped: exactly once. Runs on a worker
+// once the commit has completed: a few fstatat calls.
 void DeliveryPipeline::Impl::RecordPickupsMeanwhile(const Job& job) {
   if (job.t.state != TransferState::kDelivered) return;
   auto spooled = StatAt(storage->spool(), job.t.uuid);
