@@ -2,6 +2,7 @@
 
 #include <libssh/server.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -82,8 +84,9 @@ struct SshServer::Impl {
   struct Listener {
     explicit Listener(asio::io_context& io) : acceptor(io), retry(io) {}
     tcp::acceptor acceptor;
-    asio::steady_timer retry;            // accepting again after a resource shortage
-    std::chrono::milliseconds pause{0};  // the current pause, doubled while shortages last
+    asio::steady_timer retry;                       // accepting again after a resource shortage
+    std::chrono::milliseconds pause{0};             // the last pause, doubled while shortages last
+    std::chrono::steady_clock::time_point resumed;  // when the last pause ended
   };
 
   Status SetUpBind(const Config& config);
@@ -167,9 +170,16 @@ void SshServer::Impl::Accept(Listener* listener) {
   listener->acceptor.async_accept(
       *target, [this, listener, target](boost::system::error_code ec, tcp::socket s) {
         if (stopping || ec == asio::error::operation_aborted) return;
+        int libssh_fd = -1;
         if (!ec) {
-          listener->pause = std::chrono::milliseconds{0};
-          auto session = std::make_shared<SshSession>(&context, std::move(s));
+          libssh_fd = ::dup(s.native_handle());  // a session needs two descriptors
+          if (libssh_fd < 0) {
+            ec.assign(errno, boost::system::system_category());
+            s.close();
+          }
+        }
+        if (!ec) {
+          auto session = std::make_shared<SshSession>(&context, std::move(s), libssh_fd);
           if (session->Admit()) {
             context.AddSession(session);
             asio::post(*target, [session] { session->Start(); });
@@ -185,13 +195,17 @@ void SshServer::Impl::Accept(Listener* listener) {
 }
 
 // Waiting 100 ms, doubling up to a second while the shortage lasts, lets sessions that end give
-// their descriptors back; the connections meanwhile wait in the listen backlog.
+// their descriptors back; the connections meanwhile wait in the listen backlog. A shortage lasts
+// while accepting fails again within a second of the last pause ending: with one descriptor to
+// spare, accept() succeeds and the dup fails, so one accepted connection does not end it.
 void SshServer::Impl::PauseAccepting(Listener* listener, const boost::system::error_code& ec) {
-  listener->pause = listener->pause.count() == 0
-                        ? kFirstAcceptPause
-                        : std::min(listener->pause * 2, kLongestAcceptPause);
+  auto now = std::chrono::steady_clock::now();
+  bool lasting = listener->pause.count() != 0 && now - listener->resumed <= kLongestAcceptPause;
+  listener->pause =
+      lasting ? std::min(listener->pause * 2, kLongestAcceptPause) : kFirstAcceptPause;
   spdlog::warn("event=accept_paused error=\"{}\" retry_in_ms={}", ec.message(),
                listener->pause.count());
+  listener->resumed = now + listener->pause;
   listener->retry.expires_after(listener->pause);
   listener->retry.async_wait([this, listener](boost::system::error_code e) {
     if (!e && !stopping) Accept(listener);

@@ -7,6 +7,7 @@
 
 #include <boost/asio/post.hpp>
 #include <ctime>
+#include <utility>
 
 #include "core/env.h"
 #include "sftp/account_registry.h"
@@ -78,9 +79,10 @@ std::string KeyFingerprintOf(ssh_key key) {
   return out;
 }
 
-SshSession::SshSession(ServerContext* server, asio::ip::tcp::socket socket)
+SshSession::SshSession(ServerContext* server, asio::ip::tcp::socket socket, int libssh_fd)
     : server_(server),
       socket_(std::move(socket)),
+      libssh_fd_(libssh_fd),
       login_timer_(socket_.get_executor()),
       idle_timer_(socket_.get_executor()) {
   boost::system::error_code ec;
@@ -115,6 +117,7 @@ bool SshSession::Admit() {
 }
 
 SshSession::~SshSession() {
+  if (libssh_fd_ >= 0) ::close(libssh_fd_);
   channels_.clear();
   if (event_ != nullptr) {
     if (session_ != nullptr) ssh_event_remove_session(event_, session_);
@@ -125,9 +128,7 @@ SshSession::~SshSession() {
 
 void SshSession::Start() {
   session_ = ssh_new();
-  int fd = ::dup(socket_.native_handle());  // libssh closes the fd it is given
-  if (session_ == nullptr || fd < 0 || server_->AcceptFd(session_, fd) != SSH_OK) {
-    if (fd >= 0 && session_ == nullptr) ::close(fd);
+  if (session_ == nullptr || server_->AcceptFd(session_, std::exchange(libssh_fd_, -1)) != SSH_OK) {
     spdlog::warn("event=accept_failed peer={} error=\"{}\"", address_,
                  session_ ? ssh_get_error(session_) : "out of memory");
     Close("accept failed");

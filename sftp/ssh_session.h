@@ -33,7 +33,9 @@ namespace fordeler {
 
 class SshSession : public std::enable_shared_from_this<SshSession> {
  public:
-  SshSession(ServerContext* server, boost::asio::ip::tcp::socket socket);
+  // `libssh_fd` is a dup of the socket's descriptor, handed to libssh (which closes it) by
+  // Start. The acceptor makes it, so that running out of descriptors pauses accepting.
+  SshSession(ServerContext* server, boost::asio::ip::tcp::socket socket, int libssh_fd);
   ~SshSession();
   SshSession(const SshSession&) = delete;
   SshSession& operator=(const SshSession&) = delete;
@@ -107,6 +109,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
 
   ServerContext* server_;
   boost::asio::ip::tcp::socket socket_;
+  int libssh_fd_;  // until Start hands it to libssh
   boost::asio::steady_timer login_timer_;
   boost::asio::steady_timer idle_timer_;
   ssh_session session_ = nullptr;

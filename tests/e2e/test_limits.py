@@ -128,11 +128,13 @@ def test_slowloris_connections_are_capped_per_address_and_overall(daemons, keyse
     assert d.running()
 
 
-def test_running_out_of_descriptors_pauses_accepting(daemons, keyset):
+@pytest.mark.parametrize("spare", [0, 1], ids=["none-spare", "one-spare"])
+def test_running_out_of_descriptors_pauses_accepting(daemons, keyset, spare):
     """Out of file descriptors, accept() fails while the connection stays queued and the listening
-    socket stays readable. The daemon pauses accepting (100 ms, doubling up to 1 s) instead of
-    retrying in a busy loop, its open sessions keep working, and it serves logins again once
-    descriptors are free."""
+    socket stays readable; with one descriptor to spare, accept() succeeds but the session cannot
+    get the second descriptor it needs, and that connection is dropped. Either way the daemon
+    pauses accepting (100 ms, doubling up to 1 s) instead of retrying in a busy loop, its open
+    sessions keep working, and it serves logins again once descriptors are free."""
     d = daemons.create([vendor(keyset)])
     key = keyset.key("ed25519")
     sessions = [login_from(d, "127.0.0.1", "vendor", key) for _ in range(2)]
@@ -142,8 +144,8 @@ def test_running_out_of_descriptors_pauses_accepting(daemons, keyset):
     try:
         sftp = paramiko.SFTPClient.from_transport(sessions[0])
         in_use = len(os.listdir(f"/proc/{d.pid}/fd"))
-        resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (in_use, hard))  # not one to spare
-        for _ in range(3):  # accepted by the kernel, waiting in the backlog
+        resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (in_use + spare, hard))
+        for _ in range(8):  # accepted by the kernel, waiting in the backlog
             queued.append(connect_from(d, "127.0.0.1"))
         d.wait_log(r'event=accept_paused error="[^"]+" retry_in_ms=100\b', since=since)
         time.sleep(2.0)  # long enough for a busy loop to log thousands of lines
@@ -153,6 +155,7 @@ def test_running_out_of_descriptors_pauses_accepting(daemons, keyset):
         assert 1 <= pauses <= 10, f"{pauses} accept pauses logged in about 2 s"
         assert "event=accept_error" not in log, "accept failures were retried at once"
         assert "retry_in_ms=800" in log, "the pause did not grow while the shortage lasted"
+        assert "event=accept_failed" not in log, "a session was started without its descriptors"
         assert d.running()
     finally:
         if d.running():
