@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 import harness
-from harness import DaemonFactory, make_keyset
+from harness import DaemonFactory, RunAs, fordelerd_path, make_keyset
 
 # Keys a module gets unless it sets KEY_NAMES = [...] itself.
 DEFAULT_KEY_NAMES = ["ed25519", "ecdsa256", "rsa2048"]
@@ -32,6 +37,26 @@ def daemons(keyset, tmp_path):
     factory = DaemonFactory(tmp_path, keyset)
     yield factory
     factory.finish()
+
+
+@pytest.fixture
+def unprivileged_daemons(keyset):
+    """A DaemonFactory whose daemons run as `nobody`, without capabilities and with umask 027,
+    as the systemd unit runs fordelerd (User=fordeler): permission mistakes that root's
+    CAP_DAC_OVERRIDE hides show up here. Their directory is under /tmp, which that user can
+    reach (pytest's own temp dirs are private to root), with a copy of the binary."""
+    if os.geteuid() != 0:
+        pytest.skip("running fordelerd as another user needs root")
+    base = Path(tempfile.mkdtemp(prefix="fordeler-e2e-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        binary = base / "fordelerd"
+        shutil.copy2(fordelerd_path(), binary)
+        factory = DaemonFactory(base, keyset, run_as=RunAs.user("nobody", binary))
+        yield factory
+        factory.finish()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -15,6 +15,7 @@ import atexit
 import hashlib
 import sqlite3
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -245,11 +246,26 @@ def _kill_leftovers() -> None:
             p.kill()
 
 
+@dataclass(frozen=True)
+class RunAs:
+    """An unprivileged user to run fordelerd as, the way the systemd unit runs it (its own user,
+    no capabilities, UMask=0027), with a copy of the binary where that user can reach it."""
+    uid: int
+    gid: int
+    binary: Path
+
+    @staticmethod
+    def user(name: str, binary: Path) -> "RunAs":
+        entry = pwd.getpwnam(name)
+        return RunAs(entry.pw_uid, entry.pw_gid, binary)
+
+
 class Daemon:
     """One fordelerd process with its own temp dir, config, state and stderr log."""
 
     def __init__(self, workdir: Path, keys: KeySet, accounts: list[AccountSpec],
-                 listen: list[str] | None = None, server_extra: str = "", extra: str = ""):
+                 listen: list[str] | None = None, server_extra: str = "", extra: str = "",
+                 run_as: RunAs | None = None):
         self.workdir = workdir
         self.keys = keys
         self.accounts = accounts
@@ -269,6 +285,10 @@ class Daemon:
             os.chmod(workdir / "keys" / dst, 0o600)
             shutil.copyfile(str(src) + ".pub", workdir / "keys" / (dst + ".pub"))
         self.write_config()
+        self.run_as = run_as
+        if run_as is not None:  # its host keys, state and config are its own
+            for path in [workdir, *workdir.rglob("*")]:
+                os.chown(path, run_as.uid, run_as.gid)
 
     # -- config ------------------------------------------------------------------------------
     def write_config(self, text: str | None = None) -> None:
@@ -290,14 +310,21 @@ class Daemon:
         proc_env = dict(os.environ)
         proc_env.pop("FORDELER_CRASH_AT", None)
         proc_env.update(env or {})
+        as_user = {}
+        binary = fordelerd_path()
+        if self.run_as is not None:
+            as_user = dict(user=self.run_as.uid, group=self.run_as.gid, extra_groups=[],
+                           umask=0o027)
+            binary = str(self.run_as.binary)
         self.proc = subprocess.Popen(
-            [fordelerd_path(), "--config", str(self.config_path)],
+            [binary, "--config", str(self.config_path)],
             cwd=self.workdir,
             env=proc_env,
             stdin=subprocess.DEVNULL,
             stdout=self._stderr_file,
             stderr=self._stderr_file,
             start_new_session=True,  # a terminal's Ctrl-C reaches pytest, not the daemon
+            **as_user,
         )
         _RUNNING.add(self.proc)
         if self not in STARTED:
@@ -574,15 +601,16 @@ class DaemonFactory:
     """Creates daemons in sub-directories of one temp dir; `finish()` stops every one of them
     with SIGTERM and checks exit status 0 and a clean stderr."""
 
-    def __init__(self, base: Path, keys: KeySet):
+    def __init__(self, base: Path, keys: KeySet, run_as: RunAs | None = None):
         self.base = base
         self.keys = keys
+        self.run_as = run_as
         self.daemons: list[Daemon] = []
 
     def create(self, accounts: list[AccountSpec], start: bool = True, **kw) -> Daemon:
         workdir = self.base / f"d{len(self.daemons)}"
         workdir.mkdir(parents=True)
-        d = Daemon(workdir, self.keys, accounts, **kw)
+        d = Daemon(workdir, self.keys, accounts, run_as=self.run_as, **kw)
         self.daemons.append(d)
         if start:
             d.start()

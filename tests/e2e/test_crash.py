@@ -282,7 +282,25 @@ CASES = ([("accepted", s) for s in FAST_ACCEPTED] + [("rejected", s) for s in FA
 
 @pytest.mark.parametrize("path,step", CASES, ids=[f"{p}-after_{s}" for p, s in CASES])
 def test_crash_after_step(daemons, keyset, path, step):
-    d = make_daemon(daemons, keyset)
+    crash_and_recover(make_daemon(daemons, keyset), keyset, path, step)
+
+
+UNPRIVILEGED_CASES = ([("accepted", s) for s in FAST_ACCEPTED] +
+                      [("rejected", s) for s in FAST_REJECTED])
+
+
+@pytest.mark.parametrize("path,step", UNPRIVILEGED_CASES,
+                         ids=[f"{p}-after_{s}" for p, s in UNPRIVILEGED_CASES])
+def test_crash_after_step_as_an_unprivileged_user(unprivileged_daemons, keyset, path, step):
+    """The same, with fordelerd running as `nobody` with umask 027 (as systemd runs it, without
+    CAP_DAC_OVERRIDE): recovery must be able to replace or remove every file the crashed run
+    left, even those it had already made read-only."""
+    d = make_daemon(unprivileged_daemons, keyset)
+    crash_and_recover(d, keyset, path, step)
+    assert (d.state / "audit.db").stat().st_uid == d.run_as.uid, "not run as that user"
+
+
+def crash_and_recover(d, keyset, path: str, step: str) -> None:
     d.start(env={"FORDELER_CRASH_AT": f"after_{step}"})
     expect = "delivered" if path.startswith("accepted") else "rejected"
     name = f"crash-{step}.csv"
