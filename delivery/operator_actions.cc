@@ -6,6 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/env.h"
 #include "core/names.h"
 #include "delivery/file_ops.h"
@@ -21,19 +24,31 @@ using Impl = DeliveryPipeline::Impl;
 
 bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
 
-// The transfer, if it exists and the state machine is not working on it.
+// The transfer, if it exists and the state machine is not working on it. A transfer whose end
+// is committed stays active for the file work after that commit (pickups meanwhile, the revealed
+// mark): `fordeler show` already says it is done, so wait for that rather than refuse.
 Result<TransferRecord> LoadIdle(Impl& p, const std::string& uuid) {
-  {
-    MutexLock lock(&p.mu_);
-    if (p.active_.count(uuid) != 0) {
+  constexpr auto kFinishingWait = std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + kFinishingWait;
+  for (;;) {
+    bool active;
+    {
+      MutexLock lock(&p.mu_);
+      active = p.active_.count(uuid) != 0;
+    }
+    auto t = p.audit->GetTransfer(uuid);
+    if (!t.ok()) return t.status();
+    if (!active) {
+      if (!t->has_value()) return Status::NotFound("no such transfer " + uuid);
+      return std::move(**t);
+    }
+    bool finishing = t->has_value() && (*t)->step == TransferStep::kDone;
+    if (!finishing || std::chrono::steady_clock::now() > deadline) {
       return Status::InvalidArgument("transfer " + uuid +
                                      " is still being processed; wait until it has finished");
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  auto t = p.audit->GetTransfer(uuid);
-  if (!t.ok()) return t.status();
-  if (!t->has_value()) return Status::NotFound("no such transfer " + uuid);
-  return std::move(**t);
 }
 
 Status Require(const TransferRecord& t, TransferState state, const char* why) {

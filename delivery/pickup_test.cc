@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
+#include <memory>
 #include <thread>
 
 #include "delivery/pipeline.h"
@@ -158,18 +160,83 @@ TEST_F(PickupTest, AnOperatorsRetryIsRecordedAndRunsTheStepAtOnce) {
   FailingRevealEnv env;
   StartPipeline(&env);
   Send("o.csv", "abc", TriggerXml("o.csv", 3, "vendor", {"flis"}));
-  while (env.failures < 4) std::this_thread::sleep_for(milliseconds(5));
-  std::this_thread::sleep_for(milliseconds(50));  // now in its 800 ms wait
+  while (env.failures < 6) std::this_thread::sleep_for(milliseconds(5));
   env.failing = false;
   const std::string uuid = Transfers().at(0).uuid;
-  ASSERT_TRUE(pipeline_->Retry(uuid).ok());
-  EXPECT_EQ(Details(*audit_, uuid, "retried"),
-            std::vector<std::string>{"by=operator step=spooled"});  // recorded before it returns
-  ASSERT_TRUE(WaitFinished(1, milliseconds(500)));                  // not after the wait
+  // Retry wakes a transfer waiting out its back-off (now 3.2 s); while an attempt still runs it
+  // has nothing to wake and records nothing, so try until it is recorded (before it returns).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  std::vector<std::string> retried;
+  while (retried.empty() && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(pipeline_->Retry(uuid).ok());
+    retried = Details(*audit_, uuid, "retried");
+    if (retried.empty()) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_FALSE(retried.empty());
+  EXPECT_EQ(retried[0], "by=operator step=spooled");
+  ASSERT_TRUE(WaitFinished(1, milliseconds(2000)));  // not after the 3.2 s wait
   auto kinds = Kinds(uuid);
   EXPECT_EQ(kinds, (std::vector<std::string>{"received", "failed", "retried", "retried",
                                              "delivered", "receipt_sent"}));
   EXPECT_TRUE(audit_->Verify(std::nullopt)->ok);
+}
+
+// Stop does not wait out a back-off: the pool's join would otherwise wait for every pending
+// timer (up to 60 s, as long as systemd's TimeoutStopSec). The transfer resumes at the next start.
+TEST_F(PickupTest, StopDoesNotWaitOutABackOff) {
+  FailingRevealEnv env;
+  StartPipeline(&env);
+  Send("w.csv", "abc", TriggerXml("w.csv", 3, "vendor", {"flis"}));
+  while (env.failures < 6) std::this_thread::sleep_for(milliseconds(5));  // now waits 3.2 s
+  auto stopped = std::async(std::launch::async, [this] { pipeline_->Stop(); });
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(2)), std::future_status::ready)
+      << "Stop waited for the back-off's timer";
+  stopped.wait();
+  EXPECT_EQ(env.failures.load(), 6);  // no attempt ran while stopping
+  EXPECT_EQ(pipeline_->finished(), 0);
+}
+
+// Unlinking the revealed mark, the last file work after a transfer's final commit, waits until
+// `released`.
+class HeldAfterTheEndEnv : public EnvWrapper {
+ public:
+  HeldAfterTheEndEnv() : EnvWrapper(Env::Default()) {}
+  Status UnlinkAt(int dir, const std::string& name) override {
+    if (name.ends_with(".revealed")) {
+      while (!released) std::this_thread::sleep_for(milliseconds(1));
+    }
+    return EnvWrapper::UnlinkAt(dir, name);
+  }
+  std::atomic<bool> released{false};
+};
+
+// An operator's command for a transfer whose end is committed but whose last file work is still
+// running waits for it (`fordeler show` already says done) instead of refusing.
+TEST_F(PickupTest, AnOperatorActionRightAfterTheEndWaitsForItsFileWork) {
+  HeldAfterTheEndEnv env;
+  StartPipeline(&env);
+  // The pipeline must not outlive `env`, even when an assertion returns early.
+  std::shared_ptr<void> stop_first(nullptr, [&](void*) {
+    env.released = true;
+    pipeline_->Stop();
+  });
+  Send("e.csv", "abc", TriggerXml("e.csv", 3, "vendor", {"flis"}));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((Transfers().empty() || Transfers()[0].step != TransferStep::kDone) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(Transfers().at(0).step, TransferStep::kDone);
+  EXPECT_EQ(pipeline_->finished(), 0);  // held in its file work
+  auto release = std::async(std::launch::async, [&env] {
+    std::this_thread::sleep_for(milliseconds(100));
+    env.released = true;
+  });
+  auto recalled = pipeline_->Recall(Transfers()[0].uuid, "");
+  ASSERT_TRUE(recalled.ok()) << recalled.status().message();
+  ASSERT_EQ(recalled->size(), 1u);
+  EXPECT_EQ((*recalled)[0].recipient, "flis");
+  EXPECT_EQ(pipeline_->finished(), 1);
 }
 
 }  // namespace

@@ -174,11 +174,17 @@ void DeliveryPipeline::Impl::Schedule(JobPtr job) {
 }
 
 void DeliveryPipeline::Impl::ScheduleAfter(JobPtr job, std::chrono::milliseconds delay) {
+  MutexLock lock(&timers_mu_);  // Stop cancels every timer armed before it took this lock
   if (stopping) return;
   uint64_t token = ++job->token;
   job->waiting = true;
   auto timer = std::make_shared<asio::steady_timer>(pool, delay);
+  timers_.insert(timer);
   timer->async_wait([this, timer, token, job = std::move(job)](boost::system::error_code ec) {
+    {
+      MutexLock lock(&timers_mu_);
+      timers_.erase(timer);
+    }
     if (ec || job->token != token || !job->waiting.exchange(false)) return;
     Run(job);
   });
@@ -298,6 +304,12 @@ Status DeliveryPipeline::Impl::AdoptSpooledTriggers(const std::set<std::string>&
 
 void DeliveryPipeline::Stop() {
   if (impl_->stopping.exchange(true)) return;
+  {
+    // The pool's join waits for pending timers too: a back-off of up to a minute, or a trigger
+    // waiting for its data. Their transfers resume at the next start.
+    MutexLock lock(&impl_->timers_mu_);
+    for (const auto& timer : impl_->timers_) timer->cancel();
+  }
   impl_->pool.join();
 }
 

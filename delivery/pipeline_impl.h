@@ -177,6 +177,10 @@ struct DeliveryPipeline::Impl {
   std::chrono::steady_clock::time_point next_upload_sweep_ GUARDED_BY(mu_){};
   std::map<std::string, JobPtr> active_ GUARDED_BY(mu_);                   // uuid -> job
   std::set<std::pair<std::string, std::string>> pickups_ GUARDED_BY(mu_);  // being recorded
+
+  // ScheduleAfter's pending timers, for Stop to cancel.
+  Mutex timers_mu_;
+  std::set<std::shared_ptr<boost::asio::steady_timer>> timers_ GUARDED_BY(timers_mu_);
 };
 
 }  // namespace fordeler
