@@ -111,6 +111,7 @@ TEST_F(DeliveryTest, EachSenderErrorHasItsCode) {
 }
 
 TEST_F(DeliveryTest, MissingDataFileIsRejectedAfterTheGrace) {
+  config_->delivery.trigger_grace = std::chrono::milliseconds(400);
   StartPipeline();
   Put(Path("vendor", "OUT", "late.csv.trigger"), TriggerXml("late.csv", 3, "vendor", {"flis"}));
   pipeline_->OnFolderChange("vendor", Folder::kOut, "late.csv.trigger", false);

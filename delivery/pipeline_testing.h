@@ -69,7 +69,9 @@ class PipelineFixture : public ::testing::Test {
     auto config = std::make_shared<Config>();
     config->storage.root = root_;
     config->database.path = root_ + "/audit.db";
-    config->delivery.trigger_grace = std::chrono::milliseconds(400);
+    // Long enough that a trigger never waits it out on a slow machine, unless a test wants that
+    // (MissingDataFileIsRejectedAfterTheGrace shortens it).
+    config->delivery.trigger_grace = std::chrono::seconds(10);
     config->data_areas.push_back(
         {"oekonomi", "Økonomi", "FLISOekonomiAflever_1", "FLISOekonomiHent_1", {}});
     for (const char* id : {"vendor", "flis", "lis"}) {

@@ -15,7 +15,9 @@ import shutil
 import signal
 import subprocess
 import uuid as uuidlib
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -88,8 +90,14 @@ def assert_table(text: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def copenhagen_day() -> str:
+    """The day in the daemon's time zone (make_daemon): what `status` counts as today."""
+    return datetime.now(ZoneInfo("Europe/Copenhagen")).strftime("%Y-%m-%d")
+
+
 def test_read_commands_show_transfers_routes_accounts_and_status(daemons, keyset):
     d = make_daemon(daemons, keyset)
+    day_sent = copenhagen_day()
     good = fresh("good")
     ok = send(d, keyset, good, [FLIS, LIS])
     bad = fresh("bad")
@@ -161,6 +169,7 @@ def test_read_commands_show_transfers_routes_accounts_and_status(daemons, keyset
     assert "no such transfer" in cli(d, "show", str(uuidlib.uuid4()), expect=1).stderr
 
     status = cli_json(d, "status")
+    today = 1 if copenhagen_day() == day_sent else 0  # midnight passed since the transfer
     # The newest transfer of the route's sender was rejected: FAILED, which is not bad news.
     health = [{"authority": "*", "state": "FAILED", "due_at": None, "next_expected_at": None,
                "last_delivery_at": status[0]["health"][0]["last_delivery_at"],
@@ -169,13 +178,13 @@ def test_read_commands_show_transfers_routes_accounts_and_status(daemons, keyset
                        "recipients": [FLIS, LIS],
                        "last_delivery": {"time": status[0]["last_delivery"]["time"],
                                          "file": good, "uuid": ok_uuid},
-                       "today": 1, "pending": 1, "failed_24h": 0, "rejected_24h": 1,
+                       "today": today, "pending": 1, "failed_24h": 0, "rejected_24h": 1,
                        "state": "FAILED", "authority": "*", "due_at": None,
                        "next_expected_at": None, "detail": health[0]["detail"],
                        "health": health}]
     table = cli(d, "status").stdout
     assert_table(table)
-    assert re.search(r"^oek-kmd\s+FAILED\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+1\s+1\s+0\s+1$",
+    assert re.search(r"^oek-kmd\s+FAILED\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+[01]\s+1\s+0\s+1$",
                      table, re.M), table
 
 
@@ -300,21 +309,24 @@ def test_retry_after_an_unwritable_in_folder(daemons, keyset):
         failing = cli_json(d, "status", expect=1)
         assert failing[0]["failed_24h"] == 1
         assert cli_json(d, "show", uuid)["error_code"] == 5001
-        # Let the back-off grow (100 ms doubling) past what the test waits below, so that only
-        # `retry` can finish the transfer in time.
+        # Let the back-off grow (100 ms doubling) to 3.2 s: the next attempt is `retry`'s.
         wait_until(lambda: f"transfer={uuid} step=spooled attempt=6 retry_in_ms=3200"
                    in d.stderr_text(), 30, "the back-off to reach 3.2 s")
     finally:
         run(["chattr", "-i", str(lis_in)])
     doc = cli_json(d, "retry", uuid)
     assert doc["ok"] is True and uuid in doc["message"]
-    row = wait_transfer(d.state / "audit.db", uuid, timeout=2.5)
+    row = wait_transfer(d.state / "audit.db", uuid, timeout=20)
     assert row["state"] == "delivered"
     assert (lis_in / name).read_bytes() == b"x"
     assert "finished" in cli(d, "retry", uuid, expect=1).stderr
     cli(d, "status", expect=0)
-    kinds = event_kinds(cli_json(d, "show", uuid))
+    events = cli_json(d, "show", uuid)["events"]
+    kinds = [e["kind"] for e in events]
     assert "failed" in kinds and "delivered" in kinds
+    # The operator's retry ran the step, not the back-off's next attempt.
+    retried = [e["detail"] for e in events if e["kind"] == "retried"]
+    assert retried and retried[0] == "by=operator step=spooled", retried
 
 
 def test_mutating_commands_need_the_running_daemon(daemons, keyset):

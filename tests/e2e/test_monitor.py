@@ -110,7 +110,9 @@ def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_
     assert api_state == "LATE"
     assert ROUTE in page and "LATE" in page, page
 
-    wait_until(lambda: len(alert_files(alerts)) >= 1, 20, "the alert command to run")
+    # The shell creates the file before `env` writes it: read it once the command has ended.
+    d.wait_log(r"event=alert_command_done kind=late", timeout=20)
+    assert len(alert_files(alerts)) == 1, [p.read_text() for p in alert_files(alerts)]
     env = dict(line.split("=", 1) for line in alert_files(alerts)[0].read_text().splitlines())
     assert env["FORDELER_ALERT_KIND"] == "late"
     assert env["FORDELER_ALERT_ROUTE"] == ROUTE

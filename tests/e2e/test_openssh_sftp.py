@@ -23,7 +23,8 @@ KEY_NAMES = VENDOR_KEYS + ["flis_ed25519", "stranger_ed25519"]
 def d(module_daemons, keyset):
     return module_daemons.create(
         [AccountSpec("vendor", [keyset.key(n) for n in VENDOR_KEYS], use_file=True),
-         AccountSpec("flis", [keyset.key("flis_ed25519")])])
+         AccountSpec("flis", [keyset.key("flis_ed25519")])],
+        server_extra="max_sessions_per_account = 32")  # 20 concurrent sessions of one account
 
 
 def sftp_batch(d, key: Path, commands: list[str], tmp_path: Path, user: str = "vendor",
