@@ -214,14 +214,6 @@ def parse_address(text: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (bind 0, read it, close)."""
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def have_ipv6_loopback() -> bool:
     if not socket.has_ipv6:
         return False

@@ -18,7 +18,7 @@ import paramiko
 import pytest
 
 from harness import (AccountSpec, assert_no_sanitizer_report, connect_transport, data_areas_toml,
-                     db_rows, fordelerd_path, free_port, have_ipv6_loopback, pubkey_line,
+                     db_rows, fordelerd_path, have_ipv6_loopback, pubkey_line,
                      raw_socket, render_config, run, trigger_xml, wait_until)
 
 KEY_NAMES = ["ed25519", "ecdsa256", "flis_ed25519", "new_ed25519", "weak_rsa1024"]
@@ -146,9 +146,10 @@ def test_sigterm_with_open_sessions_exits_zero(daemons, keyset):
 
 
 def test_sigkill_then_immediate_restart_on_same_port(daemons, keyset):
-    port = free_port()
-    d = daemons.create([vendor(keyset)], listen=[f"127.0.0.1:{port}"])
-    assert d.addresses == [("127.0.0.1", port)]
+    d = daemons.create([vendor(keyset)])  # port 0: no other job can take the port meanwhile
+    port = d.port
+    d.listen = [f"127.0.0.1:{port}"]  # the restart asks for the same port
+    d.write_config()
     s = d.sftp("vendor", keyset.key("ed25519"))  # an established connection at kill time
     assert "OUT" in s.sftp.listdir("/")
     d.proc.kill()

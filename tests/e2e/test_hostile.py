@@ -89,7 +89,7 @@ recipients = ["{FLIS}"]
 def d(module_daemons, keyset):
     accounts = [AccountSpec(a, [keyset.key(k)], extra=f'authority = "urn:oio:cvr-nr:{n}"')
                 for n, (a, k) in enumerate(KEYS.items(), start=11111111)]
-    extra = '[delivery]\ntrigger_grace = "1s"\n' + routes() + "\n" + data_areas_toml()
+    extra = '[delivery]\ntrigger_grace = "2s"\n' + routes() + "\n" + data_areas_toml()
     daemon = module_daemons.create(accounts, extra=extra)
     # A first login creates the jails; then the canaries are planted.
     with daemon.sftp(VICTIM, keyset.key(KEYS[VICTIM])) as s:
