@@ -93,6 +93,17 @@ TEST(Schema, NewerDatabaseIsRefusedClearly) {
   }
 }
 
+TEST(Schema, ADatabaseThatCannotBeOpenedSaysWhy) {
+  TempDir dir;
+  FakeEnv env;
+  const std::string path = dir.File("missing-folder/audit.db");
+  auto store = AuditStore::Open(path, &env);
+  ASSERT_FALSE(store.ok());
+  const std::string& msg = store.status().message();
+  EXPECT_TRUE(Contains(msg, path)) << msg;
+  EXPECT_TRUE(Contains(msg, "unable to open database file (No such file or directory)")) << msg;
+}
+
 // Version 2 adds the indexes of the operator's queries to a version 1 database in place.
 TEST(Schema, MigratesVersionOneToTwo) {
   TempDir dir;

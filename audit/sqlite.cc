@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
+#include <string>
+
 namespace fordeler {
 
 Status SqliteStatus(sqlite3* db, int rc, std::string_view context) {
@@ -10,6 +13,10 @@ Status SqliteStatus(sqlite3* db, int rc, std::string_view context) {
   // The connection's message describes the last error on it; fall back to the code's text.
   msg +=
       db != nullptr && sqlite3_extended_errcode(db) == rc ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  // "unable to open database file" alone leaves the operator guessing: add what the OS said.
+  if ((rc & 0xff) == SQLITE_CANTOPEN && db != nullptr && sqlite3_system_errno(db) != 0) {
+    msg += " (" + std::string(std::strerror(sqlite3_system_errno(db))) + ")";
+  }
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
