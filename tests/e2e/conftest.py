@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,6 +48,10 @@ def unprivileged_daemons(keyset):
     reach (pytest's own temp dirs are private to root), with a copy of the binary."""
     if os.geteuid() != 0:
         pytest.skip("running fordelerd as another user needs root")
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody on this machine")
     base = Path(tempfile.mkdtemp(prefix="fordeler-e2e-", dir="/tmp"))
     try:
         base.chmod(0o755)
