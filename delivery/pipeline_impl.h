@@ -148,8 +148,11 @@ struct DeliveryPipeline::Impl {
   Status SpoolData(const JobPtr& job, std::optional<Digest> digest, Batch batch, int out);
   Status SyncSpoolAndOut(int out);
   Status MoveToQuarantine(const JobPtr& job, int quarantine_dir);
-  // Removes the copies of the data a rejected transfer placed before a crash (transfer_rejects.cc).
-  Status RemovePlacedCopies(const TransferRecord& t, int quarantine_dir);
+  // Removes the copies of the data a transfer placed before a crash (transfer_rejects.cc): all of
+  // them when it is rejected, those outside `keep` when it is routed again to other recipients.
+  // `quarantine_dir` (or -1) is where the data may have moved meanwhile.
+  Status RemovePlacedCopies(const TransferRecord& t, int quarantine_dir,
+                            const std::set<std::string>& keep = {});
   // The names in `in` under which PlaceData puts transfer `t`'s data (<name>, CollisionName)
   // that hold the inode `spooled`: its own copy, placed before a crash.
   static std::vector<std::string> OwnCopies(int in, const TransferRecord& t, uint64_t spooled);

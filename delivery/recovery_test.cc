@@ -205,5 +205,55 @@ TEST_F(RecoveryTest, ARejectionOnReexaminationRemovesTheCopyItPlaced) {
   EXPECT_EQ(std::count(ops.begin(), ops.end(), std::string("unlink:flis/IN")), 1);
 }
 
+// Examined again after the route lost a recipient, the transfer is delivered to the route's
+// recipients now: the copy it placed for the former one goes (durably, before the commit), so
+// that no data file without metadata is left in that /IN for good.
+TEST_F(RecoveryTest, ARecipientTheRouteNoLongerNamesLosesTheCopyPlacedBeforeTheStop) {
+  config_->routes[0].recipients = {"flis", "lis"};
+  NeverCommits never(&audit_);
+  StartPipeline(Env::Default(), &never);
+  Send("c.csv", "abc", TriggerXml("c.csv", 3, "vendor", {"ROUTING_V1_0_0"}));
+  for (int i = 0;
+       i < 400 && !(Exists(Path("flis", "IN", "c.csv")) && Exists(Path("lis", "IN", "c.csv")));
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  pipeline_->Stop();
+  pipeline_.reset();
+  ASSERT_TRUE(Transfers().empty());
+  ASSERT_EQ(Read(Path("lis", "IN", "c.csv")), "abc");  // placed, no metadata yet
+  ASSERT_FALSE(Exists(Path("lis", "IN", "c.csv.metadata")));
+
+  config_->routes[0].recipients = {"flis"};  // a reload meanwhile
+  RecordingEnv env(root_);
+  Restart(&env);
+  ASSERT_TRUE(WaitFinished(1));
+  EXPECT_EQ(List(Path("lis", "IN")), std::set<std::string>{});
+  EXPECT_EQ(List(Path("flis", "IN")), (std::set<std::string>{"c.csv", "c.csv.metadata"}));
+  EXPECT_EQ(Read(Path("flis", "IN", "c.csv")), "abc");
+  auto transfers = Transfers();
+  ASSERT_EQ(transfers.size(), 1u);
+  EXPECT_EQ(transfers[0].state, TransferState::kDelivered);
+  auto deliveries = audit_->DeliveriesOf(transfers[0].uuid);
+  ASSERT_TRUE(deliveries.ok());
+  ASSERT_EQ(deliveries->size(), 1u);
+  EXPECT_EQ((*deliveries)[0].recipient, "flis");
+  struct stat st;
+  ASSERT_EQ(stat((root_ + "/spool/" + transfers[0].uuid).c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u) << "spool and flis only";
+
+  std::vector<std::string> ops = env.ops();
+  auto unlink = std::find(ops.begin(), ops.end(), std::string("unlink:lis/IN"));
+  ASSERT_NE(unlink, ops.end()) << "the copy in lis/IN was not removed";
+  auto synced = std::find_if(unlink, ops.end(), [](const std::string& op) {
+    return op.starts_with("fsyncs:") && op.find("lis/IN") != std::string::npos;
+  });
+  auto committed = std::find_if(ops.begin(), ops.end(),
+                                [](const std::string& op) { return op.starts_with("commit:"); });
+  ASSERT_NE(synced, ops.end()) << "lis/IN not synced after the removal";
+  ASSERT_NE(committed, ops.end());
+  EXPECT_LT(synced, committed);
+}
+
 }  // namespace
 }  // namespace fordeler

@@ -101,10 +101,14 @@ Status DeliveryPipeline::Impl::MoveToQuarantine(const JobPtr& job, int qdir) {
 // (contract §5), so every such copy goes, durably, before the data goes to quarantine: in each
 // account's /IN the names PlaceData uses that are the spooled data's inode (never another file),
 // and links a placement cut short left in staging. The data has other links only then: with one
-// link, nothing is looked for.
-Status DeliveryPipeline::Impl::RemovePlacedCopies(const TransferRecord& t, int qdir) {
+// link, nothing is looked for. The same goes for a transfer routed again after a crash to
+// other recipients than before (the routes changed meanwhile): the copies outside `keep` go.
+Status DeliveryPipeline::Impl::RemovePlacedCopies(const TransferRecord& t, int qdir,
+                                                  const std::set<std::string>& keep) {
   auto data = StatAt(storage->spool(), t.uuid);
-  if (IsNotFound(data.status()) && IsValidName(t.name)) data = StatAt(qdir, t.name);  // moved
+  if (IsNotFound(data.status()) && IsValidName(t.name) && qdir >= 0) {
+    data = StatAt(qdir, t.name);  // moved
+  }
   if (IsNotFound(data.status())) return Status::Ok();  // never spooled
   if (!data.ok()) return data.status();
   if (data->regular) return Status::Ok();  // its only link
@@ -114,6 +118,7 @@ Status DeliveryPipeline::Impl::RemovePlacedCopies(const TransferRecord& t, int q
   if (!ids.ok()) return ids.status();
   std::vector<int> folders;
   for (const std::string& id : *ids) {
+    if (keep.count(id) != 0) continue;
     auto in = storage->InOf(id);  // an /IN fordeler cannot open holds nothing it placed
     std::vector<std::string> own =
         in.ok() ? OwnCopies(*in, t, data->inode) : std::vector<std::string>{};

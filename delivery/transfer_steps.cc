@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <set>
+#include <string>
 
 #include "core/env.h"
 #include "core/names.h"
@@ -121,7 +123,8 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
       break;
     }
   }
-  if (spooled.empty()) {
+  const bool again = !spooled.empty();
+  if (!again) {
     spooled = names.front();
     if (!gate->BeginTake(t.sender, t.trigger_name)) {  // reopened for writing meanwhile
       ScheduleAfter(job, kDataPoll);
@@ -151,6 +154,11 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
     if (*took) {  // both renames and the data made durable by one round of syncs
       Batch batch;
       Accept(job, verdict, &batch);
+      if (again) {  // placed before a stop, perhaps for recipients the routes no longer name
+        std::set<std::string> keep(verdict.route.recipients.begin(),
+                                   verdict.route.recipients.end());
+        if (Status s = RemovePlacedCopies(t, -1, keep); !s.ok()) return s;
+      }
       return SpoolData(job, digest, std::move(batch), *out);
     }
   }
