@@ -23,9 +23,9 @@ using testing::TriggerXml;
 class DurabilityTest : public PipelineFixture {
  protected:
   // The uuid of the first transfer recorded with code 5001 (fordeler's own failure), waiting up
-  // to 2 s; empty if none.
+  // to 10 s; empty if none.
   std::string WaitForInternalError() {
-    for (int i = 0; i < 400; ++i) {
+    for (int i = 0; i < 2000; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       for (const auto& t : Transfers()) {
         if (t.error_code == 5001) return t.uuid;
@@ -181,7 +181,7 @@ TEST_F(DurabilityTest, ATriggerBeforeItsDataWaitsInTriggerTaken) {
   Put(Path("vendor", "OUT", "late.csv.trigger"), TriggerXml("late.csv", 3, "vendor", {"flis"}));
   pipeline_->OnFolderChange("vendor", Folder::kOut, "late.csv.trigger", false);
   bool waiting = false;
-  for (int i = 0; i < 400 && !waiting; ++i) {
+  for (int i = 0; i < 2000 && !waiting; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     for (const auto& t : Transfers()) waiting |= t.step == TransferStep::kTriggerTaken;
   }
@@ -260,7 +260,7 @@ TEST_F(DurabilityTest, ARejectionKeepsItsCodeThroughAFailedReceipt) {
   env.FailRenamesInto("vendor/IN");
   Send("w.csv", "abc", TriggerXml("w.csv", 4, "vendor", {"flis"}));  // 4: a size mismatch
   bool failed = false;
-  for (int i = 0; i < 400 && !failed; ++i) {
+  for (int i = 0; i < 2000 && !failed; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     for (const auto& op : env.ops()) failed |= op == "rename:vendor/IN";
   }

@@ -48,7 +48,7 @@ class PickupTest : public PipelineFixture {
   }
   // Waits (bounded) until the transfer's first delivery is in `state`.
   bool WaitDeliveryState(const std::string& uuid, DeliveryState state) {
-    for (int i = 0; i < 400; ++i) {
+    for (int i = 0; i < 2000; ++i) {
       auto d = audit_->DeliveriesOf(uuid);
       if (d.ok() && !d->empty() && d->front().state == state) return true;
       std::this_thread::sleep_for(milliseconds(5));

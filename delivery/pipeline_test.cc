@@ -165,7 +165,7 @@ TEST_F(DeliveryTest, ARecipientRemovingItsFileIsRecordedAsPickup) {
   pipeline_->OnFolderChange("flis", Folder::kIn, "p.csv", true);
   std::string uuid = Transfers().at(0).uuid;
   DeliveryState state = DeliveryState::kDelivered;
-  for (int i = 0; i < 400 && state != DeliveryState::kPickedUp; ++i) {
+  for (int i = 0; i < 2000 && state != DeliveryState::kPickedUp; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     auto d = audit_->DeliveriesOf(uuid);
     if (d.ok() && !d->empty()) state = d->front().state;
@@ -187,7 +187,7 @@ TEST_F(DeliveryTest, ATriggerThatIsNoPlainFileIsIgnoredWhereTheOperatorSeesIt) {
   pipeline_->OnFolderChange("vendor", Folder::kOut, "y.csv.trigger", false);
   std::string details;
   int ignored = 0;
-  for (int i = 0; i < 400 && ignored < 2; ++i) {
+  for (int i = 0; i < 2000 && ignored < 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     details.clear();
     ignored = 0;

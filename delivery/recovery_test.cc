@@ -95,7 +95,7 @@ class RecoveryTest : public PipelineFixture {
     NeverCommits never(&audit_);
     StartPipeline(Env::Default(), &never);
     Send(name, data, TriggerXml(name, data.size(), "vendor", {recipient}));
-    for (int i = 0; i < 400 && !Exists(Path(recipient, "IN", placed)); ++i) {
+    for (int i = 0; i < 2000 && !Exists(Path(recipient, "IN", placed)); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     pipeline_->Stop();  // joins the worker: the placement's first half has ended
@@ -153,7 +153,7 @@ TEST_F(RecoveryTest, ARejectionOnReexaminationRemovesTheCopyItPlaced) {
   NeverCommits never(&audit_);
   StartPipeline(Env::Default(), &never);
   Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis"}));
-  for (int i = 0; i < 400 && List(Path("flis", "IN")).size() < 2; ++i) {
+  for (int i = 0; i < 2000 && List(Path("flis", "IN")).size() < 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   pipeline_->Stop();
@@ -214,7 +214,7 @@ TEST_F(RecoveryTest, ARecipientTheRouteNoLongerNamesLosesTheCopyPlacedBeforeTheS
   StartPipeline(Env::Default(), &never);
   Send("c.csv", "abc", TriggerXml("c.csv", 3, "vendor", {"ROUTING_V1_0_0"}));
   for (int i = 0;
-       i < 400 && !(Exists(Path("flis", "IN", "c.csv")) && Exists(Path("lis", "IN", "c.csv")));
+       i < 2000 && !(Exists(Path("flis", "IN", "c.csv")) && Exists(Path("lis", "IN", "c.csv")));
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

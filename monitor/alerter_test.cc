@@ -135,7 +135,7 @@ TEST_F(AlerterTest, KillsACommandThatOutlivesItsTimeoutAndGoesOn) {
 }
 
 TEST_F(AlerterTest, RunsOneAtATimeAndCoalescesQueuedRepeats) {
-  Alerter alerter(Command("0.3"), &env_, nullptr);
+  Alerter alerter(Command("1"), &env_, nullptr);  // long enough to queue the rest behind r1
   alerter.Raise(Late("r1"));
   ASSERT_TRUE(WaitForText(out_, "start r1"));  // r1 runs now; the rest queue behind it
   alerter.Raise(Late("r2"));
