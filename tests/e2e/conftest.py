@@ -40,12 +40,12 @@ def daemons(keyset, tmp_path):
     factory.finish()
 
 
-@pytest.fixture
-def unprivileged_daemons(keyset):
+def unprivileged_factory(keyset):
     """A DaemonFactory whose daemons run as `nobody`, without capabilities and with umask 027,
     as the systemd unit runs fordelerd (User=fordeler): permission mistakes that root's
-    CAP_DAC_OVERRIDE hides show up here. Their directory is under /tmp, which that user can
-    reach (pytest's own temp dirs are private to root), with a copy of the binary."""
+    CAP_DAC_OVERRIDE hides show up there. Their directory is under /tmp, which that user can
+    reach (pytest's own temp dirs are private to root), with a copy of the binary. Skips unless
+    the tests run as root on a machine with that user."""
     if os.geteuid() != 0:
         pytest.skip("running fordelerd as another user needs root")
     try:
@@ -62,6 +62,18 @@ def unprivileged_daemons(keyset):
         factory.finish()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def unprivileged_daemons(keyset):
+    """unprivileged_factory, for one test."""
+    yield from unprivileged_factory(keyset)
+
+
+@pytest.fixture(scope="module")
+def module_unprivileged_daemons(keyset):
+    """unprivileged_factory, for the whole module."""
+    yield from unprivileged_factory(keyset)
 
 
 @pytest.hookimpl(hookwrapper=True)

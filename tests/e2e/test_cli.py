@@ -188,7 +188,10 @@ def test_read_commands_show_transfers_routes_accounts_and_status(daemons, keyset
                      table, re.M), table
 
 
-def test_recall_before_pickup_then_redeliver(daemons, keyset):
+@pytest.mark.parametrize("factory", ["daemons", "unprivileged_daemons"],
+                         ids=["root", "nobody"])
+def test_recall_before_pickup_then_redeliver(request, factory, keyset):
+    daemons = request.getfixturevalue(factory)  # also as `nobody`, as systemd runs it
     d = make_daemon(daemons, keyset)
     name = fresh("recall")
     uuid = send(d, keyset, name, [FLIS, LIS])["FileTransferUUID"]
@@ -227,7 +230,10 @@ def test_recall_before_pickup_then_redeliver(daemons, keyset):
     assert not (d.in_dir(LIS) / name).exists()
 
 
-def test_quarantine_release_after_the_account_exists_and_purge(daemons, keyset):
+@pytest.mark.parametrize("factory", ["daemons", "unprivileged_daemons"],
+                         ids=["root", "nobody"])
+def test_quarantine_release_after_the_account_exists_and_purge(request, factory, keyset):
+    daemons = request.getfixturevalue(factory)  # also as `nobody`, as systemd runs it
     d = make_daemon(daemons, keyset)
     name = fresh("newbie")
     receipt = send(d, keyset, name, [NEWBIE])

@@ -101,10 +101,14 @@ recipients = ["{FLIS}"]
     return text
 
 
-@pytest.fixture(scope="module")
-def d(module_daemons, keyset):
+@pytest.fixture(scope="module", params=["root", "nobody"])
+def d(request, keyset):
+    """The module's daemon, once as root and once as `nobody` (as systemd runs it, without
+    capabilities): every test here runs against both."""
+    factory = request.getfixturevalue(
+        "module_daemons" if request.param == "root" else "module_unprivileged_daemons")
     extra = '[delivery]\ntrigger_grace = "1s"\n' + routes() + "\n" + data_areas_toml()
-    return module_daemons.create(accounts(keyset), extra=extra)
+    return factory.create(accounts(keyset), extra=extra)
 
 
 def key(keyset, account: str) -> Path:
