@@ -85,12 +85,16 @@ recipients = ["{FLIS}"]
 """
 
 
-@pytest.fixture(scope="module")
-def d(module_daemons, keyset):
+@pytest.fixture(scope="module", params=["root", "nobody"])
+def d(request, keyset):
+    """The module's daemon, once as root and once as `nobody` (as systemd runs it, without
+    capabilities): every attack here is tried against both."""
+    factory = request.getfixturevalue(
+        "module_daemons" if request.param == "root" else "module_unprivileged_daemons")
     accounts = [AccountSpec(a, [keyset.key(k)], extra=f'authority = "urn:oio:cvr-nr:{n}"')
                 for n, (a, k) in enumerate(KEYS.items(), start=11111111)]
     extra = '[delivery]\ntrigger_grace = "2s"\n' + routes() + "\n" + data_areas_toml()
-    daemon = module_daemons.create(accounts, extra=extra)
+    daemon = factory.create(accounts, extra=extra)
     # A first login creates the jails; then the canaries are planted.
     with daemon.sftp(VICTIM, keyset.key(KEYS[VICTIM])) as s:
         s.listdir("OUT")
@@ -113,6 +117,8 @@ def plant_canaries(d) -> None:
     for p in places:
         data = f"{MARKER} {p.name} secret\n".encode() * 64
         p.write_bytes(data)
+        if d.run_as is not None:  # the daemon's own, as its files are: only the jail guards them
+            os.chown(p, d.run_as.uid, d.run_as.gid)
         CANARIES[p] = (data, p.stat().st_mtime_ns)
 
 
