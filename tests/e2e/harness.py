@@ -437,6 +437,13 @@ class Daemon:
         assert rc == 0, f"fordelerd exited with {rc} after SIGTERM (want 0); stderr:\n{text[-4000:]}"
         assert_no_sanitizer_report(text)
 
+    def own(self, *paths: Path) -> None:
+        """Makes files a test planted the daemon's own, as every file under its storage root is
+        in production (a no-op for a daemon running as root)."""
+        if self.run_as is not None:
+            for path in paths:
+                os.lchown(path, self.run_as.uid, self.run_as.gid)
+
     # -- jails -------------------------------------------------------------------------------
     def jail(self, account: str) -> Path:
         return self.state / "accounts" / account

@@ -117,8 +117,7 @@ def plant_canaries(d) -> None:
     for p in places:
         data = f"{MARKER} {p.name} secret\n".encode() * 64
         p.write_bytes(data)
-        if d.run_as is not None:  # the daemon's own, as its files are: only the jail guards them
-            os.chown(p, d.run_as.uid, d.run_as.gid)
+        d.own(p)  # the daemon's own, as its files are: only the jail guards them
         CANARIES[p] = (data, p.stat().st_mtime_ns)
 
 
@@ -468,6 +467,7 @@ def test_planted_symlinks_fifos_and_hard_links(d, keyset):
             ("fifo.csv", lambda p: os.mkfifo(p)),
         ):
             make(folder / name)
+            d.own(folder / name)
             planted.append(folder / name)
     os.link(target, d.out_dir(KMD) / "hard.csv")
     planted.append(d.out_dir(KMD) / "hard.csv")

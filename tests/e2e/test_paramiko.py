@@ -23,10 +23,14 @@ KEY_NAMES = VENDOR_KEYS + ["flis_ed25519", "stranger_ed25519"]
 MiB = 1 << 20
 
 
-@pytest.fixture(scope="module")
-def d(module_daemons, keyset):
+@pytest.fixture(scope="module", params=["root", "nobody"])
+def d(request, keyset):
+    """The module's daemon, once as root and once as `nobody` (as systemd runs it, without
+    capabilities): the jail's rules are fordelerd's own either way."""
+    factory = request.getfixturevalue(
+        "module_daemons" if request.param == "root" else "module_unprivileged_daemons")
     k = keyset.client
-    return module_daemons.create(
+    return factory.create(
         [
             AccountSpec("vendor", [k[n] for n in VENDOR_KEYS], use_file=True),
             AccountSpec("flis", [k["flis_ed25519"]]),
@@ -250,6 +254,7 @@ def test_write_in_IN_refused(d, vendor, tmp_path):
 def test_IN_read_and_remove_allowed_write_refused(d, vendor):
     target = d.in_dir("vendor") / "delivered.csv"
     target.write_bytes(b"delivered data")
+    d.own(target)
     assert "delivered.csv" in vendor.listdir("/IN")
     assert read_remote(vendor, "/IN/delivered.csv") == b"delivered data"
     with pytest.raises(PermissionError):
@@ -276,6 +281,7 @@ def test_IN_open_for_reading_ignores_attributes(d, vendor):
     target = d.in_dir("vendor") / "attrs.csv"
     target.write_bytes(b"keep me")
     os.chmod(target, 0o640)
+    d.own(target)
     before = target.stat()
     attrs = paramiko.SFTPAttributes()
     attrs.st_size = 0
@@ -309,6 +315,7 @@ def test_large_directory_listing(d, vendor):
     names = {f"many_{i:05d}_{'x' * 60}.csv" for i in range(3000)}
     for n in names:
         (out / n).write_bytes(b"")
+        d.own(out / n)
     try:
         listed = vendor.listdir("/OUT")
         assert len(listed) == len(set(listed)), "duplicates in the listing"
@@ -425,6 +432,7 @@ def test_dotdot_clamps_at_root(d, vendor):
 def test_traversal_cannot_reach_other_account(d, vendor, path):
     secret = d.out_dir("flis") / "secret.csv"
     secret.write_bytes(b"flis-secret")
+    d.own(secret)
     with pytest.raises(IOError) as e:
         read_remote(vendor, path)
     assert e.value.errno in (errno.ENOENT, errno.EACCES, None), e.value
@@ -459,6 +467,8 @@ def test_symlinks_on_disk_are_not_followed(d, vendor):
     os.symlink("/etc/passwd", d.out_dir("vendor") / "evil_passwd")
     os.symlink(secret, d.out_dir("vendor") / "evil_flis.csv")
     os.symlink(d.out_dir("flis"), d.in_dir("vendor") / "evil_dir")
+    d.own(secret, d.out_dir("vendor") / "evil_passwd", d.out_dir("vendor") / "evil_flis.csv",
+          d.in_dir("vendor") / "evil_dir")
     for path in ("/OUT/evil_passwd", "/OUT/evil_flis.csv"):
         with pytest.raises(IOError):
             read_remote(vendor, path)
