@@ -179,7 +179,7 @@ Result<int> CreateReplacing(Env* env, int dir, const std::string& name, mode_t m
   auto fd = env->OpenAt(dir, name, kFlags, mode);
   if (fd.ok() || fd.status().code() != Status::Code::kAlreadyExists) return fd;
   Status gone = env->UnlinkAt(dir, name);  // left by an attempt cut short
-  if (!gone.ok() && gone.code() != Status::Code::kNotFound) return gone;
+  if (!gone.ok() && !IsNotFound(gone)) return gone;
   return env->OpenAt(dir, name, kFlags, mode);
 }
 

@@ -55,6 +55,9 @@ class Status {
   std::string message_;
 };
 
+// The usual test after a lookup or removal: "not there" is often an answer, not an error.
+inline bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
+
 // Either a T or a non-OK Status. REQUIRES: a Result is never built from an OK Status.
 template <typename T>
 class Result {

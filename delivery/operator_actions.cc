@@ -22,8 +22,6 @@ namespace {
 
 using Impl = DeliveryPipeline::Impl;
 
-bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
-
 // The transfer, if it exists and the state machine is not working on it. A transfer whose end
 // is committed stays active for the file work after that commit (pickups meanwhile, the revealed
 // mark): `fordeler show` already says it is done, so wait for that rather than refuse.

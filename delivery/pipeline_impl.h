@@ -91,7 +91,7 @@ struct DeliveryPipeline::Impl {
   // `delivered` when the commit applies (Batch::RequireDeliveryState). `done` may be empty.
   void RecordPickupOf(DeliveryRecord d, const std::string& note, AuditStore::Done done);
   // After the commit that recorded the job's deliveries: records a pickup for each delivered
-  // name the recipient removed before that commit (pipeline.cc).
+  // name the recipient removed before that commit (pipeline_records.cc).
   void RecordPickupsMeanwhile(const Job& job);
   void RecordSessionEvent(const SessionEvent& event);
   void Rescan();

@@ -60,7 +60,7 @@ void DeliveryPipeline::Impl::RecordPickupsMeanwhile(const Job& job) {
     auto in = storage->InOf(d.recipient);
     if (!in.ok()) continue;
     auto placed = StatAt(*in, d.name_in_in);
-    bool gone = placed.status().code() == Status::Code::kNotFound ||
+    bool gone = IsNotFound(placed.status()) ||
                 (placed.ok() && spooled.ok() && placed->inode != spooled->inode);
     if (gone) RecordPickupOf(d, " note=\"before its delivery was recorded\"", nullptr);
   }

@@ -40,8 +40,6 @@ struct Entry {
   bool directory = false;
 };
 
-bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
-
 // The entries of a directory fd (no dot-files), with their ctime.
 std::vector<Entry> ListDir(int dir_fd) {
   std::vector<Entry> out;

@@ -13,12 +13,6 @@
 
 namespace fordeler {
 
-namespace {
-
-bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
-
-}  // namespace
-
 void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
   TransferRecord& t = job->t;
   t.state = TransferState::kRejected;

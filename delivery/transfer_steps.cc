@@ -29,8 +29,6 @@ namespace {
 
 constexpr milliseconds kDataPoll{200};  // re-check for a data file still on its way
 
-bool IsNotFound(const Status& s) { return s.code() == Status::Code::kNotFound; }
-
 // The sender's receipt is written here in staging, then renamed into its /IN.
 std::string ReceiptTempName(const TransferRecord& t) { return t.uuid + ".receipt"; }
 
