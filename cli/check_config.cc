@@ -1,10 +1,12 @@
 #include "cli/check_config.h"
 
+#include <filesystem>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "sftp/host_keys.h"
 
 namespace fordeler::cli {
 namespace {
@@ -17,6 +19,11 @@ nlohmann::ordered_json ToJson(const std::string& path, const LoadResult& r) {
   for (const ConfigError& e : r.errors) {
     doc["errors"].push_back(
         {{"file", e.where.file}, {"line", e.where.line}, {"message", e.message}});
+  }
+  doc["warnings"] = nlohmann::ordered_json::array();
+  for (const ConfigError& w : r.warnings) {
+    doc["warnings"].push_back(
+        {{"file", w.where.file}, {"line", w.where.line}, {"message", w.message}});
   }
   const Config* c = r.config.get();
   doc["accounts"] =
@@ -40,14 +47,24 @@ void PrintSummary(const Config& c, std::ostream& out) {
       << "  listen:     " << listen << "\n";
 }
 
+// As the loader names the main file: absolute and normalised, whether it loaded or not.
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  return (ec ? std::filesystem::path(path) : absolute).lexically_normal().string();
+}
+
 }  // namespace
 
 int RunCheckConfig(const std::string& config_path, bool json, std::ostream& out,
                    std::ostream& err) {
-  LoadResult r = LoadConfig(config_path);
+  LoadResult r = LoadConfig(config_path, LoadOptions{&HostKeyProblem});
   if (json) {
-    out << ToJson(r.config ? r.config->path : config_path, r).dump(2) << "\n";
-  } else if (r.config) {
+    out << ToJson(r.config ? r.config->path : AbsolutePath(config_path), r).dump(2) << "\n";
+    return r.config ? kExitOk : kExitUsage;
+  }
+  for (const ConfigError& w : r.warnings) err << w.ToString() << ": warning\n";
+  if (r.config) {
     PrintSummary(*r.config, out);
   } else {
     for (const ConfigError& e : r.errors) err << e.ToString() << "\n";

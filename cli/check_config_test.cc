@@ -11,13 +11,19 @@
 namespace fordeler::cli {
 namespace {
 
+using fordeler::testing::GenerateKey;
 using fordeler::testing::TempDir;
+
+// check-config reads host keys as fordelerd does: every configuration here has a real one.
+constexpr const char* kHostKey = "host_keys = [\"host_ed25519\"]\n";
 
 TEST(CheckConfig, GoodConfigurationPrintsASummaryAndExitsZero) {
   TempDir dir;
+  GenerateKey(dir, "host_ed25519", "ed25519");
   std::string path = dir.Write("fordeler.toml",
-                               "[server]\nlisten = [\"127.0.0.1:2222\", \"[::1]:2222\"]\n"
-                               "[[account]]\nid = \"a\"\n[[account]]\nid = \"b\"\n");
+                               "[server]\nlisten = [\"127.0.0.1:2222\", \"[::1]:2222\"]\n" +
+                                   std::string(kHostKey) +
+                                   "[[account]]\nid = \"a\"\n[[account]]\nid = \"b\"\n");
   std::ostringstream out, err;
   EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitOk);
   EXPECT_EQ(out.str(), path +
@@ -28,20 +34,24 @@ TEST(CheckConfig, GoodConfigurationPrintsASummaryAndExitsZero) {
 
 TEST(CheckConfig, ErrorsGoToStderrAsFileLineMessageAndExitTwo) {
   TempDir dir;
-  std::string path = dir.Write("fordeler.toml", "[server]\nlistn = []\n[[account]]\nid = \"A\"\n");
+  GenerateKey(dir, "host_ed25519", "ed25519");
+  std::string path = dir.Write("fordeler.toml", "[server]\nlistn = []\n" + std::string(kHostKey) +
+                                                    "[[account]]\nid = \"A\"\n");
   std::ostringstream out, err;
   EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitUsage);
   EXPECT_EQ(out.str(), "");
   EXPECT_EQ(err.str(), path + ":2: [server] unknown key \"listn\" (did you mean \"listen\"?)\n" +
                            path +
-                           ":4: [[account]] id: \"A\" must be 1-64 lowercase letters, digits, "
+                           ":5: [[account]] id: \"A\" must be 1-64 lowercase letters, digits, "
                            "'.', '_' or '-', starting with a letter or digit\n"
                            "fordeler: 2 configuration errors\n");
 }
 
 TEST(CheckConfig, JsonCarriesErrorsAndCounts) {
   TempDir dir;
-  std::string bad = dir.Write("bad.toml", "[delivery]\nretention = \"forever\"\n");
+  GenerateKey(dir, "host_ed25519", "ed25519");
+  std::string bad = dir.Write("bad.toml", "[delivery]\nretention = \"forever\"\n[server]\n" +
+                                              std::string(kHostKey));
   std::ostringstream out, err;
   EXPECT_EQ(RunCheckConfig(bad, true, out, err), kExitUsage);
   auto doc = nlohmann::json::parse(out.str());
@@ -54,17 +64,30 @@ TEST(CheckConfig, JsonCarriesErrorsAndCounts) {
       "[delivery] retention: bad duration"));
   EXPECT_TRUE(doc["accounts"].is_null());
 
-  std::string good = dir.Write("good.toml", "[[account]]\nid = \"a\"\n");
+  std::string good =
+      dir.Write("good.toml", "[server]\n" + std::string(kHostKey) + "[[account]]\nid = \"a\"\n");
   std::ostringstream out2;
   EXPECT_EQ(RunCheckConfig(good, true, out2, err), kExitOk);
   doc = nlohmann::json::parse(out2.str());
   EXPECT_EQ(doc["ok"], true);
   EXPECT_EQ(doc["errors"], nlohmann::json::array());
+  EXPECT_EQ(doc["warnings"], nlohmann::json::array());
   EXPECT_EQ(doc["accounts"], 1);
   EXPECT_EQ(doc["data_areas"], 0);
   EXPECT_EQ(doc["routes"], 0);
   EXPECT_EQ(doc["listen"], nlohmann::json::array({"0.0.0.0:2222"}));
   EXPECT_EQ(err.str(), "");
+}
+
+TEST(CheckConfig, AHostKeyTheServerCannotUseIsAnErrorAtItsLine) {
+  TempDir dir;
+  GenerateKey(dir, "host_ed25519", "ed25519");
+  std::string path = dir.Write("fordeler.toml", "[server]\nhost_keys = [\"host_ed25519.pub\"]\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitUsage);
+  EXPECT_EQ(err.str(), path + ":2: [server] host_keys: " + dir / "host_ed25519.pub" +
+                           " is a public key; host_keys names the private key (the file without "
+                           ".pub)\nfordeler: 1 configuration error\n");
 }
 
 }  // namespace

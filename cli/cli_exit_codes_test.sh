@@ -27,7 +27,11 @@ cat >"$dir/bad.toml" <<'TOML'
 listen = ["0.0.0.0:2222"]
 max_sesions = 4
 TOML
+ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519" </dev/null >/dev/null
 cat >"$dir/good.toml" <<'TOML'
+[server]
+host_keys = ["host_ed25519"]
+
 [[account]]
 id = "flis"
 TOML

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -162,6 +163,17 @@ struct ConfigError {
 struct LoadResult {
   std::shared_ptr<const Config> config;  // null when errors is not empty
   std::vector<ConfigError> errors;
+  // Probably mistakes, but not errors (an include pattern that matches no file): the
+  // configuration is still used; check-config prints them and fordelerd logs them.
+  std::vector<ConfigError> warnings;
+};
+
+struct LoadOptions {
+  // What is wrong with the host private key at an absolute path, "" when nothing. fordelerd and
+  // `fordeler check-config` pass sftp/host_keys.h's HostKeyProblem, so that a key the server
+  // could not use is an error at its line; with it, [server] host_keys must name at least one
+  // key. Without it (the read-only commands) a host key need only be readable.
+  std::function<std::string(const std::string& path)> host_key_problem;
 };
 
 // Errors come sorted by file (main file first, then as read) and line. Includes: the main file's
@@ -169,6 +181,6 @@ struct LoadResult {
 // [[route]] and include nothing further. Paths are stored absolute and normalised. See
 // config/loader.cc, config/authorized_keys.h (key lines, options, expiry-time) and
 // config/address_pattern.h (from= matching; no DNS).
-LoadResult LoadConfig(const std::string& path);
+LoadResult LoadConfig(const std::string& path, const LoadOptions& options = {});
 
 }  // namespace fordeler

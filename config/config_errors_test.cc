@@ -52,13 +52,16 @@ data_area = "skolen"
 sender = "kmd"
 authorities = ["urn:oio:cvr-nr:55133018"]
 recipients = ["kmd",
-  "lis-arhus", "nobody"]
+  "lis-arhus", "nobody", "lis"]
 )");
   ExpectErrors(r, {main_ + ":12: route \"r1\" data_area: \"skolen\" is no data area (did you mean "
                            "\"skole\"?)",
                    main_ + ":16: route \"r1\" recipient: \"lis-arhus\" is no account (did you "
                            "mean \"lis-aarhus\"?)",
-                   main_ + ":16: route \"r1\" recipient: \"nobody\" is no account"});
+                   main_ + ":16: route \"r1\" recipient: \"nobody\" is no account",
+                   // Too far for a misspelling, but the one id it abbreviates.
+                   main_ + ":16: route \"r1\" recipient: \"lis\" is no account (did you mean "
+                           "\"lis-aarhus\"?)"});
 }
 
 TEST_F(LoadConfigTest, BadDurationsAndSizesCarryTheParsersMessage) {
@@ -70,7 +73,8 @@ TEST_F(LoadConfigTest, BadDurationsAndSizesCarryTheParsersMessage) {
                    main_ + ":3: [server] idle_timeout must be a duration string such as \"60s\" "
                            "or \"30d\", not an integer",
                    main_ + ":5: [delivery] max_file_size: bad size \"10 parsecs\": unknown unit "
-                           "(examples: \"4096\", \"512MiB\", \"10GiB\")",
+                           "\"parsecs\" (units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB; case "
+                           "matters) (examples: \"4096\", \"512MiB\", \"10GiB\")",
                    main_ + ":6: [delivery] retention: must be longer than zero"});
   r = Load("[delivery]\nretention = \"2d\"\n");
   ExpectErrors(r, {main_ + ":2: [delivery] retention: the warning (3d) must come before data "

@@ -173,6 +173,47 @@ TEST_F(LoadConfigTest, IncludePatternsAndUnreadableFiles) {
                 ": No such file or directory"});
 }
 
+TEST_F(LoadConfigTest, AWildcardThatMatchesNothingIsAWarning) {
+  dir_.Write("etc/conf.d/a.toml", "[[account]]\nid = \"a\"\n");
+  LoadResult r = Load("include = [\"conf.d/*.tml\",\n  \"conf/*.toml\", \"conf.d/*.toml\"]\n");
+  ASSERT_NE(r.config, nullptr) << testing::Describe(r.errors);
+  EXPECT_EQ(r.config->accounts.size(), 1u);
+  std::vector<std::string> got;
+  for (const ConfigError& w : r.warnings) got.push_back(w.ToString());
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     main_ + ":1: include: " + Etc("conf.d/*.tml") + " matches no file",
+                     main_ + ":2: include: " + Etc("conf/*.toml") +
+                         " matches no file (there is no folder " + Etc("conf") + ")"}));
+}
+
+// fordelerd and check-config hand the loader a check of each host key (sftp/host_keys.h); its
+// answer is an error at the key's line, and the server must then have at least one key.
+TEST_F(LoadConfigTest, TheHostKeyCheckReportsAtTheKeysLine) {
+  dir_.Write("etc/good_key", "k");
+  dir_.Write("etc/bad_key", "k");
+  LoadOptions options;
+  std::vector<std::string> asked;
+  options.host_key_problem = [&](const std::string& path) -> std::string {
+    asked.push_back(path);
+    return path.ends_with("bad_key") ? "is not a key" : "";
+  };
+  main_ = dir_.Write("etc/fordeler.toml",
+                     "[server]\nhost_keys = [\n  \"good_key\",\n  \"bad_key\",\n]\n");
+  ExpectErrors(LoadConfig(main_, options),
+               {main_ + ":4: [server] host_keys: " + Etc("bad_key") + " is not a key"});
+  EXPECT_EQ(asked, (std::vector<std::string>{Etc("good_key"), Etc("bad_key")}));
+
+  main_ = dir_.Write("etc/fordeler.toml", "[server]\nhost_keys = []\n");
+  ExpectErrors(LoadConfig(main_, options),
+               {main_ + ":2: [server] host_keys: fordelerd needs at least one host key"});
+  main_ = dir_.Write("etc/fordeler.toml", "[storage]\nroot = \"/srv/fordeler\"\n");
+  ExpectErrors(LoadConfig(main_, options),
+               {main_ + ": [server] host_keys: fordelerd needs at least one host key (e.g. "
+                        "ssh-keygen -t ed25519 -N '' -f /etc/fordeler/ssh_host_ed25519_key)"});
+  // Without the check (the CLI's read commands), no host key is needed.
+  EXPECT_NE(LoadConfig(main_).config, nullptr);
+}
+
 TEST_F(LoadConfigTest, TomlSyntaxErrorsGiveTheirLine) {
   std::string inc = dir_.Write("etc/conf.d/bad.toml", "[[account]]\nid = \"a\"\nid = \"b\"\n");
   LoadResult r = Load("include = [\"conf.d/*.toml\"]\n[server]\nlisten = [\"0.0.0.0:1\"\n");

@@ -7,6 +7,7 @@
 // must match a file; a pattern with wildcards may match none (an empty conf.d/ is fine).
 #include <fcntl.h>
 #include <glob.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,13 +79,30 @@ void SortErrors(std::vector<ConfigError>* errors) {
                    [&](const ConfigError& a, const ConfigError& b) { return rank(a) < rank(b); });
 }
 
+// The one id of `known` that `id` abbreviates as its first parts ("kmd" for "kmd-oekonomi"), or ""
+// when there is none or more than one.
+std::string Expanded(std::string_view id, const std::vector<std::string_view>& known) {
+  std::string found;
+  for (std::string_view candidate : known) {
+    if (candidate.size() <= id.size() || !candidate.starts_with(id)) continue;
+    char next = candidate[id.size()];
+    if (next != '-' && next != '_' && next != '.') continue;
+    if (!found.empty()) return "";
+    found = std::string(candidate);
+  }
+  return found;
+}
+
 class Loader {
  public:
+  explicit Loader(const LoadOptions& options) : options_(options) {}
   LoadResult Run(const std::string& path);
 
  private:
   std::optional<toml::table> ParseFile(const std::string& path, const SourceLocation& named_at);
   void ReadSettings(const toml::table& table, const std::string& file);
+  void WarnUnlessExecutable(const std::vector<std::string>& command, const std::string& file,
+                            int line);
   std::vector<IncludedFile> ReadIncludes(const toml::table& table, const std::string& file);
   void Glob(const std::string& pattern, const SourceLocation& at, std::vector<IncludedFile>* out);
   void ReadTopLevel(const toml::table& table, const std::string& file, bool main);
@@ -95,7 +113,9 @@ class Loader {
                       bool account);
   void CheckRoutes();
 
+  const LoadOptions& options_;
   ErrorList errors_;
+  ErrorList warnings_;
   Config config_;
   std::vector<RouteLines> route_lines_;  // parallel to config_.routes
 };
@@ -114,6 +134,7 @@ LoadResult Loader::Run(const std::string& path) {
     CheckRoutes();
   }
   LoadResult result;
+  result.warnings = warnings_.Take();
   if (errors_.empty()) {
     result.config = std::make_shared<const Config>(std::move(config_));
   } else {
@@ -141,7 +162,8 @@ std::optional<toml::table> Loader::ParseFile(const std::string& path,
 }
 
 void Loader::ReadSettings(const toml::table& table, const std::string& file) {
-  bool root_given = false, path_given = false;
+  bool root_given = false, path_given = false, host_keys_given = false;
+  int server_line = 0;
   for (std::string_view name : {"server", "storage", "database", "delivery", "http", "alerts"}) {
     const toml::node* node = table.get(name);
     if (node == nullptr) continue;
@@ -153,7 +175,9 @@ void Loader::ReadSettings(const toml::table& table, const std::string& file) {
     }
     TableReader r(*node->as_table(), file, "[" + std::string(name) + "]", &errors_);
     if (name == "server") {
-      ReadServer(r, &config_.server);
+      ReadServer(r, &config_.server, options_.host_key_problem);
+      host_keys_given = r.Has("host_keys");
+      server_line = LineOf(*node);
     } else if (name == "storage") {
       ReadStorage(r, &config_.storage);
       root_given = r.Has("root");
@@ -164,14 +188,40 @@ void Loader::ReadSettings(const toml::table& table, const std::string& file) {
       ReadHttp(r, &config_.http);
     } else if (name == "alerts") {
       ReadAlerts(r, &config_.alerts);
+      WarnUnlessExecutable(config_.alerts.on_alert, file, r.Line("on_alert"));
     } else {
       ReadDelivery(r, &config_.delivery);
     }
+  }
+  if (options_.host_key_problem && !host_keys_given) {
+    errors_.Add(file, server_line,
+                "[server] host_keys: fordelerd needs at least one host key (e.g. ssh-keygen -t "
+                "ed25519 -N '' -f /etc/fordeler/ssh_host_ed25519_key)");
   }
   if (root_given && !path_given) {
     config_.database.path =
         (std::filesystem::path(config_.storage.root) / "audit.db").lexically_normal().string();
   }
+}
+
+// The alert command may be installed after the configuration is checked (so not an error), but
+// until it is, every alert is only logged.
+void Loader::WarnUnlessExecutable(const std::vector<std::string>& command, const std::string& file,
+                                  int line) {
+  if (command.empty()) return;
+  struct stat st;
+  std::string why;
+  if (stat(command[0].c_str(), &st) != 0) {
+    why = std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    why = "not a file";
+  } else if (access(command[0].c_str(), X_OK) != 0) {
+    why = "not executable";
+  }
+  if (why.empty()) return;
+  warnings_.Add(file, line,
+                "[alerts] on_alert: cannot run " + command[0] + " (" + why +
+                    "); until it can be run, alerts are only logged");
 }
 
 std::vector<IncludedFile> Loader::ReadIncludes(const toml::table& table, const std::string& file) {
@@ -204,6 +254,14 @@ void Loader::Glob(const std::string& pattern, const SourceLocation& at,
   bool wildcard = pattern.find_first_of("*?[") != std::string::npos;
   if (rc == GLOB_NOMATCH && !wildcard) {
     errors_.Add(at.file, at.line, "include: cannot read " + pattern + ": " + std::strerror(ENOENT));
+  } else if (rc == GLOB_NOMATCH) {
+    std::filesystem::path folder = std::filesystem::path(pattern).parent_path();
+    std::error_code ec;
+    bool folder_missing = folder.string().find_first_of("*?[") == std::string::npos &&
+                          !std::filesystem::is_directory(folder, ec);
+    warnings_.Add(at.file, at.line,
+                  "include: " + pattern + " matches no file" +
+                      (folder_missing ? " (there is no folder " + folder.string() + ")" : ""));
   } else if (rc != 0 && rc != GLOB_NOMATCH) {
     errors_.Add(at.file, at.line, "include: " + pattern + ": glob failed");
   }
@@ -319,6 +377,7 @@ void Loader::CheckReference(const Route& route, int line, std::string_view what,
   std::string message = "route " + Quote(route.id) + " " + std::string(what) + ": " + Quote(id) +
                         (account ? " is no account" : " is no data area");
   std::string suggestion = ClosestKey(id, known);
+  if (suggestion.empty()) suggestion = Expanded(id, known);
   if (!suggestion.empty()) message += " (did you mean " + Quote(suggestion) + "?)";
   errors_.Add(route.where.file, line, message);
 }
@@ -337,6 +396,8 @@ void Loader::CheckRoutes() {
 
 }  // namespace
 
-LoadResult LoadConfig(const std::string& path) { return Loader().Run(path); }
+LoadResult LoadConfig(const std::string& path, const LoadOptions& options) {
+  return Loader(options).Run(path);
+}
 
 }  // namespace fordeler

@@ -46,6 +46,12 @@ recipients = ["flis"]
   ASSERT_NE(r.config, nullptr) << testing::Describe(r.errors);
   const AlertsConfig& a = r.config->alerts;
   EXPECT_EQ(a.on_alert, (std::vector<std::string>{"/usr/local/bin/notify-ops", "--team", "flis"}));
+  // The program is not installed here: used all the same, with a warning at its line.
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].ToString(),
+            main_ +
+                ":2: [alerts] on_alert: cannot run /usr/local/bin/notify-ops (No such file or "
+                "directory); until it can be run, alerts are only logged");
   EXPECT_EQ(a.timeout, milliseconds(5'000));
   EXPECT_EQ(a.not_picked_up_after, milliseconds(2 * 86'400'000));
   EXPECT_EQ(a.check_interval, milliseconds(1'000));

@@ -37,11 +37,13 @@ void ReadListen(TableReader& r, ServerConfig* out) {
   if (ok) out->listen = std::move(listen);
 }
 
-void ReadHostKeys(TableReader& r, ServerConfig* out) {
+void ReadHostKeys(TableReader& r, ServerConfig* out,
+                  const std::function<std::string(const std::string&)>& problem) {
   std::vector<std::string> keys;
   std::vector<int> lines;
   if (!r.StringArray("host_keys", &keys, &lines)) return;
   out->host_keys.clear();
+  if (keys.empty() && problem) r.Error("host_keys", "fordelerd needs at least one host key");
   for (size_t i = 0; i < keys.size(); ++i) {
     if (keys[i].empty()) {
       r.ErrorAt(lines[i], "host_keys: an empty path");
@@ -50,6 +52,10 @@ void ReadHostKeys(TableReader& r, ServerConfig* out) {
     std::string path = ResolvePath(r.file(), keys[i]);
     if (access(path.c_str(), R_OK) != 0) {
       r.ErrorAt(lines[i], "host_keys: cannot read " + path + ": " + std::strerror(errno));
+      continue;
+    }
+    if (std::string why = problem ? problem(path) : ""; !why.empty()) {
+      r.ErrorAt(lines[i], "host_keys: " + path + " " + why);
       continue;
     }
     out->host_keys.push_back(path);
@@ -140,13 +146,14 @@ Status ValidateTimeZone(std::string_view name) {
   return Status::Ok();
 }
 
-void ReadServer(TableReader& r, ServerConfig* out) {
+void ReadServer(TableReader& r, ServerConfig* out,
+                const std::function<std::string(const std::string&)>& host_key_problem) {
   r.CheckKeys({"listen", "host_keys", "max_sessions_per_account", "max_sessions", "login_grace",
                "idle_timeout", "time_zone", "threads", "max_unauthenticated",
                "max_unauthenticated_per_address", "max_handles_per_session", "ban_after",
                "ban_window", "ban_duration", "ban_allow"});
   ReadListen(r, out);
-  ReadHostKeys(r, out);
+  ReadHostKeys(r, out, host_key_problem);
   ReadPositiveInt(r, "max_sessions_per_account", &out->max_sessions_per_account);
   ReadPositiveInt(r, "max_sessions", &out->max_sessions);
   r.Duration("login_grace", &out->login_grace);

@@ -4,6 +4,8 @@
 // problem goes to the reader's ErrorList. Thread-compatible.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <string_view>
 
 #include "config/config.h"
@@ -12,7 +14,9 @@
 
 namespace fordeler {
 
-void ReadServer(TableReader& reader, ServerConfig* out);
+// `host_key_problem` as in LoadOptions (may be empty).
+void ReadServer(TableReader& reader, ServerConfig* out,
+                const std::function<std::string(const std::string&)>& host_key_problem);
 void ReadStorage(TableReader& reader, StorageConfig* out);
 void ReadDatabase(TableReader& reader, DatabaseConfig* out);
 void ReadDelivery(TableReader& reader, DeliveryConfig* out);

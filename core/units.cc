@@ -9,19 +9,29 @@
 namespace fordeler {
 namespace {
 
-bool ParseDigits(std::string_view& text, uint64_t* out) {
+enum class Digits { kNone, kOk, kTooLarge };
+
+Digits ParseDigits(std::string_view& text, uint64_t* out) {
   size_t i = 0;
   uint64_t value = 0;
+  bool overflow = false;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
     uint64_t digit = static_cast<uint64_t>(text[i] - '0');
-    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) return false;
+    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) overflow = true;
     value = value * 10 + digit;
     ++i;
   }
-  if (i == 0) return false;
+  if (i == 0) return Digits::kNone;
   *out = value;
   text.remove_prefix(i);
-  return true;
+  return overflow ? Digits::kTooLarge : Digits::kOk;
+}
+
+// Why `text` (what follows a number) is not a unit: a fraction is the usual mistake.
+const char* NotAUnit(std::string_view text) {
+  return !text.empty() && (text[0] == '.' || text[0] == ',')
+             ? "a fraction is not allowed (use a smaller unit)"
+             : "expected a unit after the number";
 }
 
 std::string_view TakeUnit(std::string_view& text) {
@@ -55,29 +65,34 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view original) {
       {"d", 86'400'000},
       {"w", 604'800'000},
   }};
-  auto bad = [&](const char* why) {
+  auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("bad duration \"" + std::string(original) + "\": " + why +
                                    " (examples: \"60s\", \"10m\", \"1h30m\", \"30d\")");
   };
   std::string_view text = Trim(original);
   if (text.empty()) return bad("empty");
   uint64_t total = 0;
-  while (!text.empty()) {
+  while (!text.empty()) {  // groups of <number><unit>, spaces allowed around the unit
     uint64_t number = 0;
-    if (!ParseDigits(text, &number)) return bad("expected a number");
+    Digits digits = ParseDigits(text, &number);
+    if (digits == Digits::kNone) return bad("expected a number");
+    if (digits == Digits::kTooLarge) return bad("too long");
+    text = Trim(text);
     std::string_view unit = TakeUnit(text);
-    if (unit.empty()) return bad("missing unit");
+    if (unit.empty()) return bad(text.empty() ? "missing unit" : NotAUnit(text));
     uint64_t factor = 0;
     for (const auto& [name, ms] : kUnits) {
       if (name == unit) factor = ms;
     }
-    if (factor == 0) return bad("unknown unit");
+    if (factor == 0)
+      return bad("unknown unit \"" + std::string(unit) + "\" (units: ms, s, m, h, d, w)");
     uint64_t part = 0;
     if (!MultiplyChecked(number, factor, &part) ||
         total > std::numeric_limits<int64_t>::max() - part) {
       return bad("too long");
     }
     total += part;
+    text = Trim(text);
   }
   return std::chrono::milliseconds(static_cast<int64_t>(total));
 }
@@ -95,15 +110,18 @@ Result<uint64_t> ParseSize(std::string_view original) {
       {"TiB", 1ULL << 40},
       {"", 1},
   }};
-  auto bad = [&](const char* why) {
+  auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("bad size \"" + std::string(original) + "\": " + why +
                                    " (examples: \"4096\", \"512MiB\", \"10GiB\")");
   };
   std::string_view text = Trim(original);
   uint64_t number = 0;
-  if (!ParseDigits(text, &number)) return bad("expected a number");
+  Digits digits = ParseDigits(text, &number);
+  if (digits == Digits::kNone) return bad("expected a number");
+  if (digits == Digits::kTooLarge) return bad("too large");
   text = Trim(text);
   std::string_view unit = TakeUnit(text);
+  if (unit.empty() && !text.empty()) return bad(NotAUnit(text));
   if (!text.empty()) return bad("unexpected characters after the unit");
   for (const auto& [name, factor] : kUnits) {
     if (name != unit) continue;
@@ -111,7 +129,8 @@ Result<uint64_t> ParseSize(std::string_view original) {
     if (!MultiplyChecked(number, factor, &bytes)) return bad("too large");
     return bytes;
   }
-  return bad("unknown unit");
+  return bad("unknown unit \"" + std::string(unit) +
+             "\" (units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB; case matters)");
 }
 
 std::string FormatDuration(std::chrono::milliseconds d) {

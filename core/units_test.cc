@@ -15,6 +15,20 @@ TEST(ParseDuration, AcceptsUnitsAndCompounds) {
   EXPECT_EQ(*ParseDuration("1h30m"), milliseconds(5'400'000));
   EXPECT_EQ(*ParseDuration("250ms"), milliseconds(250));
   EXPECT_EQ(*ParseDuration(" 2w "), milliseconds(2LL * 604'800'000));
+  // Spaces between the groups and before a unit, as sizes allow ("512 MiB").
+  EXPECT_EQ(*ParseDuration("1h 30m"), milliseconds(5'400'000));
+  EXPECT_EQ(*ParseDuration("10 m"), milliseconds(600'000));
+}
+
+// Each refusal says what is wrong, not only that something is.
+TEST(ParseDuration, SaysWhyItRefuses) {
+  auto why = [](const char* text) { return ParseDuration(text).status().message(); };
+  EXPECT_NE(why("10 minutes").find("unknown unit \"minutes\" (units: ms, s, m, h, d, w)"),
+            std::string::npos);
+  EXPECT_NE(why("1.5h").find("a fraction is not allowed"), std::string::npos);
+  EXPECT_NE(why("60").find("missing unit"), std::string::npos);
+  EXPECT_NE(why("99999999999999999999d").find("too long"), std::string::npos);
+  EXPECT_NE(why("h").find("expected a number"), std::string::npos);
 }
 
 TEST(ParseDuration, RefusesWhatIsNotADuration) {
@@ -39,6 +53,10 @@ TEST(ParseSize, RefusesGarbageAndOverflow) {
   for (const char* bad : {"", "GiB", "10 GiBs", "1.5GiB", "99999999999TiB", "-1"}) {
     EXPECT_FALSE(ParseSize(bad).ok()) << bad;
   }
+  auto why = [](const char* text) { return ParseSize(text).status().message(); };
+  EXPECT_NE(why("1.5GiB").find("a fraction is not allowed"), std::string::npos);
+  EXPECT_NE(why("99999999999999999999").find("too large"), std::string::npos);
+  EXPECT_NE(why("10 GiBs").find("unknown unit \"GiBs\""), std::string::npos);
 }
 
 TEST(Format, RoundTrips) {

@@ -28,6 +28,7 @@
 #include "http/router.h"
 #include "monitor/monitor.h"
 #include "sftp/account_registry.h"
+#include "sftp/host_keys.h"
 #include "sftp/ssh_server.h"
 
 namespace fordeler {
@@ -94,7 +95,10 @@ struct Daemon::Impl {
 };
 
 std::shared_ptr<const Config> Daemon::Impl::Load(bool at_start) {
-  LoadResult loaded = LoadConfig(options.config_path);
+  LoadResult loaded = LoadConfig(options.config_path, LoadOptions{&HostKeyProblem});
+  for (const auto& warning : loaded.warnings) {
+    spdlog::warn("event=config_warning {}", warning.ToString());
+  }
   for (const auto& error : loaded.errors) {
     if (at_start) {
       spdlog::error("event=config_error {}", error.ToString());

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/thread_name.h"
+#include "sftp/host_keys.h"
 #include "sftp/server_context.h"
 #include "sftp/ssh_session.h"
 
@@ -135,14 +136,7 @@ Status SshServer::Impl::SetUpBind(const Config& config) {
     return Status::InvalidArgument("no host_keys configured in [server]");
   }
   for (const auto& path : config.server.host_keys) {
-    ssh_key key = nullptr;
-    if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
-      return Status::InvalidArgument("cannot read host key " + path);
-    }
-    int rc = ssh_bind_options_set(bind, SSH_BIND_OPTIONS_IMPORT_KEY, key);  // takes ownership
-    if (rc != SSH_OK) {
-      return Status::InvalidArgument("host key " + path + " refused: " + ssh_get_error(bind));
-    }
+    if (Status s = ImportHostKey(bind, path); !s.ok()) return s;
   }
   context.set_bind(bind);
   return Status::Ok();
