@@ -10,6 +10,10 @@ bool ParseChainHead(const std::string& text, ChainHead* head) {
   size_t colon = text.find(':');
   if (colon == std::string::npos || colon == 0 || colon > 18) return false;
   std::string seq = text.substr(0, colon), hash = text.substr(colon + 1);
+  if (seq == "0" && hash.empty()) {
+    *head = ChainHead{0, ""};
+    return true;
+  }
   for (char c : seq) {
     if (!std::isdigit(static_cast<unsigned char>(c))) return false;
   }
@@ -67,7 +71,7 @@ Command AddAuditCommand(CLI::App& parent, const GlobalOptions& global) {
                               << "\" is not SEQ:HASH (a sequence number and 64 hex digits)\n";
                        return static_cast<int>(kExitUsage);
                      }
-                     expected = h;
+                     if (h.seq > 0) expected = h;  // "0:" is the empty log: nothing to find
                    }
                    auto config = LoadConfigOrReport(global.config_path, io.err);
                    if (!config) return static_cast<int>(kExitUsage);

@@ -14,7 +14,8 @@
 
 namespace fordeler::cli {
 
-// Parses "SEQ:HASH"; false for anything else.
+// Parses "SEQ:HASH", and "0:" (the head fordelerd logs for an empty log, which every chain
+// extends); false for anything else.
 bool ParseChainHead(const std::string& text, ChainHead* head);
 
 int VerifyAudit(AuditStore& audit, const std::optional<ChainHead>& head, bool json, const Io& io);

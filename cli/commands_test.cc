@@ -230,6 +230,10 @@ TEST_F(CommandsTest, AuditVerifyFindsAChangedRow) {
   ChainHead head;
   EXPECT_FALSE(ParseChainHead("12", &head));
   EXPECT_FALSE(ParseChainHead("x:" + std::string(64, 'a'), &head));
+  EXPECT_FALSE(ParseChainHead("1:", &head));
+  EXPECT_FALSE(ParseChainHead("0:" + std::string(64, 'a'), &head));
+  ASSERT_TRUE(ParseChainHead("0:", &head));  // an empty log's head, as fordelerd logs it
+  EXPECT_EQ(head.seq, 0);
   ASSERT_TRUE(ParseChainHead("2:" + std::string(64, 'A'), &head));
   EXPECT_EQ(head.seq, 2);
   EXPECT_EQ(head.hash, std::string(64, 'a'));

@@ -89,9 +89,12 @@ Result<Json> CallDaemon(const std::string& socket_path, const Json& request, int
     }
     return Status::FromErrno(err, "connect to " + socket_path);
   }
-  if (Status s = SendAll(sock.get(), request.dump() + "\n"); !s.ok()) return s;
+  Status sent = SendAll(sock.get(), request.dump() + "\n");
+  // fordelerd may have answered (a refusal) and closed before reading: its answer says more than
+  // the failed send.
+  if (!sent.ok() && sent.os_errno() != EPIPE && sent.os_errno() != ECONNRESET) return sent;
   auto line = ReadLine(sock.get(), timeout_ms);
-  if (!line.ok()) return line.status();
+  if (!line.ok()) return sent.ok() ? line.status() : sent;
   Json reply = Json::parse(*line, nullptr, false);
   if (reply.is_discarded() || !reply.is_object() || !reply.contains("ok")) {
     return Status::Internal("fordelerd sent an unreadable reply");

@@ -1,5 +1,7 @@
 #include "cli/explain_command.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -84,7 +86,8 @@ int RunExplain(const std::string& config_path, const std::string& trigger_path,
   }
   std::ifstream in(trigger_path, std::ios::binary);
   if (!in) {
-    io.err << "fordeler explain: cannot read " << trigger_path << "\n";
+    io.err << "fordeler explain: cannot read " << trigger_path << ": " << std::strerror(errno)
+           << "\n";
     return kExitUsage;
   }
   std::string bytes;

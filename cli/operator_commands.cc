@@ -70,7 +70,11 @@ int AskDaemon(const Config& config, const Json& request, bool json, const Io& io
   } else if (ok) {
     io.out << message << "\n";
   } else {
-    io.err << "fordeler " << request.value("command", "") << ": " << message << "\n";
+    // The daemon's command names; `quarantine release` and `quarantine purge` are "release" and
+    // "purge" on the socket.
+    std::string command = request.value("command", "");
+    if (command == "release" || command == "purge") command = "quarantine " + command;
+    io.err << "fordeler " << command << ": " << message << "\n";
   }
   if (ok) return kExitOk;
   return reply->value("error", "") == "bad_request" ? kExitUsage : kExitBadNews;

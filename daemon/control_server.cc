@@ -163,12 +163,16 @@ void ControlServer::Loop() {
 
 void ControlServer::Serve(int client) {
   std::string who, line;
-  if (!PeerAllowed(client, &who)) {
+  bool allowed = PeerAllowed(client, &who);
+  // The request is read even from a caller that is refused: closing with it unread would reset
+  // the connection, and the caller would see "Broken pipe" instead of the refusal.
+  bool complete = ReadRequest(client, &line);
+  if (!allowed) {
     spdlog::warn("event=control_refused peer=\"{}\"", who);
     SendReply(client, Error("refused", "permission denied: only root and fordelerd's group"));
     return;
   }
-  if (!ReadRequest(client, &line)) return;
+  if (!complete) return;
   Json request = Json::parse(line, nullptr, false);
   Json reply = request.is_object() ? Handle(request) : Error("bad_request", "not a JSON object");
   spdlog::info("event=control peer=\"{}\" command={} uuid={} ok={}", who,

@@ -17,7 +17,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: fordelerd [--config FILE]\n"
     "  --config FILE  configuration (default /etc/fordeler/fordeler.toml)\n"
-    "  --version      print the version and exit\n";
+    "  --version      print the version and exit\n"
+    "  --help         print this help and exit\n";
 
 void SetUpLogging() {
   auto logger = spdlog::stderr_logger_mt("fordelerd");
@@ -55,6 +56,9 @@ int main(int argc, char** argv) {
       options.config_path = arg.substr(9);
     } else if (arg == "--version") {
       std::printf("fordelerd %s\n", FORDELER_VERSION);
+      return 0;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf("%s", kUsage);
       return 0;
     } else {
       std::fprintf(stderr, "fordelerd: unknown argument \"%s\"\n%s", arg.c_str(), kUsage);

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pwd
 import re
 import shutil
 import signal
@@ -21,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from harness import (AccountSpec, data_areas_toml, db_rows, fordeler_path, receipt_of, run,
+from harness import (AccountSpec, data_areas_toml, db_rows, fordeler_path, fordelerd_path,
+                     receipt_of, run,
                      trigger_xml, wait_receipt, wait_transfer, wait_until)
 
 KMD, FLIS, LIS, NEWBIE = "kmd", "flis", "lis", "newbie"
@@ -261,7 +264,8 @@ def test_quarantine_release_after_the_account_exists_and_purge(request, factory,
     assert receipt_of(old_receipt)["FileTransferUUID"] == fresh_receipt["FileTransferUUID"]
     assert "released" in event_kinds(cli_json(d, "show", old))
     assert cli_json(d, "quarantine", "list") == []
-    assert "no quarantine folder" in cli(d, "quarantine", "release", old, expect=1).stderr
+    err = cli(d, "quarantine", "release", old, expect=1).stderr
+    assert err.startswith("fordeler quarantine release: ") and "no quarantine folder" in err, err
     assert "rejected" in cli(d, "quarantine", "release", fresh_receipt["FileTransferUUID"],
                              expect=1).stderr
 
@@ -413,8 +417,104 @@ def test_explain(daemons, keyset, tmp_path):
     assert text.startswith("REJECTED: 2001 UNKNOWN_RECIPIENT")
     assert "no configured account" in cli(d, "explain", str(tmp_path / "a.csv.trigger"), "--as",
                                           "ghost", expect=2).stderr
-    assert "cannot read" in cli(d, "explain", str(tmp_path / "none"), "--as", KMD,
-                                expect=2).stderr
+    err = cli(d, "explain", str(tmp_path / "none"), "--as", KMD, expect=2).stderr
+    assert "cannot read" in err and err.rstrip().endswith("No such file or directory"), err
+
+
+def _traversable_by_all(path: Path) -> list[tuple[Path, int]]:
+    """Adds o+x to `path` and every folder above it; returns the modes to restore."""
+    changed = []
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode & 0o7777
+        if not mode & 0o001:
+            changed.append((folder, mode))
+            os.chmod(folder, mode | 0o001)
+    return changed
+
+
+def test_a_refused_caller_gets_the_refusal(daemons, keyset, tmp_path):
+    """Someone outside root and fordelerd's group who can reach the socket (an operator opened
+    it up) is told why, even when it sends its request after fordelerd has made up its mind."""
+    nobody = pwd.getpwnam("nobody")
+    d = make_daemon(daemons, keyset)
+    uuid = send(d, keyset, fresh("refused"), [FLIS])["FileTransferUUID"]
+    sock = d.state / "control.sock"
+    os.chmod(sock, 0o666)
+    restore = _traversable_by_all(d.state)
+    # A configuration the unprivileged caller can read: only where the state is.
+    config = tmp_path / "nobody.toml"
+    config.write_text(f'[storage]\nroot = "{d.state}"\n\n[database]\npath = "{d.state}/audit.db"\n')
+    restore += _traversable_by_all(tmp_path)
+    os.chmod(config, 0o644)
+    as_nobody = dict(user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+    slow_client = (
+        "import socket, sys, time\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect(sys.argv[1])\n"
+        "time.sleep(0.3)\n"  # fordelerd has refused by now
+        "s.sendall(sys.argv[2].encode() + b'\\n')\n"
+        "print(s.makefile().readline(), end='')\n")
+    request = json.dumps({"command": "retry", "uuid": uuid})
+    try:
+        r = subprocess.run(["/usr/bin/python3", "-c", slow_client, str(sock), request],
+                           capture_output=True, text=True, timeout=30, **as_nobody)
+        assert r.returncode == 0, r.stderr
+        reply = json.loads(r.stdout)
+        assert reply["ok"] is False and reply["error"] == "refused", reply
+        assert "only root and fordelerd's group" in reply["message"]
+        for _ in range(3):
+            r = subprocess.run([fordeler_path(), "--config", str(config), "retry", uuid],
+                               capture_output=True, text=True, timeout=30, **as_nobody)
+            assert r.returncode != 0 and "only root and fordelerd's group" in r.stderr, r
+            assert "Broken pipe" not in r.stderr
+    finally:
+        for folder, mode in reversed(restore):
+            os.chmod(folder, mode)
+    assert "event=control_refused" in d.stderr_since_start()
+
+
+def test_check_config_and_fordelerd_refuse_a_host_key_the_server_cannot_use(tmp_path):
+    key = tmp_path / "host_ed25519"
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    cases = {
+        "public key": (f'host_keys = ["{key}.pub"]', "is a public key"),
+        "no host key": ("host_keys = []", "fordelerd needs at least one host key"),
+        "not a key": (f'host_keys = ["{tmp_path / "junk"}"]', "is not a private key"),
+    }
+    (tmp_path / "junk").write_text("junk\n")
+    for name, (line, words) in cases.items():
+        path = tmp_path / "fordeler.toml"
+        path.write_text(f'[server]\nlisten = ["127.0.0.1:0"]\n{line}\n\n'
+                        f'[storage]\nroot = "{tmp_path}/state"\n')
+        r = run([fordeler_path(), "--config", str(path), "check-config"])
+        assert r.returncode == 2, (name, r)
+        assert f"{path}:3: [server] host_keys: " in r.stderr and words in r.stderr, (name, r.stderr)
+        # fordelerd refuses it as a configuration error (exit 2, which systemd does not restart)
+        # before it starts anything.
+        r = run([fordelerd_path(), "--config", str(path)], timeout=30)
+        assert r.returncode == 2, (name, r)
+        assert words in r.stderr and "event=recovery" not in r.stderr, (name, r.stderr)
+    path.write_text(f'[storage]\nroot = "{tmp_path}/state"\n')
+    r = run([fordeler_path(), "--config", str(path), "check-config", "--json"])
+    assert r.returncode == 2
+    assert "at least one host key" in json.loads(r.stdout)["errors"][0]["message"]
+
+
+def test_check_config_warns_of_an_include_that_matches_nothing(tmp_path):
+    key = tmp_path / "host_ed25519"
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    path = tmp_path / "fordeler.toml"
+    path.write_text(f'include = ["conf.d/*.tml", "nowhere/*.toml"]\n\n[server]\n'
+                    f'host_keys = ["{key}"]\n')
+    (tmp_path / "conf.d").mkdir()
+    r = run([fordeler_path(), "--config", str(path), "check-config"])
+    assert r.returncode == 0, r
+    assert f"{path}:1: include: {tmp_path}/conf.d/*.tml matches no file: warning" in r.stderr
+    assert (f"{path}:1: include: {tmp_path}/nowhere/*.toml matches no file (there is no folder "
+            f"{tmp_path}/nowhere): warning") in r.stderr
+    doc = json.loads(run([fordeler_path(), "--config", str(path), "check-config",
+                          "--json"]).stdout)
+    assert doc["ok"] is True and len(doc["warnings"]) == 2
 
 
 CONFIG_ERRORS = {
@@ -445,8 +545,9 @@ def test_check_config_reports_each_kind_of_error(tmp_path, kind):
     r = run([fordeler_path(), "check-config", "--config", str(path), "--json"])
     assert r.returncode == 2
     doc = json.loads(r.stdout)
-    assert doc["ok"] is False and doc["errors"][0]["line"] == line
-    assert words in doc["errors"][0]["message"] and doc["accounts"] is None
+    # (check-config also reports that these fragments name no host key)
+    assert doc["ok"] is False and doc["accounts"] is None
+    assert any(e["line"] == line and words in e["message"] for e in doc["errors"]), doc
     # Every other command refuses a bad configuration the same way.
     r = run([fordeler_path(), "--config", str(path), "status"])
     assert r.returncode == 2 and f"{path}:{line}: " in r.stderr
