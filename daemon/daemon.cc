@@ -73,6 +73,7 @@ struct Daemon::Impl {
 
   DaemonOptions options;
   std::shared_ptr<const Config> config;
+  std::shared_ptr<const Config> started;  // as loaded at start: what restart-only settings are
   AccountRegistry registry;
   std::unique_ptr<AuditStore> audit;
   std::unique_ptr<Storage> storage;
@@ -128,14 +129,20 @@ void Daemon::Impl::Reload() {
   systemd::NotifyReloading();
   auto fresh = Load(false);
   if (fresh != nullptr) {
-    if (fresh->server.listen != config->server.listen ||
-        fresh->server.host_keys != config->server.host_keys ||
-        fresh->server.threads != config->server.threads ||
-        fresh->delivery.workers != config->delivery.workers ||
-        fresh->storage.root != config->storage.root) {
-      spdlog::warn(
-          "event=reload_partial note=\"listen, host_keys, threads, delivery.workers and "
-          "storage.root change only at restart\"");
+    // Compared with what the daemon started with, so that a second reload still says it.
+    std::string pending;
+    auto restart_only = [&](bool changed, const char* name) {
+      if (changed) pending += (pending.empty() ? "" : ",") + std::string(name);
+    };
+    restart_only(fresh->server.listen != started->server.listen, "server.listen");
+    restart_only(fresh->server.host_keys != started->server.host_keys, "server.host_keys");
+    restart_only(fresh->server.threads != started->server.threads, "server.threads");
+    restart_only(fresh->delivery.workers != started->delivery.workers, "delivery.workers");
+    restart_only(fresh->storage.root != started->storage.root, "storage.root");
+    restart_only(fresh->database.path != started->database.path, "database.path");
+    if (!pending.empty()) {
+      spdlog::warn("event=reload_partial restart_needed={} note=\"these change only at restart\"",
+                   pending);
     }
     Status s = registry.Configure(*fresh);
     if (s.ok()) {
@@ -242,7 +249,7 @@ Daemon::~Daemon() = default;
 
 int Daemon::Run() {
   Impl& d = *impl_;
-  d.config = d.Load(true);
+  d.config = d.started = d.Load(true);
   if (d.config == nullptr) {
     spdlog::critical("event=not_started reason=\"configuration errors in {}\"",
                      d.options.config_path);

@@ -229,9 +229,15 @@ def test_sighup_leaves_the_worker_count_to_a_restart(daemons, keyset):
     d.write_config(good.replace("workers = 3", "workers = 5"))
     offset = d.stderr_size()
     d.send_signal(signal.SIGHUP)
-    d.wait_log(r"event=reload_partial .*delivery\.workers", since=offset, timeout=10)
+    d.wait_log(r"event=reload_partial restart_needed=delivery\.workers ", since=offset,
+               timeout=10)
     d.wait_log(r"event=reloaded", since=offset, timeout=10)
     assert thread_names(d.proc.pid).count("delivery") == 3
+    # A second reload still says so: the pool is still the one of the start.
+    offset = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reload_partial restart_needed=delivery\.workers ", since=offset,
+               timeout=10)
     assert can_login(d, "vendor", keyset.key("ed25519"))
 
 
