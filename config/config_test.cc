@@ -223,6 +223,12 @@ TEST_F(LoadConfigTest, TomlSyntaxErrorsGiveTheirLine) {
   r = Load("include = [\"conf.d/*.toml\"]\n");
   ASSERT_EQ(r.errors.size(), 1u) << testing::Describe(r.errors);
   EXPECT_EQ(r.errors[0].where.ToString(), inc + ":3");
+  // A route naming what the broken file defines is not also reported: the file was not read.
+  r = Load(
+      "include = [\"conf.d/*.toml\"]\n[[route]]\nid = \"r\"\ndata_area = \"x\"\nsender = "
+      "\"a\"\nauthorities = [\"*\"]\nrecipients = [\"a\"]\n");
+  ASSERT_EQ(r.errors.size(), 1u) << testing::Describe(r.errors);
+  EXPECT_EQ(r.errors[0].where.ToString(), inc + ":3");
 }
 
 TEST_F(LoadConfigTest, AllErrorsOfAllFilesAreCollected) {

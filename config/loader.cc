@@ -116,6 +116,7 @@ class Loader {
   const LoadOptions& options_;
   ErrorList errors_;
   ErrorList warnings_;
+  bool unreadable_file_ = false;  // a file could not be read or parsed
   Config config_;
   std::vector<RouteLines> route_lines_;  // parallel to config_.routes
 };
@@ -131,7 +132,9 @@ LoadResult Loader::Run(const std::string& path) {
     for (const IncludedFile& inc : includes) {
       if (auto table = ParseFile(inc.path, inc.named_at)) ReadTopLevel(*table, inc.path, false);
     }
-    CheckRoutes();
+    // A file that could not be read may hold the accounts and data areas routes name: checking
+    // the references without it would report each of them as unknown, after the real error.
+    if (!unreadable_file_) CheckRoutes();
   }
   LoadResult result;
   result.warnings = warnings_.Take();
@@ -147,6 +150,7 @@ LoadResult Loader::Run(const std::string& path) {
 std::optional<toml::table> Loader::ParseFile(const std::string& path,
                                              const SourceLocation& named_at) {
   auto content = ReadWholeFile(path);
+  unreadable_file_ = unreadable_file_ || !content.ok();
   if (!content.ok()) {
     errors_.Add(named_at.file, named_at.line,
                 "cannot read " + path + ": " + std::strerror(content.status().os_errno()));
@@ -155,6 +159,7 @@ std::optional<toml::table> Loader::ParseFile(const std::string& path,
   try {
     return toml::parse(*content, path);
   } catch (const toml::parse_error& e) {
+    unreadable_file_ = true;
     errors_.Add(path, static_cast<int>(e.source().begin.line),
                 "TOML syntax error: " + std::string(e.description()));
     return std::nullopt;
