@@ -58,6 +58,7 @@ expect 2 err "check-config" --                        # no command: usage
 expect 2 err "frobnicate" -- frobnicate               # unknown command
 expect 2 err "--bogus" -- check-config --bogus        # unknown option
 expect 2 err "Usage" -- --config                      # option without its value
+expect 2 err "--json goes after the command: fordeler status --json" -- --config "$dir/good.toml" --json status
 expect 0 out "check-config" -- --help
 expect 0 out "json" -- check-config --help
 expect 0 out "fordeler [0-9]" -- --version

@@ -2,6 +2,7 @@
 // .h/.cc pair (cli/command.h); this file only wires them to CLI11 and maps parse failures to
 // exit status 2 with the usage on stderr.
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "cli/audit_verify_command.h"
@@ -27,6 +28,30 @@ constexpr CommandFactory kCommands[] = {
     fordeler::cli::AddCheckConfigCommand, fordeler::cli::AddAuditCommand,
 };
 
+// `--json` is an option of each command, so `fordeler --json status` fails to parse: say where it
+// goes instead of leaving the operator with "not expected".
+std::string JsonHint(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--json") {
+      for (int j = i + 1; j < argc; ++j) {
+        for (const CLI::App* command : app.get_subcommands({})) {
+          if (command->get_name() == argv[j]) {
+            return "--json goes after the command: fordeler " + command->get_name() + " --json\n";
+          }
+        }
+      }
+      return "";
+    }
+    if (arg == "--config") {
+      ++i;  // its value
+    } else if (!arg.starts_with("-")) {
+      return "";  // the command came first
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,7 +69,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "fordeler: " << e.what() << "\n\n" << app.help();
+    std::cerr << "fordeler: " << e.what() << "\n"
+              << JsonHint(app, argc, argv) << "\n"
+              << app.help();
     return kExitUsage;
   }
   for (const Command& command : commands) {
