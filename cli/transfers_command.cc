@@ -1,9 +1,11 @@
 #include "cli/transfers_command.h"
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
 #include "cli/table.h"
+#include "config/config.h"
 #include "core/units.h"
 
 namespace fordeler::cli {
@@ -31,13 +33,31 @@ void PrintTransferRow(const TransferRecord& t, std::ostream& out) {
   out << "  " << Fit(note, kTableWidth - 2) << "\n";
 }
 
-int Run(const GlobalOptions& global, const std::function<int(AuditStore&, const Io&)>& work) {
+int Run(const GlobalOptions& global,
+        const std::function<int(const Config&, AuditStore&, const Io&)>& work) {
   Io io{std::cout, std::cerr, StdoutIsTerminal()};
   auto config = LoadConfigOrReport(global.config_path, io.err);
   if (!config) return kExitUsage;
   auto audit = OpenAuditOrReport(*config, io.err);
   if (!audit) return kExitUsage;
-  return work(*audit, io);
+  return work(*config, *audit, io);
+}
+
+// A filter on an id the configuration does not know finds only the transfers of a route, sender or
+// data area since removed, and usually nothing: most likely a typo, so say so (and still list).
+void WarnOfUnknownIds(const Config& config, const TransferFilter& f, std::ostream& err) {
+  auto warn = [&](const char* option, const std::string& id, const char* what) {
+    err << "fordeler transfers: warning: " << option << " \"" << id << "\" is no configured "
+        << what << "\n";
+  };
+  if (f.sender && config.FindAccount(*f.sender) == nullptr) warn("--sender", *f.sender, "account");
+  if (f.data_area && config.FindDataArea(*f.data_area) == nullptr) {
+    warn("--data-area", *f.data_area, "data area");
+  }
+  if (f.route && std::none_of(config.routes.begin(), config.routes.end(),
+                              [&](const Route& r) { return r.id == *f.route; })) {
+    warn("--route", *f.route, "route");
+  }
 }
 
 }  // namespace
@@ -128,7 +148,8 @@ Command AddTransfersCommand(CLI::App& parent, const GlobalOptions& global) {
                      std::cerr << "fordeler transfers: " << error << "\n";
                      return static_cast<int>(kExitUsage);
                    }
-                   return Run(global, [&](AuditStore& audit, const Io& io) {
+                   return Run(global, [&](const Config& config, AuditStore& audit, const Io& io) {
+                     WarnOfUnknownIds(config, filter, io.err);
                      return ListTransfersTo(audit, filter, *json, io);
                    });
                  }};
@@ -141,7 +162,7 @@ Command AddShowCommand(CLI::App& parent, const GlobalOptions& global) {
   app->add_option("uuid", *uuid, "FileTransferUUID")->required();
   AddJsonFlag(app, json.get());
   return Command{app, [&global, uuid, json] {
-                   return Run(global, [&](AuditStore& audit, const Io& io) {
+                   return Run(global, [&](const Config&, AuditStore& audit, const Io& io) {
                      return ShowTransfer(audit, *uuid, *json, io);
                    });
                  }};

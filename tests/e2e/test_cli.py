@@ -137,6 +137,10 @@ def test_read_commands_show_transfers_routes_accounts_and_status(daemons, keyset
     assert uuids("--data-area", "oekonomi") == [ok_uuid]
     assert uuids("--sender", KMD, "--limit", "1") == [bad_uuid]
     assert uuids("--sender", FLIS) == []
+    # An id the configuration does not know is listed all the same, with a warning.
+    r = cli(d, "transfers", "--route", "oek-kmdd")
+    assert "warning: --route \"oek-kmdd\" is no configured route" in r.stderr, r.stderr
+    assert "warning" not in cli(d, "transfers", "--route", "oek-kmd").stderr
     assert uuids("--since", "1h") == [bad_uuid, ok_uuid]
     assert uuids("--since", "2200-01-01T00:00:00Z") == []
     assert "--state" in cli(d, "transfers", "--state", "done", expect=2).stderr
