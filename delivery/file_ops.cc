@@ -139,12 +139,25 @@ Status RemoveFolder(Env* env, int parent, const std::string& name) {
   return Status::Ok();
 }
 
-Result<FolderUsage> UsageOf(int in_dir, std::optional<uint64_t> except) {
+InFileKind KindOfInFile(std::string_view name, bool delivered) {
+  if (delivered) return InFileKind::kData;
+  if (name.ends_with(".sftpreceipt")) return InFileKind::kReceipt;
+  if (name.ends_with(".metadata")) return InFileKind::kMetadata;
+  return InFileKind::kData;
+}
+
+Result<FolderUsage> UsageOf(int in_dir, const IsDeliveredFn& delivered,
+                            std::optional<uint64_t> except) {
   auto names = ListNames(in_dir);
   if (!names.ok()) return names.status();
   FolderUsage usage;
   for (const std::string& name : *names) {
-    if (name[0] == '.' || name.ends_with(".metadata") || name.ends_with(".sftpreceipt")) continue;
+    if (name[0] == '.') continue;
+    if (KindOfInFile(name, false) != InFileKind::kData) {  // the audit log decides
+      auto is_data = delivered(name);
+      if (!is_data.ok()) return is_data.status();
+      if (KindOfInFile(name, *is_data) != InFileKind::kData) continue;
+    }
     struct stat st;
     if (fstatat(in_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
         static_cast<uint64_t>(st.st_ino) == except) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,14 +49,27 @@ Result<std::vector<std::string>> ListNames(int dir);
 // An absent folder is fine.
 Status RemoveFolder(Env* env, int parent, const std::string& name);
 
-// What a recipient's /IN holds against its quota (contract §7, 3002): data files only —
+// What a file in an account's /IN is. A <name> may itself end in ".metadata" or ".sftpreceipt"
+// (contract §2), so the suffix alone cannot tell: the one rule, used by the quota check and the
+// retention sweep alike, is that a file the audit log has as a delivered data file of this
+// account (`delivered`: AuditStore::FindDelivered found it) is data; any other file is metadata
+// or a receipt by its suffix, and data (a leftover) without one.
+enum class InFileKind { kData, kMetadata, kReceipt };
+InFileKind KindOfInFile(std::string_view name, bool delivered);
+
+// Whether the audit log has `name` as a delivered data file of the folder's account.
+using IsDeliveredFn = std::function<Result<bool>(const std::string& name)>;
+
+// What a recipient's /IN holds against its quota (contract §7, 3002): data files only (by
+// KindOfInFile; `delivered` is asked only about names ending in ".metadata" or ".sftpreceipt") —
 // metadata and receipts are not counted, nor links to the inode `except` (a transfer's own copy,
 // placed before a crash, when that transfer is examined again).
 struct FolderUsage {
   uint64_t files = 0;
   uint64_t bytes = 0;
 };
-Result<FolderUsage> UsageOf(int in_dir, std::optional<uint64_t> except = std::nullopt);
+Result<FolderUsage> UsageOf(int in_dir, const IsDeliveredFn& delivered,
+                            std::optional<uint64_t> except = std::nullopt);
 
 // The name a recipient gets for <name> of transfer `uuid` when <name> is taken:
 // "<name>.<uuid>", with <name> first cut at a UTF-8 character boundary so that

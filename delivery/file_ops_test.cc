@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "core/names.h"
@@ -95,6 +96,40 @@ TEST_F(FileOpsTest, StatAtCallsAHardLinkedFileNotRegular) {
   EXPECT_FALSE(linked->regular);  // never taken nor routed (contract §1)
   ASSERT_EQ(mkfifo((root_ + "/out/fifo").c_str(), 0600), 0);
   EXPECT_FALSE(StatAt(dir(3), "fifo")->regular);
+}
+
+// A <name> may end in ".metadata" or ".sftpreceipt" (contract §2): such a file is a data file
+// when the audit log has it as delivered, and counts towards the quota; real metadata and
+// receipts (no delivery of that name) do not.
+TEST_F(FileOpsTest, UsageCountsDeliveredDataWhateverItsSuffix) {
+  Put("in/a.csv", "abc");
+  Put("in/a.csv.metadata", "<m/>");
+  Put("in/report.metadata", "data");
+  Put("in/report.metadata.metadata", "<m/>");
+  Put("in/x.sftpreceipt", "bytes");
+  Put("in/x.sftpreceipt.metadata", "<m/>");
+  Put("in/sent.csv.sftpreceipt", "<receipt/>");  // the account's own receipt
+  Put("in/gone.csv.metadata", "<m/>");           // metadata whose data was fetched
+  std::vector<std::string> asked;
+  auto delivered = [&](const std::string& name) -> Result<bool> {
+    asked.push_back(name);
+    return name == "report.metadata" || name == "x.sftpreceipt";
+  };
+  auto usage = UsageOf(dir(2), delivered);
+  ASSERT_TRUE(usage.ok()) << usage.status().message();
+  EXPECT_EQ(usage->files, 3u);
+  EXPECT_EQ(usage->bytes, 3u + 4u + 5u);
+  EXPECT_EQ(std::count(asked.begin(), asked.end(), "a.csv"), 0);  // plain names: data anyway
+  auto failing = [](const std::string&) -> Result<bool> { return Status::Unavailable("busy"); };
+  EXPECT_FALSE(UsageOf(dir(2), failing).ok());
+}
+
+TEST(KindOfInFile, TheAuditLogDecidesBeforeTheSuffix) {
+  EXPECT_EQ(KindOfInFile("a.csv", false), InFileKind::kData);
+  EXPECT_EQ(KindOfInFile("a.csv.metadata", false), InFileKind::kMetadata);
+  EXPECT_EQ(KindOfInFile("a.csv.sftpreceipt", false), InFileKind::kReceipt);
+  EXPECT_EQ(KindOfInFile("report.metadata", true), InFileKind::kData);
+  EXPECT_EQ(KindOfInFile("x.sftpreceipt", true), InFileKind::kData);
 }
 
 TEST_F(FileOpsTest, CopyRefusesAFifo) {

@@ -231,6 +231,29 @@ TEST_F(DeliveryTest, ARecipientsQuotaRejectsWhatWouldPassIt) {
   EXPECT_EQ(Read(Path("flis", "IN", "q4.csv")), "x");
 }
 
+// Data files whose <name> ends in ".metadata" or ".sftpreceipt" are data: they count towards
+// quota_files and quota; the metadata and receipts beside them do not.
+TEST_F(DeliveryTest, DataNamedLikeMetadataOrAReceiptCountsTowardsTheQuota) {
+  config_->accounts[1].quota_files = 1;  // flis
+  config_->accounts[2].quota = 5;        // lis: 5 bytes
+  StartPipeline();
+  Send("r.metadata", "abc", TriggerXml("r.metadata", 3, "vendor", {"flis"}));
+  Send("x.sftpreceipt", "abc", TriggerXml("x.sftpreceipt", 3, "vendor", {"lis"}));
+  ASSERT_TRUE(WaitFinished(2));
+  Send("q1.csv", "x", TriggerXml("q1.csv", 1, "vendor", {"flis"}));   // a second file
+  Send("q2.csv", "abc", TriggerXml("q2.csv", 3, "vendor", {"lis"}));  // 3 + 3 > 5 bytes
+  ASSERT_TRUE(WaitFinished(4));
+  for (const char* name : {"q1.csv", "q2.csv"}) {
+    EXPECT_NE(Read(Path("vendor", "IN", std::string(name) + ".sftpreceipt"))
+                  .find("<ErrorCode>3002</ErrorCode>"),
+              std::string::npos)
+        << name;
+  }
+  Send("q3.csv", "ab", TriggerXml("q3.csv", 2, "vendor", {"lis"}));  // 3 + 2 fits
+  ASSERT_TRUE(WaitFinished(5));
+  EXPECT_EQ(Read(Path("lis", "IN", "q3.csv")), "ab");
+}
+
 TEST_F(DeliveryTest, RecoveryFinishesWhatARestartInterrupted) {
   StartPipeline();
   Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis", "lis"}));

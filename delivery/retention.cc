@@ -108,20 +108,31 @@ void RetentionSweeper::SweepOut(Context& c, const Account& account) {
   }
 }
 
-// A delivered file's age is its delivery's delivered_at, not its ctime: every recipient's copy
-// and the spool file are one inode, so any recipient's pickup (an unlink) or the spool copy's
-// removal would restart the clock of the others. Files fordeler has no delivery record of
-// (receipts, leftovers) age by ctime.
+// What a file in /IN is comes from the audit log first (KindOfInFile): a <name> may itself end
+// in ".metadata" or ".sftpreceipt". A delivered file's age is its delivery's delivered_at, not
+// its ctime: every recipient's copy and the spool file are one inode, so any recipient's pickup
+// (an unlink) or the spool copy's removal would restart the clock of the others. Files fordeler
+// has no delivery record of (receipts, leftovers) age by ctime; metadata goes once its data is
+// gone (fetched or expired).
 void RetentionSweeper::SweepIn(Context& c, const Account& account) {
   auto in = storage_->InOf(account.id);
   if (!in.ok()) return;
+  auto delivered = [&](const std::string& name) -> Result<bool> {
+    auto found = audit_->FindDelivered(account.id, name);
+    if (!found.ok()) return found.status();
+    return found->has_value();
+  };
   std::vector<DeliveryRecord> expiring;
+  std::vector<Entry> metadata;
   for (Entry& e : ListDir(*in)) {
-    if (!e.regular || e.name.ends_with(".metadata")) continue;
-    bool receipt = e.name.ends_with(".sftpreceipt");
-    auto delivery = receipt ? Result<std::optional<DeliveryRecord>>(std::nullopt)
-                            : audit_->FindDelivered(account.id, e.name);
+    if (!e.regular) continue;
+    auto delivery = audit_->FindDelivered(account.id, e.name);
     if (!delivery.ok()) continue;  // not now: the next sweep looks again
+    InFileKind kind = KindOfInFile(e.name, delivery->has_value());
+    if (kind == InFileKind::kMetadata) {
+      metadata.push_back(e);
+      continue;
+    }
     if (delivery->has_value()) {
       const DeliveryRecord& d = **delivery;
       if (d.delivered_at) e.placed = *d.delivered_at;
@@ -129,14 +140,17 @@ void RetentionSweeper::SweepIn(Context& c, const Account& account) {
       if (e.placed < c.expire_before) expiring.push_back(d);
       continue;
     }
-    if (e.placed >= c.expire_before || !env_->UnlinkAt(*in, e.name).ok()) continue;
-    env_->UnlinkAt(*in, e.name + ".metadata");
+    if (e.placed >= c.expire_before) continue;
+    const std::string its_metadata = e.name + ".metadata";
+    auto metadata_is_data = delivered(its_metadata);  // never remove a delivered data file
+    if (!metadata_is_data.ok() || !env_->UnlinkAt(*in, e.name).ok()) continue;
+    if (!*metadata_is_data) env_->UnlinkAt(*in, its_metadata);
     c.batch.AddEvent("expired", "", account.id, "folder=IN name=" + PrintableName(e.name));
     ++c.report.expired_receipts;
   }
   ExpireDeliveries(c, *in, expiring);
-  for (const Entry& e : ListDir(*in)) {  // metadata whose data is gone (fetched or expired)
-    if (!e.regular || !e.name.ends_with(".metadata") || e.placed >= c.expire_before) continue;
+  for (const Entry& e : metadata) {  // metadata whose data is gone (fetched or expired)
+    if (e.placed >= c.expire_before) continue;
     struct stat st;
     std::string data = e.name.substr(0, e.name.size() - 9);
     if (fstatat(*in, data.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;

@@ -4,6 +4,7 @@
 //   /IN    delivered files not picked up within `retention`, with their
 //          metadata: the delivery becomes `expired`                              event expired
 //          receipts (.sftpreceipt) and orphaned metadata older than `retention` event expired
+//          (what a file is: the audit log first, then its suffix — file_ops.h KindOfInFile)
 //   quarantine/<uuid>   rejected pairs kept as long as delivered data            event expired
 //   spool/<uuid>        the spooled copy of a finished transfer (kept for
 //                       `fordeler redeliver`) once older than `retention`

@@ -187,6 +187,62 @@ TEST_F(RetentionTest, AFetchDuringTheExpiryIsAPickupAndAFailedRemovalIsTriedAgai
   EXPECT_TRUE(audit_->Verify(std::nullopt)->ok);
 }
 
+// A <name> may end in ".metadata" or ".sftpreceipt" (contract §2). Delivered and not fetched,
+// such files are warned about and expire as deliveries (never removed as "orphan metadata" or
+// receipts, which the watcher would then report as a pickup); real metadata and receipts keep
+// their treatment.
+TEST_F(RetentionTest, DataNamedLikeMetadataOrAReceiptExpiresAsADelivery) {
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline();
+  Send("report.metadata", "abcd", TriggerXml("report.metadata", 4, "vendor", {"flis"}));
+  Send("x.sftpreceipt", "xyz", TriggerXml("x.sftpreceipt", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(2));
+  ASSERT_EQ(List(Path("flis", "IN")),
+            (std::set<std::string>{"report.metadata", "report.metadata.metadata", "x.sftpreceipt",
+                                   "x.sftpreceipt.metadata"}));
+  Put(Path("flis", "IN", "fetched.csv.metadata"), "<m/>");  // real metadata, its data gone
+  Put(Path("flis", "IN", "lone.csv"), "?");                 // a leftover with no record
+
+  EXPECT_EQ(SweepAt(hours(24 * 28)).warnings, 2);  // both: 2 days before they expire
+  WatchedEnv later(hours(24 * 31));
+  later.on_removed = [&](const std::string& name) {  // inotify reports the sweep's removals
+    pipeline_->OnFolderChange("flis", Folder::kIn, name, true);
+  };
+  RetentionSweeper sweeper(&later, storage_.get(), audit_.get());
+  sweeper.SetConfig(config_);
+  SweepReport r = sweeper.Sweep();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(r.expired_deliveries, 2);
+  EXPECT_EQ(r.expired_receipts, 4);  // 2 receipts in the vendor's IN, the metadata, the leftover
+  EXPECT_TRUE(List(Path("flis", "IN")).empty());
+  EXPECT_TRUE(List(Path("vendor", "IN")).empty());
+  for (const auto& t : Transfers()) {
+    auto d = audit_->DeliveriesOf(t.uuid);
+    ASSERT_TRUE(d.ok());
+    ASSERT_EQ(d->size(), 1u);
+    EXPECT_EQ(d->front().state, DeliveryState::kExpired) << t.name;
+  }
+  auto kinds = EventKinds();
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "picked_up"), 0);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "expired"), 2);
+}
+
+// A leftover "x" expires with its metadata "x.metadata", but not when "x.metadata" is itself a
+// delivered data file.
+TEST_F(RetentionTest, ALeftoversMetadataIsRemovedOnlyWhenItIsNoDelivery) {
+  config_->routes[0].recipients = {"flis"};
+  LaterEnv ahead(hours(24 * 2));
+  StartPipeline(&ahead);  // delivered (by the audit log) two days after the leftover's ctime
+  Send("r.metadata", "abcd", TriggerXml("r.metadata", 4, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  Put(Path("flis", "IN", "r"), "leftover");
+  SweepAt(hours(24 * 31));  // the leftover has expired; the delivery expires a day later
+  EXPECT_FALSE(Exists(Path("flis", "IN", "r")));
+  EXPECT_EQ(Read(Path("flis", "IN", "r.metadata")), "abcd");
+  EXPECT_EQ(StateOf("flis"), DeliveryState::kDelivered);
+  pipeline_->Stop();  // before `ahead` goes
+}
+
 // The copies of all recipients and the spool file are one inode: one recipient's pickup changes
 // the ctime of the others' copies. Their age is the delivery's, from the audit log.
 TEST_F(RetentionTest, AnotherRecipientsPickupDoesNotRestartTheClock) {

@@ -56,7 +56,12 @@ std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
   if (account == nullptr || (!account->quota && !account->quota_files)) return std::nullopt;
   auto in = storage->InOf(recipient);
   if (!in.ok()) return std::nullopt;  // placing will fail and be retried; not the sender's fault
-  auto usage = UsageOf(*in, spooled);
+  auto delivered = [this, &recipient](const std::string& name) -> Result<bool> {
+    auto found = audit->FindDelivered(recipient, name);
+    if (!found.ok()) return found.status();
+    return found->has_value();
+  };
+  auto usage = UsageOf(*in, delivered, spooled);
   if (!usage.ok()) return std::nullopt;
   if (account->quota_files && usage->files + 1 > *account->quota_files) {
     return Rejection{ErrorCode::kQuotaExceeded,
