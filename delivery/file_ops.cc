@@ -7,6 +7,8 @@
 
 #include <vector>
 
+#include "core/names.h"
+
 namespace fordeler {
 namespace {
 
@@ -18,6 +20,16 @@ Result<size_t> ReadSome(int fd, uint8_t* buf, size_t len) {
     if (n >= 0) return static_cast<size_t>(n);
     if (errno != EINTR) return Status::FromErrno(errno, "read");
   }
+}
+
+// `name` cut to at most `max` bytes, at a UTF-8 character boundary.
+std::string CutToFit(const std::string& name, size_t max) {
+  size_t keep = name.size();
+  if (keep > max) {
+    keep = max;
+    while (keep > 0 && (static_cast<uint8_t>(name[keep]) & 0xC0) == 0x80) --keep;
+  }
+  return name.substr(0, keep);
 }
 
 bool Taken(int dir, const std::string& name) {
@@ -171,12 +183,14 @@ Result<FolderUsage> UsageOf(int in_dir, const IsDeliveredFn& delivered,
 
 std::string CollisionName(const std::string& name, const std::string& uuid) {
   constexpr size_t kSuffix = 1 + 36 + 9;  // ".<uuid>" and ".metadata"
-  size_t keep = name.size();
-  if (keep + kSuffix > 255) {
-    keep = 255 - kSuffix;
-    while (keep > 0 && (static_cast<uint8_t>(name[keep]) & 0xC0) == 0x80) --keep;
-  }
-  return name.substr(0, keep) + "." + uuid;
+  return CutToFit(name, kMaxFileNameBytes - kSuffix) + "." + uuid;
+}
+
+std::string ReceiptName(const std::string& name, const std::string& uuid) {
+  constexpr std::string_view kReceipt = ".sftpreceipt";
+  if (name.size() + kReceipt.size() <= kMaxFileNameBytes) return name + std::string(kReceipt);
+  constexpr size_t kSuffix = 1 + 36 + kReceipt.size();  // ".<uuid>.sftpreceipt"
+  return CutToFit(name, kMaxFileNameBytes - kSuffix) + "." + uuid + std::string(kReceipt);
 }
 
 Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_dir,

@@ -76,6 +76,14 @@ Result<FolderUsage> UsageOf(int in_dir, const IsDeliveredFn& delivered,
 // "<name>.<uuid>.metadata" fits 255 bytes (contract §5).
 std::string CollisionName(const std::string& name, const std::string& uuid);
 
+// The sender's receipt for <name> of transfer `uuid`: "<name>.sftpreceipt" (contract §5). When
+// that would pass 255 bytes — a trigger put into /OUT by other means than fordeler's server may
+// be called up to 255 bytes, so its <name> up to 247, which is no valid <name> and is rejected
+// with 1003 — "<name>.<uuid>.sftpreceipt" instead, <name> cut at a UTF-8 character boundary so
+// that it fits: the receipt is still sent, and never replaces the receipt of the valid <name>
+// the cut might equal.
+std::string ReceiptName(const std::string& name, const std::string& uuid);
+
 // Places spool/<uuid> in `in_dir` as <name> or, when that (or its .metadata) is taken, as
 // CollisionName(): a hard link made in staging and renamed in without replacing anything.
 // Idempotent: if the spool file's inode is already in `in_dir` under either name, returns that

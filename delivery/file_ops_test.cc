@@ -26,6 +26,22 @@ TEST(CollisionName, CutsLongNamesAtACharacterBoundarySoMetadataFits) {
   EXPECT_EQ(cut.substr(cut.size() - kUuid.size()), kUuid);
 }
 
+TEST(ReceiptName, IsTheNameWithItsSuffixWhenThatFits) {
+  EXPECT_EQ(ReceiptName("f.csv", kUuid), "f.csv.sftpreceipt");
+  std::string longest(243, 'n');
+  EXPECT_EQ(ReceiptName(longest, kUuid), longest + ".sftpreceipt");
+}
+
+TEST(ReceiptName, CutsAnOverlongNameAtACharacterBoundaryAndAddsTheUuid) {
+  std::string name = "x";
+  while (name.size() < 246) name += "ø";  // two bytes each
+  std::string receipt = ReceiptName(name, kUuid);
+  EXPECT_LE(receipt.size(), 255u);
+  EXPECT_TRUE(IsValidUtf8(receipt));
+  EXPECT_TRUE(receipt.ends_with("." + kUuid + ".sftpreceipt"));
+  EXPECT_EQ(name.rfind(receipt.substr(0, receipt.size() - 49), 0), 0u);  // a prefix of <name>
+}
+
 class FileOpsTest : public ::testing::Test {
  protected:
   void SetUp() override {

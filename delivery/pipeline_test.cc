@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 
+#include "core/names.h"
 #include "core/sha256.h"
 #include "core/uuid.h"
 #include "delivery/pipeline_testing.h"
@@ -229,6 +231,43 @@ TEST_F(DeliveryTest, ARecipientsQuotaRejectsWhatWouldPassIt) {
   Send("q4.csv", "x", TriggerXml("q4.csv", 1, "vendor", {"flis"}));
   ASSERT_TRUE(WaitFinished(4));
   EXPECT_EQ(Read(Path("flis", "IN", "q4.csv")), "x");
+}
+
+// fordeler's server refuses a <name> over 243 bytes, but a trigger put in /OUT by other means
+// (inotify) may be called up to 255 bytes. Its name is rejected with 1003, and it still gets
+// exactly one receipt (whose name must fit: "<cut name>.<uuid>.sftpreceipt") and both files
+// leave /OUT for quarantine (contract §2, §5), rather than the receipt failing for ever.
+TEST_F(DeliveryTest, ATooLongNamePutInOutByOtherMeansIsRejectedWithOneReceipt) {
+  StartPipeline();
+  std::string name = "a";
+  while (name.size() < 245) name += "æ";  // two bytes each: the cut falls inside one
+  name += "b";
+  ASSERT_EQ(name.size(), 246u);
+  Send(name, "abc", TriggerXml(name, 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  auto transfers = Transfers();
+  ASSERT_EQ(transfers.size(), 1u);
+  const TransferRecord& t = transfers[0];
+  EXPECT_EQ(t.state, TransferState::kRejected);
+  EXPECT_EQ(t.step, TransferStep::kDone);
+  EXPECT_EQ(t.error_code, 1003);
+  std::string receipt_name = name.substr(0, 205) + "." + t.uuid + ".sftpreceipt";
+  EXPECT_LE(receipt_name.size(), 255u);
+  EXPECT_TRUE(IsValidUtf8(receipt_name));
+  ASSERT_EQ(List(Path("vendor", "IN")), (std::set<std::string>{receipt_name}));
+  EXPECT_NE(Read(Path("vendor", "IN", receipt_name)).find("<ErrorCode>1003</ErrorCode>"),
+            std::string::npos);
+  EXPECT_TRUE(List(Path("vendor", "OUT")).empty());
+  EXPECT_EQ(List(root_ + "/quarantine/" + t.uuid),
+            (std::set<std::string>{name, name + ".trigger", "receipt.xml"}));
+  EXPECT_EQ(Read(root_ + "/quarantine/" + t.uuid + "/" + name), "abc");
+  std::vector<std::string> kinds;
+  audit_->EventsOf(t.uuid, [&](const EventRecord& e) {
+    kinds.push_back(e.kind);
+    return true;
+  });
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "failed"), 0);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "receipt_sent"), 1);
 }
 
 // Data files whose <name> ends in ".metadata" or ".sftpreceipt" are data: they count towards

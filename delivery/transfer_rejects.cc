@@ -74,7 +74,9 @@ Status DeliveryPipeline::Impl::MoveToQuarantine(const JobPtr& job, int qdir) {
   auto out = storage->OutOf(t.sender);
   if (!out.ok()) return out.status();
   auto data = StatAt(*out, t.name);
-  if (IsValidName(t.name) && data.ok() && data->regular && gate->BeginTake(t.sender, t.name)) {
+  // Not only a valid <name>: a trigger put in /OUT by other means may name a longer one (up to
+  // 247 bytes), rejected with 1003, and its data leaves /OUT too (contract §2).
+  if (IsReachableName(t.name) && data.ok() && data->regular && gate->BeginTake(t.sender, t.name)) {
     auto info = TakeUploadInfo(t.sender, t.name);
     if (info && info->inode == data->inode) {
       s = env->RenameAt(*out, t.name, qdir, t.name, true);
@@ -100,7 +102,7 @@ Status DeliveryPipeline::Impl::MoveToQuarantine(const JobPtr& job, int qdir) {
 Status DeliveryPipeline::Impl::RemovePlacedCopies(const TransferRecord& t, int qdir,
                                                   const std::set<std::string>& keep) {
   auto data = StatAt(storage->spool(), t.uuid);
-  if (IsNotFound(data.status()) && IsValidName(t.name) && qdir >= 0) {
+  if (IsNotFound(data.status()) && IsReachableName(t.name) && qdir >= 0) {
     data = StatAt(qdir, t.name);  // moved
   }
   if (IsNotFound(data.status())) return Status::Ok();  // never spooled

@@ -444,7 +444,7 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   if (receipt_status.ok()) {
     const std::string receipt_temp = ReceiptTempName(t);
     receipt_status = env->RenameAt(storage->staging(), receipt_temp, staged.sender_in,
-                                   t.name + ".sftpreceipt", /*no_replace=*/false);
+                                   ReceiptName(t.name, t.uuid), /*no_replace=*/false);
     if (receipt_status.ok()) {
       folders.push_back(staged.sender_in);
     } else {
@@ -534,8 +534,9 @@ Status DeliveryPipeline::Impl::StepPlaced(const JobPtr& job) {
   return FinishTransfer(job, Batch());
 }
 
-// The sender's receipt: <name>.sftpreceipt in its /IN, replacing an older one (contract §5);
-// for a rejection also kept beside the quarantined files. Records nothing: FinishTransfer does.
+// The sender's receipt: <name>.sftpreceipt in its /IN (ReceiptName), replacing an older one
+// (contract §5); for a rejection also kept beside the quarantined files. Records nothing:
+// FinishTransfer does.
 std::string DeliveryPipeline::Impl::ReceiptFor(const TransferRecord& t) {
   std::optional<Rejection> error;
   if (t.state == TransferState::kRejected) {
@@ -550,7 +551,7 @@ Status DeliveryPipeline::Impl::WriteReceiptFiles(const JobPtr& job, int quaranti
   auto in = storage->InOf(t.sender);
   if (!in.ok()) return in.status();
   Status s = WriteFileDurably(env, storage->staging(), ReceiptTempName(t), *in,
-                              t.name + ".sftpreceipt", receipt, 0440, false);
+                              ReceiptName(t.name, t.uuid), receipt, 0440, false);
   if (s.ok() && quarantine_dir >= 0) {
     s = WriteFileDurably(env, quarantine_dir, "receipt.xml.tmp", quarantine_dir, "receipt.xml",
                          receipt, 0440, false);
