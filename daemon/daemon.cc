@@ -78,8 +78,8 @@ struct Daemon::Impl {
   std::unique_ptr<AuditStore> audit;
   std::unique_ptr<Storage> storage;
   std::unique_ptr<DeliveryPipeline> pipeline;
-  std::unique_ptr<RetentionSweeper> retention;
   std::unique_ptr<Monitor> monitor;               // schedules, route health, alerts
+  std::unique_ptr<RetentionSweeper> retention;    // raises through `monitor`: goes first
   std::unique_ptr<ControlServer> control_server;  // `fordeler retry`, `recall`, ...
   EventLog events;
   Metrics metrics;                  // /metrics
@@ -194,12 +194,14 @@ Status Daemon::Impl::StartDelivery() {
   if (s.ok()) watcher.Watch(*config);
   if (s.ok()) s = pipeline->Start();
   if (s.ok()) {  // at start-up and hourly: retention, and a rescan for events inotify lost
-    retention = std::make_unique<RetentionSweeper>(Env::Default(), storage.get(), audit.get());
-    retention->SetConfig(config);
-    retention->Start(std::chrono::hours(1), [this] { pipeline->Rescan(); });
     monitor = std::make_unique<Monitor>(Env::Default(), audit.get());
     monitor->SetConfig(config);
     monitor->Start();
+    // Retention warnings are alerts: raised through the monitor's Alerter, as its own are.
+    retention = std::make_unique<RetentionSweeper>(Env::Default(), storage.get(), audit.get(),
+                                                   monitor.get());
+    retention->SetConfig(config);
+    retention->Start(std::chrono::hours(1), [this] { pipeline->Rescan(); });
   }
   if (s.ok()) {
     control_server = std::make_unique<ControlServer>(pipeline.get(), audit.get());

@@ -56,8 +56,8 @@ std::vector<Entry> ListDir(int dir_fd) {
 
 }  // namespace
 
-RetentionSweeper::RetentionSweeper(Env* env, Storage* storage, AuditStore* audit)
-    : env_(env), storage_(storage), audit_(audit) {}
+RetentionSweeper::RetentionSweeper(Env* env, Storage* storage, AuditStore* audit, AlertSink* alerts)
+    : env_(env), storage_(storage), audit_(audit), alerts_(alerts) {}
 
 RetentionSweeper::~RetentionSweeper() { Stop(); }
 
@@ -161,17 +161,43 @@ void RetentionSweeper::SweepIn(Context& c, const Account& account) {
   }
 }
 
+// Raises `retention_warning` once per delivery: the Alerter records it as an `alert` event whose
+// detail starts with the key, which a later sweep (after a restart too) finds in the audit log.
 void RetentionSweeper::WarnBeforeExpiry(Context& c, const DeliveryRecord& d,
                                         Clock::time_point placed) {
-  if (placed >= c.warn_before || placed < c.expire_before ||
-      !warned_.emplace(d.recipient, d.name_in_in).second) {
-    return;
+  if (placed >= c.warn_before || placed < c.expire_before) return;
+  std::string key =
+      "kind=retention_warning transfer=" + d.transfer_uuid + " recipient=" + d.recipient;
+  if (warned_.count(key) != 0) return;
+  auto recorded = audit_->AlertRecorded(d.recipient, placed, key);
+  if (!recorded.ok()) {
+    spdlog::warn("event=retention_audit_failed error=\"{}\"", recorded.status().message());
+    return;  // the next sweep looks again
   }
+  if (warned_.size() >= kMaxRememberedWarnings) warned_.clear();
+  warned_.insert(key);
+  if (*recorded) return;
   ++c.report.warnings;
-  c.batch.AddEvent("alert", d.transfer_uuid, d.recipient,
-                   "kind=retention_warning name=" + PrintableName(d.name_in_in) + " expires_in=" +
-                       FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
-                           placed - c.expire_before)));
+  if (alerts_ == nullptr) return;
+  Clock::time_point expires = placed + c.config->delivery.retention;
+  Alert a;
+  a.kind = "retention_warning";
+  a.state = "RETENTION_WARNING";
+  a.due = expires;
+  a.transfer = d.transfer_uuid;
+  a.file = d.name_in_in;
+  a.recipient = d.recipient;
+  if (auto t = audit_->GetTransfer(d.transfer_uuid); t.ok() && t->has_value()) {
+    a.sender = (*t)->sender;
+    for (const std::string& id : (*t)->route_ids) a.route += (a.route.empty() ? "" : ",") + id;
+    a.authority = (*t)->authority.value_or("");
+  }
+  a.message = "File " + PrintableName(d.name_in_in) + " delivered to " + d.recipient +
+              " (transfer " + d.transfer_uuid + ") has not been picked up; it expires at " +
+              FormatTime(expires) + ".";
+  a.account = d.recipient;
+  a.key = std::move(key);
+  alerts_->Raise(std::move(a));
 }
 
 // Expiry is recorded before the files are removed (as a recall is), so that the removal, which
@@ -213,7 +239,6 @@ void RetentionSweeper::ExpireDeliveries(Context& c, int in,
 void RetentionSweeper::RemoveExpired(Context& c, int in, const DeliveryRecord& d) {
   Status s = env_->UnlinkAt(in, d.name_in_in + ".metadata");
   if (s.ok() || IsNotFound(s)) s = env_->UnlinkAt(in, d.name_in_in);
-  warned_.erase({d.recipient, d.name_in_in});
   if (s.ok()) {
     ++c.report.expired_deliveries;
     return;

@@ -14,7 +14,10 @@
 // delivered files: every recipient's copy and the spool file share one inode, whose ctime any
 // pickup changes; not mtime: senders set it. An expiring delivery is recorded `expired` before
 // its files are removed, so that the removal is never taken for a pickup.
-// `retention_warning` before a delivered file expires, an `alert` event is recorded once.
+// `retention_warning` before a delivered file expires, the alert `retention_warning` is raised
+// once per delivery through the AlertSink (fordelerd's Alerter: a log line `event=alert`, the
+// audit event `alert`, and [alerts] on_alert). Once survives a restart: before raising, the
+// sweeper looks for that `alert` event in the audit log (AuditStore::AlertRecorded).
 // Sweep() runs at start-up and then at least hourly (Start); it can also be called directly
 // (tests). Thread safety: Sweep() is serialised internally; Start/Stop from one thread.
 #pragma once
@@ -30,6 +33,7 @@
 
 #include "audit/records.h"
 #include "config/config.h"
+#include "core/alert.h"
 #include "core/mutex.h"
 #include "core/status.h"
 
@@ -50,7 +54,9 @@ struct SweepReport {
 
 class RetentionSweeper {
  public:
-  RetentionSweeper(Env* env, Storage* storage, AuditStore* audit);
+  // REQUIRES: env, storage, audit and alerts outlive the sweeper. `alerts` may be null (tests):
+  // warnings are then only counted (SweepReport::warnings), never raised.
+  RetentionSweeper(Env* env, Storage* storage, AuditStore* audit, AlertSink* alerts = nullptr);
   ~RetentionSweeper();
 
   void SetConfig(std::shared_ptr<const Config> config) EXCLUDES(mu_);
@@ -78,7 +84,11 @@ class RetentionSweeper {
   Mutex mu_;
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);
   std::mutex sweep_mu_;
-  std::set<std::pair<std::string, std::string>> warned_;  // under sweep_mu_
+  AlertSink* alerts_;
+  // Keys of retention warnings raised or found in the audit log (a cache: the log is what
+  // remembers them), under sweep_mu_.
+  static constexpr size_t kMaxRememberedWarnings = 10'000;
+  std::set<std::string> warned_;
   std::mutex wait_mu_;
   std::condition_variable wake_;
   bool stop_ = false;  // under wait_mu_

@@ -85,15 +85,55 @@ TEST_F(RetentionTest, NothingYoungIsTouched) {
   EXPECT_TRUE(Exists(Path("vendor", "OUT", "untriggered.csv")));
 }
 
-TEST_F(RetentionTest, WarnsOnceBeforeUnfetchedDataExpires) {
+// Stands in for fordelerd's Alerter (monitor/alerter.h): keeps each alert and, as the Alerter
+// does, records the audit event `alert` whose detail starts with the alert's key.
+class RecordingAlerts : public AlertSink {
+ public:
+  explicit RecordingAlerts(AuditStore* audit) : audit_(audit) {}
+  void Raise(Alert alert) override {
+    Batch batch;
+    batch.AddEvent("alert", alert.transfer, alert.account, alert.key + " note=test");
+    EXPECT_TRUE(audit_->Commit(std::move(batch)).ok());
+    raised.push_back(std::move(alert));
+  }
+  std::vector<Alert> raised;
+
+ private:
+  AuditStore* audit_;
+};
+
+TEST_F(RetentionTest, WarnsOnceBeforeUnfetchedDataExpiresAlsoAcrossARestart) {
   StartPipeline();
   Send("w.csv", "abc", TriggerXml("w.csv", 3, "vendor", {"flis"}));
   ASSERT_TRUE(WaitFinished(1));
+  const TransferRecord t = Transfers().at(0);
+  RecordingAlerts alerts(audit_.get());
   LaterEnv later(hours(24 * 28));  // retention 30 d, warning 3 d before
-  RetentionSweeper sweeper(&later, storage_.get(), audit_.get());
-  sweeper.SetConfig(config_);
-  EXPECT_EQ(sweeper.Sweep().warnings, 1);
-  EXPECT_EQ(sweeper.Sweep().warnings, 0);  // once
+  {
+    RetentionSweeper sweeper(&later, storage_.get(), audit_.get(), &alerts);
+    sweeper.SetConfig(config_);
+    EXPECT_EQ(sweeper.Sweep().warnings, 1);
+    EXPECT_EQ(sweeper.Sweep().warnings, 0);  // once
+  }
+  ASSERT_EQ(alerts.raised.size(), 1u);
+  const Alert& a = alerts.raised[0];
+  EXPECT_EQ(a.kind, "retention_warning");
+  EXPECT_EQ(a.recipient, "flis");
+  EXPECT_EQ(a.account, "flis");
+  EXPECT_EQ(a.transfer, t.uuid);
+  EXPECT_EQ(a.file, "w.csv");
+  EXPECT_EQ(a.sender, "vendor");
+  EXPECT_EQ(a.route, "oekonomi-vendor");
+  auto d = audit_->DeliveriesOf(t.uuid);
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(a.due && d->at(0).delivered_at);
+  EXPECT_EQ(*a.due, *d->at(0).delivered_at + config_->delivery.retention);  // when it expires
+  EXPECT_NE(a.message.find("w.csv"), std::string::npos);
+
+  RetentionSweeper restarted(&later, storage_.get(), audit_.get(), &alerts);  // a new daemon
+  restarted.SetConfig(config_);
+  EXPECT_EQ(restarted.Sweep().warnings, 0);
+  EXPECT_EQ(alerts.raised.size(), 1u);
   EXPECT_TRUE(Exists(Path("flis", "IN", "w.csv")));
 }
 

@@ -3,11 +3,12 @@
 // [alerts] on_alert is set — runs that command once, without a shell, with the alert's details
 // in environment variables:
 //
-//   FORDELER_ALERT_KIND       late, missing, rejected, not_picked_up
+//   FORDELER_ALERT_KIND       late, missing, rejected, not_picked_up, retention_warning
 //   FORDELER_ALERT_ROUTE      route id ("" when not known)
 //   FORDELER_ALERT_AUTHORITY  authority ("*" = any; "" when not known)
-//   FORDELER_ALERT_STATE      LATE, MISSING, REJECTED, NOT_PICKED_UP
-//   FORDELER_ALERT_DUE        the expected delivery's due instant, RFC 3339 UTC ("" if none)
+//   FORDELER_ALERT_STATE      LATE, MISSING, REJECTED, NOT_PICKED_UP, RETENTION_WARNING
+//   FORDELER_ALERT_DUE        the expected delivery's due instant (retention_warning: when the
+//                             file expires), RFC 3339 UTC ("" if none)
 //   FORDELER_ALERT_TRANSFER   FileTransferUUID ("" if none)
 //   FORDELER_ALERT_FILE       file name ("" if none)
 //   FORDELER_ALERT_SENDER, FORDELER_ALERT_RECIPIENT  account ids ("" if none)
@@ -41,30 +42,12 @@
 #include <vector>
 
 #include "audit/audit_store.h"
+#include "core/alert.h"
 #include "core/env.h"
 
 namespace fordeler {
 
-struct Alert {
-  std::string kind;  // late, missing, rejected, not_picked_up
-  std::string route;
-  std::string authority;
-  std::string state;  // LATE, MISSING, REJECTED, NOT_PICKED_UP
-  std::optional<TimePoint> due;
-  std::string transfer;
-  std::string file;
-  std::string sender;
-  std::string recipient;
-  int error_code = 0;
-  std::string message;
-  // The audit event: its account, and the detail that identifies this alert (it starts the
-  // event's detail; AuditStore::AlertRecorded looks for it), e.g.
-  // "kind=late route=r authority=* due=2026-11-23T05:00:00.000Z".
-  std::string account;
-  std::string key;
-};
-
-class Alerter {
+class Alerter : public AlertSink {
  public:
   struct Options {
     std::vector<std::string> command;  // argv; empty: no command
@@ -80,7 +63,7 @@ class Alerter {
 
   // Logs and records `alert` now (the audit event is submitted, not waited for) and queues its
   // command.
-  void Raise(Alert alert);
+  void Raise(Alert alert) override;
 
   // Waits until no command is queued or running, at most `limit`; true when idle (tests).
   bool WaitIdle(std::chrono::milliseconds limit);

@@ -70,18 +70,40 @@ void Monitor::Stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  alerter_.reset();
+  std::unique_ptr<Alerter> old;
+  {
+    std::lock_guard<std::mutex> lock(alerter_mu_);
+    old = std::move(alerter_);
+  }
+  old.reset();  // waits for a command still running
 }
 
 void Monitor::UseAlerts(const AlertsConfig& alerts) {
-  if (alerter_ && alerts.on_alert == alerter_config_.on_alert &&
-      alerts.timeout == alerter_config_.timeout) {
-    return;
+  std::unique_ptr<Alerter> old;
+  {
+    std::lock_guard<std::mutex> lock(alerter_mu_);
+    if (alerter_ && alerts.on_alert == alerter_config_.on_alert &&
+        alerts.timeout == alerter_config_.timeout) {
+      return;
+    }
+    old = std::move(alerter_);
+    alerter_ = std::make_unique<Alerter>(Alerter::Options{alerts.on_alert, alerts.timeout, 100},
+                                         env_, audit_);
+    alerter_config_ = alerts;
   }
-  alerter_.reset();  // waits for a command still running
-  alerter_ = std::make_unique<Alerter>(Alerter::Options{alerts.on_alert, alerts.timeout, 100}, env_,
-                                       audit_);
-  alerter_config_ = alerts;
+  old.reset();  // waits for a command still running, outside the lock
+}
+
+void Monitor::Raise(Alert alert) {
+  std::shared_ptr<const Config> config;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    config = config_;
+  }
+  if (config) UseAlerts(config->alerts);  // also before the checking thread's first pass
+  std::lock_guard<std::mutex> lock(alerter_mu_);
+  if (alerter_) alerter_->Raise(std::move(alert));
 }
 
 void Monitor::CheckOnce() {
@@ -109,7 +131,9 @@ void Monitor::RaiseOnce(Alert alert, TimePoint since) {
   // rather than allowed to grow with every rejection and delivery for as long as the daemon runs.
   if (raised_.size() >= kMaxRememberedAlerts) raised_.clear();
   raised_.insert(alert.key);
-  if (!*recorded) alerter_->Raise(std::move(alert));
+  if (*recorded) return;
+  std::lock_guard<std::mutex> lock(alerter_mu_);
+  if (alerter_) alerter_->Raise(std::move(alert));
 }
 
 void Monitor::CheckRoutes(const Config& config, TimePoint now) {

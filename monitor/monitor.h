@@ -10,7 +10,10 @@
 // starts with the alert's key), so a restart does not raise it again. A route's change of state
 // is logged (`event=route_state`).
 //
-// Thread safety: SetConfig may be called from any thread; Start/Stop from one thread.
+// It is also the AlertSink of the rest of fordelerd (the retention sweep's `retention_warning`):
+// Raise passes an alert to the alerter of the current configuration, from any thread.
+//
+// Thread safety: SetConfig and Raise may be called from any thread; Start/Stop from one thread.
 #pragma once
 
 #include <condition_variable>
@@ -23,12 +26,13 @@
 
 #include "audit/audit_store.h"
 #include "config/config.h"
+#include "core/alert.h"
 #include "core/env.h"
 #include "monitor/alerter.h"
 
 namespace fordeler {
 
-class Monitor {
+class Monitor : public AlertSink {
  public:
   // REQUIRES: `env` and `audit` outlive the monitor.
   Monitor(Env* env, AuditStore* audit);
@@ -41,7 +45,12 @@ class Monitor {
   // One pass, on the caller's thread (tests; not while started).
   void CheckOnce();
   // The alerter of the current configuration (tests); null before the first pass.
-  Alerter* alerter() { return alerter_.get(); }
+  Alerter* alerter() {
+    std::lock_guard<std::mutex> lock(alerter_mu_);
+    return alerter_.get();
+  }
+  // Raises `alert` through the alerter of the current configuration (nothing after Stop).
+  void Raise(Alert alert) override;
 
  private:
   void CheckRoutes(const Config& config, TimePoint now);
@@ -58,9 +67,10 @@ class Monitor {
   bool stop_ = false;                     // under mu_
   std::condition_variable wake_;
   std::thread thread_;
+  std::mutex alerter_mu_;  // never held while an alerter is destroyed (that waits for its command)
+  std::unique_ptr<Alerter> alerter_;  // under alerter_mu_
+  AlertsConfig alerter_config_;       // under alerter_mu_
   // Used only by the checking thread:
-  std::unique_ptr<Alerter> alerter_;
-  AlertsConfig alerter_config_;
   static constexpr size_t kMaxRememberedAlerts = 10'000;
   std::set<std::string> raised_;  // keys of alerts raised or found raised (a cache)
   std::map<std::string, std::string> last_state_;  // "route authority" -> state name

@@ -60,6 +60,33 @@ class MonitorTest : public ::testing::Test {
   std::shared_ptr<const Config> config_;
 };
 
+// The monitor is fordelerd's AlertSink (the retention sweep raises through it): an alert raised
+// from outside runs on_alert, even before the monitor's first pass, and is recorded so that
+// AlertRecorded finds it by its key (what makes "once" survive a restart).
+TEST_F(MonitorTest, AnAlertRaisedThroughTheMonitorRunsTheCommandAndIsRecorded) {
+  Monitor monitor(&env_, store_.get());
+  monitor.SetConfig(config_);
+  Alert a;
+  a.kind = "retention_warning";
+  a.state = "RETENTION_WARNING";
+  a.route = "daily";
+  a.transfer = "t-1";
+  a.recipient = "lis";
+  a.account = "lis";
+  a.key = "kind=retention_warning transfer=t-1 recipient=lis";
+  static_cast<AlertSink&>(monitor).Raise(a);
+  ASSERT_NE(monitor.alerter(), nullptr);
+  EXPECT_TRUE(monitor.alerter()->WaitIdle(std::chrono::seconds(20)));
+  EXPECT_TRUE(store_->Commit(Batch()).ok());  // after the alert's own commit
+  EXPECT_EQ(ReadFile(out_), "retention_warning daily t-1 lis\n");
+  auto recorded = store_->AlertRecorded("lis", env_.Now() - std::chrono::hours(1), a.key);
+  ASSERT_TRUE(recorded.ok());
+  EXPECT_TRUE(*recorded);
+  monitor.Stop();
+  monitor.Raise(a);  // stopped: nothing more
+  EXPECT_EQ(ReadFile(out_), "retention_warning daily t-1 lis\n");
+}
+
 TEST_F(MonitorTest, LateThenMissingOncePerDueInstantAcrossRestarts) {
   std::string first = Pass();
   EXPECT_EQ(first, "late daily  \n");
