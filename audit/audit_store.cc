@@ -96,6 +96,7 @@ class SqliteAuditStore final : public AuditStore {
   Result<std::vector<UnfetchedDelivery>> DeliveredBetween(TimePoint from, TimePoint to) override;
   Result<bool> AlertRecorded(const std::string& account, TimePoint since,
                              const std::string& key) override;
+  Result<std::optional<TimePoint>> RouteWatchedSince(const std::string& key) override;
   int64_t commit_count() const override { return writer_ ? writer_->commit_count() : 0; }
 
  private:
@@ -108,6 +109,8 @@ class SqliteAuditStore final : public AuditStore {
                                                  const std::vector<std::string>& texts);
   // Runs a query whose one row holds one integer (a COUNT), binding `texts` as ?1, ?2, ...
   Result<int64_t> Count(std::string_view sql, const std::vector<std::string>& texts);
+  // Runs a query whose one row holds one time or NULL (a MIN or MAX), binding `text` as ?1.
+  Result<std::optional<TimePoint>> OptionalTime(std::string_view sql, const std::string& text);
   template <typename Record>
   Status Collect(std::string_view sql, const std::function<void(Stmt&)>& bind,
                  Result<Record> (*read)(const Stmt&), std::vector<Record>* out);
@@ -291,18 +294,23 @@ Result<std::vector<PendingCount>> SqliteAuditStore::PendingDeliveries() {
   return out;
 }
 
-Result<std::optional<TimePoint>> SqliteAuditStore::LastLogin(const std::string& account) {
-  std::optional<TimePoint> last;
+Result<std::optional<TimePoint>> SqliteAuditStore::OptionalTime(std::string_view sql,
+                                                                const std::string& text) {
+  std::optional<TimePoint> found;
   Status s = Query(
-      sql::kSelectLastLogin, [&](Stmt& st) { st.Bind(1, std::string_view(account)); },
+      sql, [&](Stmt& st) { st.Bind(1, std::string_view(text)); },
       [&](const Stmt& st, bool* more) {
         TimePoint at;
-        if (!st.IsNull(0) && ParseTime(st.Text(0), &at)) last = at;
+        if (!st.IsNull(0) && ParseTime(st.Text(0), &at)) found = at;
         *more = false;
         return Status::Ok();
       });
   if (!s.ok()) return s;
-  return last;
+  return found;
+}
+
+Result<std::optional<TimePoint>> SqliteAuditStore::LastLogin(const std::string& account) {
+  return OptionalTime(sql::kSelectLastLogin, account);
 }
 
 void BindTexts(Stmt& st, const std::vector<std::string>& texts) {
@@ -366,6 +374,10 @@ Result<bool> SqliteAuditStore::AlertRecorded(const std::string& account, TimePoi
   auto count = Count(sql::kSelectAlertRecorded, {account, FormatTime(since), key});
   if (!count.ok()) return count.status();
   return *count != 0;
+}
+
+Result<std::optional<TimePoint>> SqliteAuditStore::RouteWatchedSince(const std::string& key) {
+  return OptionalTime(sql::kSelectRouteWatched, key);
 }
 
 }  // namespace

@@ -202,6 +202,9 @@ class AuditStore {
   // starts with `key` followed by a space (alerts raised once survive a restart).
   virtual Result<bool> AlertRecorded(const std::string& account, TimePoint since,
                                      const std::string& key) = 0;
+  // The time of the oldest `route_watched` event (account "") whose detail is `key`: when
+  // fordelerd first watched that schedule (monitor/route_health.h, WatchKey). Unset: never.
+  virtual Result<std::optional<TimePoint>> RouteWatchedSince(const std::string& key) = 0;
 
   // The hash chain (canonical form: audit/chain.h). Head() is the last committed event; the
   // daemon also logs it (`event=audit_head seq=N hash=H`) at Open, after each commit that crosses

@@ -122,5 +122,23 @@ TEST_F(OperatorQueriesTest, LastLoginIsTheNewestLoginEvent) {
   EXPECT_FALSE(none->has_value());
 }
 
+TEST_F(OperatorQueriesTest, RouteWatchedSinceIsTheOldestEventWithThatDetail) {
+  const std::string key = "route=r1 authority=* expect=daily_06:00";
+  EXPECT_FALSE(store_->RouteWatchedSince(key)->has_value());
+  TimePoint first = env_.Now();
+  ASSERT_TRUE(store_->Commit(Batch().AddEvent("route_watched", "", "", key)).ok());
+  env_.Advance(std::chrono::hours(1));
+  ASSERT_TRUE(store_
+                  ->Commit(Batch()
+                               .AddEvent("route_watched", "", "", key)
+                               .AddEvent("route_watched", "", "", key + ",daily_07:00")
+                               .AddEvent("alert", "", "", key))
+                  .ok());
+  auto since = store_->RouteWatchedSince(key);
+  ASSERT_TRUE(since.ok());
+  EXPECT_EQ(*since, first);
+  EXPECT_FALSE(store_->RouteWatchedSince("route=r1 authority=*")->has_value());  // whole detail
+}
+
 }  // namespace
 }  // namespace fordeler

@@ -290,4 +290,11 @@ WHERE kind = 'alert' AND account = ?1 AND time >= ?2
 LIMIT 1
 )sql";
 
+// When fordelerd first watched a schedule: the oldest `route_watched` event with detail ?1
+// (events_kind_account; there is one such event per schedule, more only after a crash between
+// recording one and reading it back).
+const char kSelectRouteWatched[] = R"sql(
+SELECT MIN(time) FROM events WHERE kind = 'route_watched' AND account = '' AND detail = ?1
+)sql";
+
 }  // namespace fordeler::sql

@@ -73,5 +73,6 @@ extern const char kSelectLastAccepted[];      // ?1 route, ?2 authority or '' ->
 extern const char kSelectLatestOfSender[];    // ?1 sender, ?2 since, ?3 area, ?4 authority or ''
 extern const char kSelectDeliveredBetween[];  // ?1 from, ?2 to -> unfetched delivery columns
 extern const char kSelectAlertRecorded[];     // ?1 account, ?2 since, ?3 key -> 1 or no row
+extern const char kSelectRouteWatched[];      // ?1 key -> time or NULL
 
 }  // namespace fordeler::sql

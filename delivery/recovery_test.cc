@@ -76,6 +76,9 @@ class NeverCommits : public AuditStore {
                              const std::string& key) override {
     return (*t_)->AlertRecorded(account, since, key);
   }
+  Result<std::optional<TimePoint>> RouteWatchedSince(const std::string& key) override {
+    return (*t_)->RouteWatchedSince(key);
+  }
   Result<ChainHead> Head() override { return (*t_)->Head(); }
   Result<VerifyReport> Verify(const std::optional<ChainHead>& head) override {
     return (*t_)->Verify(head);
