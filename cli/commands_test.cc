@@ -175,6 +175,18 @@ TEST_F(CommandsTest, StatusShowsRouteHealthAndExitsOneWhileLate) {
       << "[[route]]\nid = \"r2\"\ndata_area = \"oekonomi\"\nsender = \"kmd\"\n"
       << "authorities = [\"*\"]\nrecipients = [\"flis\"]\nexpect = [\"daily 15:00\"]\n"
       << "grace = \"45m\"\n";
+  // Until fordelerd has watched r2's schedule, nothing on it is due (it shows the sender's
+  // rejection only).
+  EXPECT_EQ(RunStatus(config_path_, false, now_, io_), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("r2     FAILED"), std::string::npos) << out_.str();
+  out_.str("");
+  // fordelerd has watched it since yesterday.
+  env_.Set(now_ - hours(24));
+  ASSERT_TRUE(store_
+                  ->Commit(Batch().AddEvent("route_watched", "", "",
+                                            "route=r2 authority=* expect=daily_15:00"))
+                  .ok());
+  env_.Set(now_);
   EXPECT_EQ(RunStatus(config_path_, false, now_, io_), kExitBadNews) << err_.str();
   EXPECT_NE(out_.str().find("r2     LATE"), std::string::npos) << out_.str();
   EXPECT_NE(out_.str().find("LATE: The delivery expected at 1970-02-11 15:00 UTC has not arrived"),

@@ -154,7 +154,19 @@ void Monitor::CheckRoutes(const Config& config, TimePoint now) {
     if ((row.state == HealthState::kLate || row.state == HealthState::kMissing) && row.due_at) {
       RaiseOnce(ScheduleAlert(row), *row.due_at);
     }
+    if (!row.route->expect.empty() && !row.watched_since) RecordWatch(row);
   }
+}
+
+void Monitor::RecordWatch(const RouteHealth& row) {
+  std::string key = WatchKey(*row.route, row.authority);
+  if (!watches_submitted_.insert(key).second) return;  // submitted, not committed yet
+  spdlog::info("event=route_watched {}", key);
+  // Not waited for: a pass must not block on a failing database. Until the event is committed,
+  // the row is not judged; the writer holds it until it is (or fordelerd stops).
+  audit_->Submit(Batch().AddEvent("route_watched", "", "", key), [](const Status& s) {
+    if (!s.ok()) spdlog::error("event=route_watched_not_recorded error=\"{}\"", s.message());
+  });
 }
 
 void Monitor::CheckRejections(const Config&, TimePoint now) {

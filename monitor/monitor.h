@@ -9,6 +9,10 @@
 // Whether an alert was raised is read back from the audit log (an `alert` event whose detail
 // starts with the alert's key), so a restart does not raise it again. A route's change of state
 // is logged (`event=route_state`).
+// The first time it sees a route's schedule (per authority row, route_health.h), it records an
+// audit event `route_watched` (detail: the row's WatchKey); route health judges the schedule
+// only from that event's time, so it survives a restart and is shared with `fordeler status`
+// and the status page.
 //
 // It is also the AlertSink of the rest of fordelerd (the retention sweep's `retention_warning`):
 // Raise passes an alert to the alerter of the current configuration, from any thread.
@@ -32,6 +36,8 @@
 
 namespace fordeler {
 
+struct RouteHealth;
+
 class Monitor : public AlertSink {
  public:
   // REQUIRES: `env` and `audit` outlive the monitor.
@@ -54,6 +60,8 @@ class Monitor : public AlertSink {
 
  private:
   void CheckRoutes(const Config& config, TimePoint now);
+  // Records the `route_watched` event of a row not watched yet (once per process and key).
+  void RecordWatch(const RouteHealth& row);
   void CheckRejections(const Config& config, TimePoint now);
   void CheckPickups(const Config& config, TimePoint now);
   // Raises `alert` unless it was raised before (here or, after `since`, in the audit log).
@@ -74,6 +82,7 @@ class Monitor : public AlertSink {
   static constexpr size_t kMaxRememberedAlerts = 10'000;
   std::set<std::string> raised_;  // keys of alerts raised or found raised (a cache)
   std::map<std::string, std::string> last_state_;  // "route authority" -> state name
+  std::set<std::string> watches_submitted_;        // WatchKeys recorded by this process
 };
 
 }  // namespace fordeler

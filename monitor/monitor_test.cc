@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "audit/audit_testing.h"
+#include "monitor/route_health.h"
 
 namespace fordeler {
 namespace {
@@ -39,6 +40,10 @@ class MonitorTest : public ::testing::Test {
     r.expect = {*ParseScheduleSpec("daily 06:00")};
     config->routes.push_back(r);
     config_ = config;
+    // The route has been watched since the day before yesterday.
+    env_.Advance(-std::chrono::hours(48));
+    ASSERT_TRUE(store_->Commit(Batch().AddEvent("route_watched", "", "", WatchKey(r, "*"))).ok());
+    env_.Advance(std::chrono::hours(48));
   }
 
   // One pass of a fresh monitor (as after a restart); returns what the command wrote since.
@@ -51,6 +56,19 @@ class MonitorTest : public ::testing::Test {
     EXPECT_TRUE(monitor.alerter()->WaitIdle(std::chrono::seconds(20)));
     EXPECT_TRUE(store_->Commit(Batch()).ok());
     return ReadFile(out_).substr(before);
+  }
+
+  // When the `route_watched` event of `key` was recorded (RFC 3339), "" if it was not.
+  std::string WatchedAt(const std::string& key) {
+    EXPECT_TRUE(store_->Commit(Batch()).ok());
+    auto since = store_->RouteWatchedSince(key);
+    EXPECT_TRUE(since.ok());
+    return since.ok() && *since ? FormatTime(**since) : "";
+  }
+
+  std::string WatchEvents() {
+    return testing::RawDb(dir_.File("audit.db"))
+        .Text("SELECT COUNT(*) FROM events WHERE kind = 'route_watched'");
   }
 
   TempDir dir_;
@@ -94,6 +112,28 @@ TEST_F(MonitorTest, LateThenMissingOncePerDueInstantAcrossRestarts) {
   env_.Advance(std::chrono::hours(2));  // 11:00: past twice the grace
   EXPECT_EQ(Pass(), "missing daily  \n");
   EXPECT_EQ(Pass(), "");
+}
+
+TEST_F(MonitorTest, RouteFirstSeenAfterItsDueTimeAlertsOnlyForTheNextAcrossRestarts) {
+  auto config = std::make_shared<Config>(*config_);
+  config->routes[0].id = "added";  // a route configured at 09:00, after 06:00's grace
+  config_ = config;
+  EXPECT_EQ(Pass(), "");
+  EXPECT_EQ(WatchedAt("route=added authority=* expect=daily_06:00"), "2026-11-23T09:00:00.000Z");
+  env_.Advance(std::chrono::hours(22));  // restarted the next day, 07:00: within the grace
+  EXPECT_EQ(Pass(), "");
+  env_.Advance(std::chrono::hours(1) + std::chrono::milliseconds(1));  // 08:00:00.001
+  EXPECT_EQ(Pass(), "late added  \n");  // the first seen (09:00 yesterday) survived restarts
+  EXPECT_EQ(WatchEvents(), "2");        // "daily" of SetUp, and "added" once
+}
+
+TEST_F(MonitorTest, NewScheduleOfARouteIsWatchedFromItsChange) {
+  EXPECT_EQ(Pass(), "late daily  \n");  // watched for two days: today's 06:00 is late
+  auto config = std::make_shared<Config>(*config_);
+  config->routes[0].expect = {*ParseScheduleSpec("daily 05:00")};
+  config_ = config;
+  EXPECT_EQ(Pass(), "");  // 05:00 today was before the new schedule was watched
+  EXPECT_EQ(WatchedAt("route=daily authority=* expect=daily_05:00"), "2026-11-23T09:00:00.000Z");
 }
 
 TEST_F(MonitorTest, RejectionAndDeliveryNotPickedUpAlertOnce) {

@@ -1,6 +1,7 @@
 #include "monitor/route_health.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/units.h"
 #include "monitor/schedule.h"
@@ -16,11 +17,47 @@ std::vector<std::string> RowAuthorities(const Route& route) {
   return all ? std::vector<std::string>{"*"} : route.authorities;
 }
 
+// "daily_06:00", "weekly_mon_06:00", "monthly_1_06:00", "monthly_last_06:00".
+std::string CanonicalSpec(const ScheduleSpec& spec) {
+  static const char* const kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  char time[8];
+  std::snprintf(time, sizeof time, "%02d:%02d", spec.hour, spec.minute);
+  switch (spec.kind) {
+    case ScheduleSpec::Kind::kDaily:
+      return std::string("daily_") + time;
+    case ScheduleSpec::Kind::kWeekly:
+      return std::string("weekly_") + kDays[spec.weekday % 7] + "_" + time;
+    case ScheduleSpec::Kind::kMonthly:
+      return "monthly_" + (spec.day == 0 ? std::string("last") : std::to_string(spec.day)) + "_" +
+             time;
+  }
+  return time;
+}
+
+// OK: the latest due instant whose grace has passed came before the schedule was watched.
+void NotJudgedYet(const Schedule& schedule, TimePoint now, RouteHealth* row) {
+  if (!row->watched_since) {
+    row->detail =
+        "Not watched yet: fordelerd watches this schedule from when it loads it; the "
+        "next delivery is expected at " +
+        schedule.FormatLocal(*row->next_expected_at) + ".";
+    return;
+  }
+  TimePoint first = schedule.NextAfter(*row->watched_since - kTick);
+  row->detail = "Deliveries are expected from " + schedule.FormatLocal(*row->watched_since) +
+                ", when this schedule was first watched; the first is due at " +
+                schedule.FormatLocal(first) + (first <= now ? " (its grace has not passed)." : ".");
+}
+
 // LATE / MISSING from the schedule (header), or OK.
 void JudgeSchedule(const Schedule& schedule, const Route& route, TimePoint now, RouteHealth* row) {
   row->next_expected_at = schedule.NextAfter(now);
   TimePoint due = schedule.LatestAtOrBefore(now - route.grace - kTick);
   if (due == TimePoint::min()) return;
+  if (!row->watched_since || due < *row->watched_since) {
+    NotJudgedYet(schedule, now, row);
+    return;
+  }
   TimePoint previous = schedule.LatestAtOrBefore(due - kTick);
   bool covered = row->last_delivery_at &&
                  (previous == TimePoint::min() || *row->last_delivery_at > previous + route.grace);
@@ -71,6 +108,9 @@ Result<RouteHealth> EvaluateRow(const Route& route, const std::string& authority
     row.last_transfer_uuid = (*last)->uuid;
   }
   if (schedule != nullptr) {
+    auto since = audit.RouteWatchedSince(WatchKey(route, authority));
+    if (!since.ok()) return since.status();
+    row.watched_since = *since;
     JudgeSchedule(*schedule, route, now, &row);
   } else {
     row.detail = row.last_delivery_at ? "No schedule; deliveries arrive." : "No schedule.";
@@ -93,6 +133,16 @@ const char* HealthStateName(HealthState s) {
       return "FAILED";
   }
   return "?";
+}
+
+std::string WatchKey(const Route& route, const std::string& authority) {
+  std::vector<std::string> specs;
+  for (const ScheduleSpec& spec : route.expect) specs.push_back(CanonicalSpec(spec));
+  std::sort(specs.begin(), specs.end());
+  specs.erase(std::unique(specs.begin(), specs.end()), specs.end());
+  std::string key = "route=" + route.id + " authority=" + authority + " expect=";
+  for (size_t i = 0; i < specs.size(); ++i) key += (i == 0 ? "" : ",") + specs[i];
+  return key;
 }
 
 Result<std::vector<RouteHealth>> EvaluateRouteHealth(const Config& config, AuditStore& audit,

@@ -12,6 +12,13 @@
 //   failing with fordeler's own error (5001), and nothing was accepted on the route after it.
 // - OK: none of these. LATE and MISSING take precedence over FAILED.
 //
+// A schedule is judged only from when fordelerd began watching it (watched_since): the oldest
+// `route_watched` audit event with the row's WatchKey, which the Monitor records the first time
+// it sees the row's route, authority and `expect`. A due instant before that is neither LATE nor
+// MISSING — a route added, given `expect`, given a new authority or a new schedule is not blamed
+// for deliveries due before the change. Without the event (fordelerd has not yet loaded this
+// schedule) nothing is due yet.
+//
 // Rows: one per authority listed on a route with `expect` (each authority is expected on its
 // own); one with authority "*" for a route with `expect` and authorities ["*"] (a delivery for
 // any authority fulfils), and one with authority "*" for each route without a schedule (it can
@@ -49,7 +56,15 @@ struct RouteHealth {
   std::optional<TimePoint>
       next_expected_at;  // next scheduled instant after now; unset when the route has no schedule
   std::string detail;    // one human sentence explaining the state (no file names)
+  // When fordelerd began watching this row's schedule; unset: not yet, or no schedule.
+  std::optional<TimePoint> watched_since;
 };
+
+// The detail of the `route_watched` audit event for `route`'s schedule as seen by the row of
+// `authority`: "route=R authority=A expect=daily_06:00,weekly_mon_06:00" (entries in a canonical
+// spelling, sorted, spaces as "_"). Any change of the three is a schedule watched anew.
+// REQUIRES: route.expect is not empty.
+std::string WatchKey(const Route& route, const std::string& authority);
 
 // One row per (route, authority) that has a schedule, and one row with authority "*" for each
 // route without one (see above). last_delivery_at is the received time of the newest accepted

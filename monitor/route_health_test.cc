@@ -23,6 +23,7 @@ class RouteHealthTest : public ::testing::Test {
     store_ = OpenOrDie(dir_.File("audit.db"), &env_);
     config_.server.time_zone = "UTC";
     config_.routes.push_back(MakeRoute("daily", {"*"}, {"daily 06:00"}));
+    Watch(config_.routes[0], "*", "2026-11-01T00:00:00.000Z");  // a route with a history
   }
 
   static Route MakeRoute(const std::string& id, std::vector<std::string> authorities,
@@ -48,6 +49,13 @@ class RouteHealthTest : public ::testing::Test {
     t.state = state;
     if (state == TransferState::kRejected) t.error_code = 1006;
     ASSERT_TRUE(store_->Commit(Batch().PutTransfer(t)).ok());
+  }
+
+  // Records that fordelerd began watching `route`'s schedule for `authority` at `at`.
+  void Watch(const Route& route, const std::string& authority, const std::string& at) {
+    env_.Set(T(at));
+    ASSERT_TRUE(
+        store_->Commit(Batch().AddEvent("route_watched", "", "", WatchKey(route, authority))).ok());
   }
 
   std::vector<RouteHealth> Evaluate(const std::string& now) {
@@ -137,6 +145,8 @@ TEST_F(RouteHealthTest, RejectedTransferDoesNotFulfilAndIsFailedWithoutSchedule)
 TEST_F(RouteHealthTest, EachListedAuthorityIsExpectedOnItsOwn) {
   config_.routes.clear();
   config_.routes.push_back(MakeRoute("two", {"urn:a", "urn:b"}, {"daily 06:00"}));
+  Watch(config_.routes[0], "urn:a", "2026-11-01T00:00:00.000Z");
+  Watch(config_.routes[0], "urn:b", "2026-11-01T00:00:00.000Z");
   Record("a-yesterday", "2026-11-22T06:00:00.000Z", "two", TransferState::kDelivered, "urn:a");
   Record("b-yesterday", "2026-11-22T06:00:00.000Z", "two", TransferState::kDelivered, "urn:b");
   Record("a-today", "2026-11-23T06:00:00.000Z", "two", TransferState::kDelivered, "urn:a");
@@ -148,6 +158,60 @@ TEST_F(RouteHealthTest, EachListedAuthorityIsExpectedOnItsOwn) {
   EXPECT_EQ(rows[1].authority, "urn:b");
   EXPECT_EQ(rows[1].state, HealthState::kLate);
   EXPECT_EQ(rows[1].last_transfer_uuid, "b-yesterday");
+}
+
+TEST_F(RouteHealthTest, RouteWatchedAfterItsDueTimeIsOkUntilTheNextDueTimeHasPassedItsGrace) {
+  config_.routes[0] = MakeRoute("new", {"*"}, {"daily 06:00"});
+  Watch(config_.routes[0], "*", "2026-11-23T07:00:00.000Z");  // first seen after 06:00 today
+  for (const char* now :
+       {"2026-11-23T08:00:01.000Z", "2026-11-23T10:00:01.000Z", "2026-11-24T08:00:00.000Z"}) {
+    auto rows = Evaluate(now);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].state, HealthState::kOk) << now << ": " << rows[0].detail;
+    EXPECT_FALSE(rows[0].due_at) << now;
+    EXPECT_EQ(rows[0].watched_since, T("2026-11-23T07:00:00.000Z"));
+    EXPECT_NE(rows[0].detail.find("first is due at 2026-11-24 06:00 UTC"), std::string::npos)
+        << rows[0].detail;
+  }
+  // Tomorrow's expected delivery is judged as ever: LATE, then MISSING.
+  auto rows = Evaluate("2026-11-24T08:00:00.001Z");
+  EXPECT_EQ(rows[0].state, HealthState::kLate);
+  EXPECT_EQ(rows[0].due_at, T("2026-11-24T06:00:00.000Z"));
+  EXPECT_EQ(Evaluate("2026-11-24T10:00:00.001Z")[0].state, HealthState::kMissing);
+  // A delivery that came after the route was watched counts for it.
+  Record("early", "2026-11-24T05:00:00.000Z", "new", TransferState::kDelivered);
+  EXPECT_EQ(Evaluate("2026-11-24T10:00:00.001Z")[0].state, HealthState::kOk);
+}
+
+TEST_F(RouteHealthTest, ScheduleNotWatchedYetIsNotJudged) {
+  config_.routes[0] = MakeRoute("unseen", {"*"}, {"daily 06:00"});
+  auto rows = Evaluate("2026-11-23T11:00:00.000Z");
+  EXPECT_EQ(rows[0].state, HealthState::kOk);
+  EXPECT_FALSE(rows[0].due_at);
+  EXPECT_FALSE(rows[0].watched_since);
+  EXPECT_EQ(rows[0].next_expected_at, T("2026-11-24T06:00:00.000Z"));
+  EXPECT_NE(rows[0].detail.find("Not watched yet"), std::string::npos) << rows[0].detail;
+}
+
+TEST_F(RouteHealthTest, NewScheduleOrAuthorityIsWatchedAnew) {
+  Route r = MakeRoute("r", {"urn:a"}, {"weekly mon 06:00", "daily 06:00", "monthly last 18:00"});
+  EXPECT_EQ(WatchKey(r, "urn:a"),
+            "route=r authority=urn:a expect=daily_06:00,monthly_last_18:00,weekly_mon_06:00");
+  Route same = MakeRoute("r", {"urn:a"},
+                         {"daily\t06:00", "monthly last 18:00", "weekly mon 06:00", "daily 06:00"});
+  EXPECT_EQ(WatchKey(same, "urn:a"), WatchKey(r, "urn:a"));  // spelling and order do not count
+  EXPECT_NE(WatchKey(MakeRoute("r", {"urn:a"}, {"daily 06:00"}), "urn:a"), WatchKey(r, "urn:a"));
+  EXPECT_NE(WatchKey(r, "urn:b"), WatchKey(r, "urn:a"));
+  EXPECT_NE(WatchKey(MakeRoute("r2", {"urn:a"}, {"monthly 3 06:00"}), "urn:a"),
+            WatchKey(r, "urn:a"));
+
+  // The daily route (watched since 2026-11-01) gets a second entry on 2026-11-23 at 12:00: the
+  // new schedule forgives today's 06:00, which the old one was LATE for.
+  EXPECT_EQ(Evaluate("2026-11-23T12:00:00.000Z")[0].state, HealthState::kMissing);
+  config_.routes[0] = MakeRoute("daily", {"*"}, {"daily 06:00", "daily 18:00"});
+  Watch(config_.routes[0], "*", "2026-11-23T12:00:00.000Z");
+  EXPECT_EQ(Evaluate("2026-11-23T12:00:00.000Z")[0].state, HealthState::kOk);
+  EXPECT_EQ(Evaluate("2026-11-23T20:00:00.001Z")[0].state, HealthState::kLate);
 }
 
 TEST_F(RouteHealthTest, UnknownTimeZoneFails) {
