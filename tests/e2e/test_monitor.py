@@ -2,10 +2,14 @@
 expected a delivery minutes ago and got none is LATE in `fordeler status` (exit 1) and its alert
 command runs exactly once — not again at later checks, nor after a restart — with the alert in
 its environment and nothing else of the daemon's; after a real transfer on the route, the route
-is OK and `fordeler status` exits 0.
+is OK and `fordeler status` exits 0. A route configured (at start or by a reload) after its
+expected delivery was due is not blamed for it: it is OK, and nothing is raised.
 
 The schedule is "daily HH:MM" in Europe/Copenhagen, HH:MM being 11 minutes before the current
-minute, with 10 minutes' grace: LATE now, MISSING only 9 minutes or more from now.
+minute, with 10 minutes' grace: LATE now, MISSING only 9 minutes or more from now. fordelerd
+judges a schedule only from when it first watched it (its `route_watched` audit event); for the
+LATE test the route has been watched for an hour: that event is written into the audit log,
+backdated and hash-chained as fordelerd writes it, while the daemon is stopped.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ import http.client
 import io
 import json
 import os
+import re
+import signal
+import sqlite3
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from harness import AccountSpec, data_areas_toml, db_rows, run, trigger_xml, wait_receipt, wait_until
+from harness import (AccountSpec, data_areas_toml, db_rows, event_hash, run, trigger_xml,
+                     wait_receipt, wait_until)
 from test_cli import fordeler_path
 
 KMD, FLIS = "kmd", "flis"
@@ -40,6 +48,45 @@ def schedule_in_the_past() -> tuple[str, datetime.datetime, datetime.datetime]:
     tomorrow = due.date() + datetime.timedelta(days=1)
     nxt = datetime.datetime.combine(tomorrow, due.time().replace(tzinfo=None), tzinfo=ZONE)
     return f"daily {due:%H:%M}", due, nxt
+
+
+def watch_key(spec: str) -> str:
+    """The route_watched event's detail for ROUTE, authorities ["*"] and expect = [spec]."""
+    return f"route={ROUTE} authority=* expect={spec.replace(' ', '_')}"
+
+
+def append_event(db: Path, at: datetime.datetime, kind: str, detail: str) -> None:
+    """Appends an event (no transfer, no account) to a stopped daemon's audit log, chained as
+    fordelerd chains it (audit/chain.h)."""
+    con = sqlite3.connect(db)
+    try:
+        last = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = last if last else (0, "")
+        time_text = rfc3339(at)
+        h = event_hash(prev, seq + 1, time_text, kind, "", "", detail)
+        con.execute("INSERT INTO events (seq, time, kind, transfer_uuid, account, detail, "
+                    "prev_hash, hash) VALUES (?, ?, ?, '', '', ?, ?, ?)",
+                    (seq + 1, time_text, kind, detail, prev, h))
+        con.commit()
+    finally:
+        con.close()
+
+
+def monitor_config(tmp_path: Path, alerts: Path, expect: str | None) -> str:
+    schedule = f'expect = ["{expect}"]\ngrace = "10m"\n' if expect else ""
+    return (f'[alerts]\non_alert = ["{alert_script(tmp_path)}", "{alerts}"]\n'
+            'check_interval = "1s"\ntimeout = "10s"\n'
+            '[delivery]\ntrigger_grace = "1s"\n'
+            f'[[route]]\nid = "{ROUTE}"\ndata_area = "oekonomi"\nsender = "{KMD}"\n'
+            f'authorities = ["*"]\nrecipients = ["{FLIS}"]\n{schedule}'
+            '\n[http]\nlisten = ["127.0.0.1:0"]\n\n' + data_areas_toml())
+
+
+def create_daemon(daemons, keyset, extra: str):
+    accounts = [AccountSpec(KMD, [keyset.key("kmd_ed25519")],
+                            extra='authority = "urn:oio:cvr-nr:55133018"'),
+                AccountSpec(FLIS, [keyset.key("flis_ed25519")])]
+    return daemons.create(accounts, server_extra='time_zone = "Europe/Copenhagen"', extra=extra)
 
 
 def alert_script(directory: Path) -> Path:
@@ -86,16 +133,17 @@ def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_
     alerts = tmp_path / "alerts"
     alerts.mkdir()
     spec, due, nxt = schedule_in_the_past()
-    extra = (f'[alerts]\non_alert = ["{alert_script(tmp_path)}", "{alerts}"]\n'
-             'check_interval = "1s"\ntimeout = "10s"\n'
-             '[delivery]\ntrigger_grace = "1s"\n'
-             f'[[route]]\nid = "{ROUTE}"\ndata_area = "oekonomi"\nsender = "{KMD}"\n'
-             f'authorities = ["*"]\nrecipients = ["{FLIS}"]\nexpect = ["{spec}"]\n'
-             'grace = "10m"\n\n[http]\nlisten = ["127.0.0.1:0"]\n\n' + data_areas_toml())
-    accounts = [AccountSpec(KMD, [keyset.key("kmd_ed25519")],
-                            extra='authority = "urn:oio:cvr-nr:55133018"'),
-                AccountSpec(FLIS, [keyset.key("flis_ed25519")])]
-    d = daemons.create(accounts, server_extra='time_zone = "Europe/Copenhagen"', extra=extra)
+    # A route without a schedule first, so that the audit log exists; then it has been watched
+    # with `spec` since an hour ago (before `due`).
+    d = create_daemon(daemons, keyset, monitor_config(tmp_path, alerts, None))
+    d.stop()
+    append_event(d.workdir / "state" / "audit.db",
+                 datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1),
+                 "route_watched", watch_key(spec))
+    d.extra = monitor_config(tmp_path, alerts, spec)
+    d.write_config()
+    started_at = d.stderr_size()
+    d.start()
 
     code, table = status(d)
     assert code == 1, table
@@ -106,7 +154,7 @@ def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_
     assert (row["state"], row["authority"]) == ("LATE", "*")
     assert row["due_at"] == rfc3339(due)
     assert row["next_expected_at"] == rfc3339(nxt)
-    api_state, page = page_and_api_state(d)
+    api_state, page = page_and_api_state(d, since=started_at)
     assert api_state == "LATE"
     assert ROUTE in page and "LATE" in page, page
 
@@ -155,3 +203,49 @@ def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_
     assert api_state == "OK"
     assert "LATE" not in page and "OK" in page, page
     assert len(alert_files(alerts)) == 1
+
+
+def test_a_route_configured_after_its_due_time_is_not_late(daemons, keyset, tmp_path):
+    """First configured 11 minutes after its expected delivery, with 10 minutes' grace: OK in
+    status (exit 0) and the API, no alert; the same after a reload that changes the schedule to
+    another time already past, and after a restart (the moment it was first watched is kept)."""
+    alerts = tmp_path / "alerts"
+    alerts.mkdir()
+    spec, _, nxt = schedule_in_the_past()
+    d = create_daemon(daemons, keyset, monitor_config(tmp_path, alerts, spec))
+    db = d.workdir / "state" / "audit.db"
+    d.wait_log("event=route_watched " + re.escape(watch_key(spec)))
+    time.sleep(2)  # two more checks
+    code, out = status(d, "--json")
+    row = json.loads(out)[0]
+    assert code == 0, out
+    assert (row["state"], row["due_at"]) == ("OK", None), row
+    assert row["next_expected_at"] == rfc3339(nxt)
+    assert "first watched" in row["detail"], row
+    assert page_and_api_state(d)[0] == "OK"
+    assert "route_state" not in d.stderr_text() and "event=alert " not in d.stderr_text()
+
+    # A reload moves the schedule to 13 minutes ago (never the HH:MM of `spec`): watched anew
+    # from now, still nothing due.
+    due2 = (datetime.datetime.now(ZONE).replace(second=0, microsecond=0)
+            - datetime.timedelta(minutes=13))
+    spec2 = f"daily {due2:%H:%M}"
+    d.extra = monitor_config(tmp_path, alerts, spec2)
+    d.write_config()
+    since = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded", since=since)
+    d.wait_log("event=route_watched " + re.escape(watch_key(spec2)), since=since)
+    time.sleep(2)
+    assert status(d)[0] == 0
+
+    d.stop()
+    restarted_at = d.stderr_size()
+    d.start()
+    page_and_api_state(d, since=restarted_at)  # up and checked at least once
+    time.sleep(2)
+    assert status(d)[0] == 0
+    watched = db_rows(db, "SELECT detail FROM events WHERE kind = 'route_watched' ORDER BY seq")
+    assert [r["detail"] for r in watched] == [watch_key(spec), watch_key(spec2)]
+    assert db_rows(db, "SELECT detail FROM events WHERE kind = 'alert'") == []
+    assert alert_files(alerts) == []
