@@ -187,7 +187,15 @@ Status I::Write(Request& r) {
   Handle* h = FileHandle(r.handle, &error);
   if (h == nullptr) return error;
   if (!h->writable) return Status::PermissionDenied("handle not open for writing");
-  uint64_t at = h->append ? h->next_offset : r.offset;
+  // With O_APPEND the kernel writes at the end of the file, whatever offset the client sent: the
+  // limits must see that end, not the offset (a file reopened for appending grew past
+  // max_file_size and out_quota while next_offset stood still).
+  uint64_t at = r.offset;
+  if (h->append) {
+    struct stat st;
+    if (fstat(h->fd, &st) != 0) return Status::FromErrno(errno, h->name);
+    at = static_cast<uint64_t>(st.st_size);
+  }
   uint64_t limit = UploadLimit(h->name);
   if (at > limit || r.data.size() > limit - at) {
     h->write_failed = true;
@@ -198,7 +206,7 @@ Status I::Write(Request& r) {
   // Straight from the input buffer to the file: no copy.
   const char* p = r.data.data();
   size_t left = r.data.size();
-  off_t pos = static_cast<off_t>(r.offset);
+  off_t pos = static_cast<off_t>(at);
   while (left > 0) {
     ssize_t n = pwrite(h->fd, p, left, pos);
     if (n < 0) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "sftp/session_test_client.h"
@@ -190,6 +191,40 @@ TEST_F(SessionTest, WriteBeyondMaxFileSizeFails) {
   EXPECT_EQ(w.message, "file too large");
   EXPECT_EQ(client_.Write(h.handle, (1 << 20) - 3, "abc").code, kFxOk);
   client_.Close(h.handle);
+}
+
+// An appending handle writes at the end of the file, whatever offset it sends: the limits count
+// from there (a reopened file once grew past both, since the offset stood still).
+TEST_F(SessionTest, AppendingCannotGrowAFilePastTheLimits) {
+  ASSERT_EQ(client_.Put("OUT/grow", "x"), kFxOk);
+  Reply h = client_.Open("OUT/grow", kFxfWrite | kFxfAppend);
+  ASSERT_EQ(h.code, kFxOk);
+  std::string chunk(200'000, 'a');
+  int written = 0;
+  for (int i = 0; i < 8; ++i) {
+    Reply w = client_.Write(h.handle, 0, chunk);
+    if (w.code != kFxOk) {
+      EXPECT_EQ(w.message, "file too large");
+      break;
+    }
+    ++written;
+  }
+  EXPECT_EQ(written, 5);  // 1 + 5 * 200,000 bytes fit in 1 MiB, a sixth would not
+  client_.Close(h.handle);
+  EXPECT_EQ(std::filesystem::file_size(Out() + "grow"), 1'000'001u);
+
+  SftpSessionOptions o = Client::Options("acme", 64);
+  o.out_quota = 100;
+  Client c(&registry_, &events_, o);
+  c.Init();
+  ASSERT_EQ(c.PathOp(kFxpRemove, "OUT/grow").code, kFxOk);
+  ASSERT_EQ(c.Put("OUT/q", std::string(60, 'q')), kFxOk);
+  Reply a = c.Open("OUT/q", kFxfWrite | kFxfAppend);
+  EXPECT_EQ(c.Write(a.handle, 0, std::string(40, 'q')).code, kFxOk);  // exactly 100
+  Reply w = c.Write(a.handle, 0, "x");
+  EXPECT_EQ(w.code, kFxFailure);
+  EXPECT_TRUE(w.message.starts_with("quota exceeded")) << w.message;
+  c.Close(a.handle);
 }
 
 TEST_F(SessionTest, OutQuotaRefusesWritesAndTheUploadIsNotAnnounced) {
