@@ -79,12 +79,6 @@ void AppendXmlEscaped(std::string_view s, std::string* out) {
       case '>':
         *out += "&gt;";
         break;
-      case '"':
-        *out += "&quot;";
-        break;
-      case '\'':
-        *out += "&apos;";
-        break;
       case '\r':
         *out += "&#13;";
         break;

@@ -32,10 +32,11 @@ size_t CountCharacters(std::string_view s);
 std::string Abbreviate(std::string_view s, size_t max_chars = 64);
 
 // Appends `s` to *out as XML element text that any conforming parser reads back as `s`:
-// & < > " ' are written as the predefined entities, CR as &#13; (so a parser's end-of-line
-// handling keeps it). Text that could not appear in XML at all is never written: a byte that
-// starts no valid UTF-8 sequence becomes U+FFFD, and a character outside the XML Char
-// production (control characters other than TAB, LF and CR; U+FFFE, U+FFFF) is dropped.
+// & < > are written as the predefined entities (quotes need none in element text, and writing
+// them as 6-byte entities let a trigger's quotes grow its metadata sixfold), CR as &#13; (so a
+// parser's end-of-line handling keeps it). Text that could not appear in XML at all is never
+// written: a byte that starts no valid UTF-8 sequence becomes U+FFFD, and a character outside the
+// XML Char production (control characters other than TAB, LF and CR; U+FFFE, U+FFFF) is dropped.
 void AppendXmlEscaped(std::string_view s, std::string* out);
 
 }  // namespace fordeler
