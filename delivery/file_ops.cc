@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <unordered_set>
 #include <vector>
 
 #include "core/names.h"
@@ -162,9 +163,18 @@ Result<FolderUsage> UsageOf(int in_dir, const IsDeliveredFn& delivered,
                             std::optional<uint64_t> except) {
   auto names = ListNames(in_dir);
   if (!names.ok()) return names.status();
+  // Every delivered file has "<name>.metadata" beside it; asking the audit log about each of those
+  // would cost a query per delivery waiting in /IN on every transfer. Placement never lets a data
+  // file take the name of another's metadata (collisions get "<name>.<uuid>"), so "x.metadata"
+  // beside "x" is metadata, and only the others are asked about.
+  std::unordered_set<std::string_view> present(names->begin(), names->end());
+  auto beside_its_data = [&](std::string_view name) {
+    return name.ends_with(".metadata") &&
+           present.contains(name.substr(0, name.size() - std::string_view(".metadata").size()));
+  };
   FolderUsage usage;
   for (const std::string& name : *names) {
-    if (name[0] == '.') continue;
+    if (name[0] == '.' || beside_its_data(name)) continue;
     if (KindOfInFile(name, false) != InFileKind::kData) {  // the audit log decides
       auto is_data = delivered(name);
       if (!is_data.ok()) return is_data.status();

@@ -61,7 +61,8 @@ InFileKind KindOfInFile(std::string_view name, bool delivered);
 using IsDeliveredFn = std::function<Result<bool>(const std::string& name)>;
 
 // What a recipient's /IN holds against its quota (contract §7, 3002): data files only (by
-// KindOfInFile; `delivered` is asked only about names ending in ".metadata" or ".sftpreceipt") —
+// KindOfInFile; `delivered` is asked only about names ending in ".sftpreceipt", and in
+// ".metadata" without the file it would describe beside it) —
 // metadata and receipts are not counted, nor links to the inode `except` (a transfer's own copy,
 // placed before a crash, when that transfer is examined again).
 struct FolderUsage {
