@@ -43,13 +43,15 @@ sockaddr_un AddressOf(const std::string& path, UniqueFd* dir) {
 }
 
 // Root, our uid, or a member of our group (see daemon/peer_credentials.h).
-bool PeerAllowed(int fd, std::string* who) {
+// *who for the log line, *by for the audit events of what the caller does ("operator uid=…").
+bool PeerAllowed(int fd, std::string* who, std::string* by) {
   auto peer = GetPeerCredentials(fd);
   if (!peer.ok()) {
     *who = peer.status().ToString();
     return false;
   }
   *who = peer->ToString();
+  *by = std::string(DeliveryPipeline::kOperator) + " uid=" + std::to_string(peer->uid);
   return MayControl(*peer, geteuid(), getegid());
 }
 
@@ -162,8 +164,8 @@ void ControlServer::Loop() {
 }
 
 void ControlServer::Serve(int client) {
-  std::string who, line;
-  bool allowed = PeerAllowed(client, &who);
+  std::string who, by, line;
+  bool allowed = PeerAllowed(client, &who, &by);
   // The request is read even from a caller that is refused: closing with it unread would reset
   // the connection, and the caller would see "Broken pipe" instead of the refusal.
   bool complete = ReadRequest(client, &line);
@@ -174,14 +176,15 @@ void ControlServer::Serve(int client) {
   }
   if (!complete) return;
   Json request = Json::parse(line, nullptr, false);
-  Json reply = request.is_object() ? Handle(request) : Error("bad_request", "not a JSON object");
+  Json reply =
+      request.is_object() ? Handle(request, by) : Error("bad_request", "not a JSON object");
   spdlog::info("event=control peer=\"{}\" command={} uuid={} ok={}", who,
                request.is_object() ? request.value("command", "") : "",
                request.is_object() ? request.value("uuid", "") : "", reply.value("ok", false));
   SendReply(client, reply);
 }
 
-Json ControlServer::Handle(const Json& request) {
+Json ControlServer::Handle(const Json& request, const std::string& by) {
   std::string command = request.value("command", "");
   std::string uuid = request.value("uuid", "");
   std::string recipient = request.value("recipient", "");
@@ -194,12 +197,12 @@ Json ControlServer::Handle(const Json& request) {
       return Error("refused", "transfer " + uuid + " is finished (" +
                                   std::string(ToString((*t)->state)) + "): nothing to retry");
     }
-    Status s = pipeline_->Retry(uuid);
+    Status s = pipeline_->Retry(uuid, by);
     if (!s.ok()) return Error("refused", s.message());
     return Done("retrying transfer " + uuid + " from step " + std::string(ToString((*t)->step)));
   }
   if (command == "recall") {
-    auto recalled = pipeline_->Recall(uuid, recipient);
+    auto recalled = pipeline_->Recall(uuid, recipient, by);
     if (!recalled.ok()) return ErrorFrom(recalled.status());
     if (recalled->empty()) return Error("refused", "picked up before it could be recalled");
     Json reply = Done("");
@@ -214,7 +217,7 @@ Json ControlServer::Handle(const Json& request) {
   }
   if (command == "redeliver") {
     if (recipient.empty()) return Error("bad_request", "redeliver needs a recipient");
-    auto placed = pipeline_->Redeliver(uuid, recipient);
+    auto placed = pipeline_->Redeliver(uuid, recipient, by);
     if (!placed.ok()) return ErrorFrom(placed.status());
     Json reply = Done("placed " + uuid + " again in " + recipient + "'s IN as " + *placed);
     reply["name"] = *placed;
@@ -222,7 +225,8 @@ Json ControlServer::Handle(const Json& request) {
   }
   if (command == "release" || command == "purge") {
     bool release = command == "release";
-    auto files = release ? pipeline_->ReleaseQuarantined(uuid) : pipeline_->PurgeQuarantined(uuid);
+    auto files =
+        release ? pipeline_->ReleaseQuarantined(uuid, by) : pipeline_->PurgeQuarantined(uuid, by);
     if (!files.ok()) return ErrorFrom(files.status());
     Json reply = Done(release ? "released " + uuid + " into the sender's OUT (" + List(*files) +
                                     "): it is routed again as a new transfer"

@@ -27,11 +27,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "delivery/pipeline.h"
 
 namespace fordeler {
 
 class AuditStore;
-class DeliveryPipeline;
 
 inline constexpr const char* kControlSocketName = "control.sock";
 
@@ -45,8 +45,9 @@ class ControlServer {
   // Ends the thread (a request being served is finished first) and removes the socket.
   void Stop();
 
-  // The reply to one request (exposed for tests).
-  nlohmann::json Handle(const nlohmann::json& request);
+  // The reply to one request (exposed for tests); `by` is who asked, for the audit events.
+  nlohmann::json Handle(const nlohmann::json& request,
+                        const std::string& by = DeliveryPipeline::kOperator);
 
  private:
   void Loop();

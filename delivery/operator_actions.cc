@@ -85,7 +85,7 @@ std::string JoinNames(const std::vector<std::string>& names) {
 }
 
 // Withdraws one delivery; false in *recalled when the recipient picked it up meanwhile.
-Status RecallOne(Impl& p, const DeliveryRecord& d, bool* recalled) {
+Status RecallOne(Impl& p, const DeliveryRecord& d, const std::string& by, bool* recalled) {
   auto in = p.storage->InOf(d.recipient);
   if (!in.ok()) return in.status();
   // Recorded first, so that the removal below is never taken for a pickup.
@@ -93,11 +93,12 @@ Status RecallOne(Impl& p, const DeliveryRecord& d, bool* recalled) {
   r.state = DeliveryState::kRecalled;
   r.recalled_at = p.env->Now();
   std::string name = "name=" + PrintableName(d.name_in_in);
-  Status s = Record(p, std::move(Batch()
-                                     .RequireDeliveryState(d.transfer_uuid, d.recipient,
-                                                           DeliveryState::kDelivered)
-                                     .PutDelivery(r)
-                                     .AddEvent("recalled", d.transfer_uuid, d.recipient, name)));
+  Status s = Record(
+      p,
+      std::move(Batch()
+                    .RequireDeliveryState(d.transfer_uuid, d.recipient, DeliveryState::kDelivered)
+                    .PutDelivery(r)
+                    .AddEvent("recalled", d.transfer_uuid, d.recipient, name + " by=" + by)));
   if (s.code() == Status::Code::kAlreadyExists) {  // picked up (and recorded) meanwhile
     *recalled = false;
     return Status::Ok();
@@ -126,7 +127,7 @@ Status RecallOne(Impl& p, const DeliveryRecord& d, bool* recalled) {
 }  // namespace
 
 Result<std::vector<DeliveryPipeline::Recalled>> DeliveryPipeline::Recall(
-    const std::string& uuid, const std::string& recipient) {
+    const std::string& uuid, const std::string& recipient, const std::string& by) {
   auto t = LoadIdle(*impl_, uuid);
   if (!t.ok()) return t.status();
   if (Status s = Require(*t, TransferState::kDelivered, "only delivered files can be recalled");
@@ -150,7 +151,7 @@ Result<std::vector<DeliveryPipeline::Recalled>> DeliveryPipeline::Recall(
   std::vector<Recalled> out;
   for (const DeliveryRecord& d : targets) {
     bool recalled = false;
-    if (Status s = RecallOne(*impl_, d, &recalled); !s.ok()) return s;
+    if (Status s = RecallOne(*impl_, d, by, &recalled); !s.ok()) return s;
     if (recalled) out.push_back({d.recipient, d.name_in_in});
     spdlog::info("event=recall transfer={} recipient={} recalled={}", uuid, d.recipient, recalled);
   }
@@ -158,7 +159,8 @@ Result<std::vector<DeliveryPipeline::Recalled>> DeliveryPipeline::Recall(
 }
 
 Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
-                                                const std::string& recipient) {
+                                                const std::string& recipient,
+                                                const std::string& by) {
   Impl& p = *impl_;
   auto t = LoadIdle(p, uuid);
   if (!t.ok()) return t.status();
@@ -204,15 +206,17 @@ Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
   d.picked_up_at.reset();
   d.expired_at.reset();
   d.recalled_at.reset();
-  s = Record(p, std::move(Batch().PutDelivery(d).AddEvent("redelivered", uuid, recipient,
-                                                          "name=" + PrintableName(*placed))));
+  s = Record(p,
+             std::move(Batch().PutDelivery(d).AddEvent(
+                 "redelivered", uuid, recipient, "name=" + PrintableName(*placed) + " by=" + by)));
   if (!s.ok()) return s;
   spdlog::info("event=redelivered transfer={} recipient={} name=\"{}\"", uuid, recipient,
                PrintableName(*placed));
   return *placed;
 }
 
-Result<std::vector<std::string>> DeliveryPipeline::ReleaseQuarantined(const std::string& uuid) {
+Result<std::vector<std::string>> DeliveryPipeline::ReleaseQuarantined(const std::string& uuid,
+                                                                      const std::string& by) {
   Impl& p = *impl_;
   auto t = LoadIdle(p, uuid);
   if (!t.ok()) return t.status();
@@ -240,14 +244,15 @@ Result<std::vector<std::string>> DeliveryPipeline::ReleaseQuarantined(const std:
   if (Status s = FsyncDir(p.env, *out); !s.ok()) return s;
   if (Status s = RemoveQuarantine(p, uuid); !s.ok()) return s;
   Status s = Record(p, std::move(Batch().AddEvent("released", uuid, t->sender,
-                                                  "out=\"" + JoinNames(moved) + "\"")));
+                                                  "out=\"" + JoinNames(moved) + "\" by=" + by)));
   if (!s.ok()) return s;
   spdlog::info("event=released transfer={} sender={}", uuid, t->sender);
   p.OnTrigger(t->sender, t->trigger_name);  // the watcher announces it too; one claim wins
   return moved;
 }
 
-Result<std::vector<std::string>> DeliveryPipeline::PurgeQuarantined(const std::string& uuid) {
+Result<std::vector<std::string>> DeliveryPipeline::PurgeQuarantined(const std::string& uuid,
+                                                                    const std::string& by) {
   Impl& p = *impl_;
   auto t = LoadIdle(p, uuid);
   if (!t.ok()) return t.status();
@@ -257,7 +262,7 @@ Result<std::vector<std::string>> DeliveryPipeline::PurgeQuarantined(const std::s
   if (!names.ok()) return names.status();
   if (Status s = RemoveQuarantine(p, uuid); !s.ok()) return s;
   Status s = Record(p, std::move(Batch().AddEvent("purged", uuid, t->sender,
-                                                  "files=\"" + JoinNames(*names) + "\"")));
+                                                  "files=\"" + JoinNames(*names) + "\" by=" + by)));
   if (!s.ok()) return s;
   spdlog::info("event=purged transfer={}", uuid);
   return *names;

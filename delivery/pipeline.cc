@@ -354,7 +354,7 @@ void DeliveryPipeline::OnFolderChange(const std::string& account, Folder folder,
 }
 
 // The operator's retry is recorded (event `retried`, contract §10) before the step runs again.
-Status DeliveryPipeline::Retry(const std::string& uuid) {
+Status DeliveryPipeline::Retry(const std::string& uuid, const std::string& by) {
   JobPtr job;
   {
     MutexLock lock(&impl_->mu_);
@@ -366,7 +366,7 @@ Status DeliveryPipeline::Retry(const std::string& uuid) {
   ++job->token;  // the pending timer no longer runs it; the job is this thread's until scheduled
   Batch batch;
   batch.AddEvent("retried", uuid, job->t.sender,
-                 "by=operator step=" + std::string(ToString(job->t.step)));
+                 "by=" + by + " step=" + std::string(ToString(job->t.step)));
   Status recorded = impl_->audit->Commit(impl_->RecordReceived(*job, std::move(batch)));
   impl_->Schedule(job);
   return recorded;

@@ -62,9 +62,13 @@ class DeliveryPipeline : public FileEventListener {
   void OnFolderChange(const std::string& account, Folder folder, const std::string& name,
                       bool removed);
 
+  // Who asked for an operator action, as its audit event records it (`by=…`): "operator", and
+  // the caller's uid when the control socket knows it ("operator uid=1001").
+  static constexpr const char* kOperator = "operator";
+
   // Runs the state machine of an unfinished transfer again now (`fordeler retry`). Fails for a
   // finished or unknown transfer.
-  Status Retry(const std::string& uuid);
+  Status Retry(const std::string& uuid, const std::string& by = kOperator);
 
   // Operator actions (`fordeler recall`, `redeliver`, `quarantine release|purge`; contract §10;
   // delivery/operator_actions.cc). Each is recorded in the audit log (an event on the transfer)
@@ -79,17 +83,21 @@ class DeliveryPipeline : public FileEventListener {
   // empty): <name>.metadata and <name> leave the recipient's /IN; the delivery becomes
   // `recalled` with an event `recalled`. A delivery the recipient picks up meanwhile is recorded
   // as picked up instead and not returned.
-  Result<std::vector<Recalled>> Recall(const std::string& uuid, const std::string& recipient);
+  Result<std::vector<Recalled>> Recall(const std::string& uuid, const std::string& recipient,
+                                       const std::string& by = kOperator);
   // Places a delivered transfer again in `recipient`'s /IN (one of its recipients, whose
   // delivery is not waiting there now) from the spool, with fresh metadata; the delivery becomes
   // `delivered` again with an event `redelivered`. Returns the name placed.
-  Result<std::string> Redeliver(const std::string& uuid, const std::string& recipient);
+  Result<std::string> Redeliver(const std::string& uuid, const std::string& recipient,
+                                const std::string& by = kOperator);
   // Moves a rejected transfer's quarantined files back into the sender's /OUT (data first, then
   // the trigger), so that they are routed again as a new transfer, and removes the quarantine
   // folder; event `released`. Returns the names put in /OUT.
-  Result<std::vector<std::string>> ReleaseQuarantined(const std::string& uuid);
+  Result<std::vector<std::string>> ReleaseQuarantined(const std::string& uuid,
+                                                      const std::string& by = kOperator);
   // Deletes a rejected transfer's quarantine folder; event `purged`. Returns the names deleted.
-  Result<std::vector<std::string>> PurgeQuarantined(const std::string& uuid);
+  Result<std::vector<std::string>> PurgeQuarantined(const std::string& uuid,
+                                                    const std::string& by = kOperator);
 
   // Transfers started and finished since Start() (tests and benchmarks wait on these).
   int64_t started() const;

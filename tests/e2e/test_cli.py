@@ -214,6 +214,8 @@ def test_recall_before_pickup_then_redeliver(request, factory, keyset):
     assert deliveries[FLIS]["state"] == "recalled" and deliveries[LIS]["state"] == "delivered"
     recalled = [e for e in shown["events"] if e["kind"] == "recalled"]
     assert len(recalled) == 1 and name in recalled[0]["detail"]
+    # The audit log says who: the operator, by the uid the control socket saw (root here).
+    assert recalled[0]["detail"].endswith(" by=operator uid=0"), recalled
     assert "picked_up" not in event_kinds(shown), "the recall's removal is no pickup"
     # Nothing left to recall for flis; an unknown recipient is refused.
     assert "nothing to recall" in cli(d, "recall", uuid, "--recipient", FLIS, expect=1).stderr
@@ -227,7 +229,8 @@ def test_recall_before_pickup_then_redeliver(request, factory, keyset):
     shown = cli_json(d, "show", uuid)
     assert {x["recipient"]: x["state"] for x in shown["deliveries"]} == {FLIS: "delivered",
                                                                          LIS: "delivered"}
-    assert "redelivered" in event_kinds(shown)
+    redelivered = [e["detail"] for e in shown["events"] if e["kind"] == "redelivered"]
+    assert len(redelivered) == 1 and redelivered[0].endswith(" by=operator uid=0"), redelivered
     # lis still has its copy waiting: nothing to place again.
     assert "not picked up" in cli(d, "redeliver", uuid, "--recipient", LIS, expect=1).stderr
 
@@ -266,7 +269,8 @@ def test_quarantine_release_after_the_account_exists_and_purge(request, factory,
     assert "Receipt" in fresh_receipt, fresh_receipt
     assert (d.in_dir(NEWBIE) / name).read_bytes() == b"a;b;c\n1;2;3\n"
     assert receipt_of(old_receipt)["FileTransferUUID"] == fresh_receipt["FileTransferUUID"]
-    assert "released" in event_kinds(cli_json(d, "show", old))
+    released = [e["detail"] for e in cli_json(d, "show", old)["events"] if e["kind"] == "released"]
+    assert len(released) == 1 and released[0].endswith(" by=operator uid=0"), released
     assert cli_json(d, "quarantine", "list") == []
     err = cli(d, "quarantine", "release", old, expect=1).stderr
     assert err.startswith("fordeler quarantine release: ") and "no quarantine folder" in err, err
@@ -279,7 +283,8 @@ def test_quarantine_release_after_the_account_exists_and_purge(request, factory,
     doc = cli_json(d, "quarantine", "purge", other)
     assert doc["ok"] is True and doc["files"]
     assert not (d.state / "quarantine" / other).exists()
-    assert "purged" in event_kinds(cli_json(d, "show", other))
+    purged = [e["detail"] for e in cli_json(d, "show", other)["events"] if e["kind"] == "purged"]
+    assert len(purged) == 1 and purged[0].endswith(" by=operator uid=0"), purged
     assert cli(d, "quarantine", "list").stdout == "quarantine is empty\n"
 
 
@@ -340,7 +345,7 @@ def test_retry_after_an_unwritable_in_folder(daemons, keyset):
     assert "failed" in kinds and "delivered" in kinds
     # The operator's retry ran the step, not the back-off's next attempt.
     retried = [e["detail"] for e in events if e["kind"] == "retried"]
-    assert retried and retried[0] == "by=operator step=spooled", retried
+    assert retried and retried[0] == "by=operator uid=0 step=spooled", retried
 
 
 def test_mutating_commands_need_the_running_daemon(daemons, keyset):
