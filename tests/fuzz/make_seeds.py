@@ -82,6 +82,14 @@ def sftp():
     write("sftp", "oversized", struct.pack(">I", 300 * 1024) + b"\x03")
     write("sftp", "mkdir-symlink", packet(14, u32(1) + string("OUT/d") + attrs_none) +
           packet(20, u32(2) + string("/etc/passwd") + string("OUT/l")))
+    # A 1-byte file reopened for appending, then 3 x 30,000 bytes at offset 0: the harness's
+    # 64 KiB max_file_size must stop it (appends once counted from the offset, not the end).
+    handle1 = string(struct.pack(">I", 1))
+    write("sftp", "append-past-limit",
+          open_w + packet(6, u32(2) + handle + u64(0) + string(b"x")) + close_p +
+          packet(3, u32(4) + string("OUT/f.csv") + u32(0x06) + attrs_none) +
+          b"".join(packet(6, u32(5 + i) + handle1 + u64(0) + string(b"A" * 30000)) for i in range(3)) +
+          packet(4, u32(9) + handle1))
 
 
 def paths():
