@@ -196,9 +196,11 @@ std::string CollisionName(const std::string& name, const std::string& uuid) {
   return CutToFit(name, kMaxFileNameBytes - kSuffix) + "." + uuid;
 }
 
-std::string ReceiptName(const std::string& name, const std::string& uuid) {
+std::string ReceiptName(const std::string& name, const std::string& uuid, bool distinct) {
   constexpr std::string_view kReceipt = ".sftpreceipt";
-  if (name.size() + kReceipt.size() <= kMaxFileNameBytes) return name + std::string(kReceipt);
+  if (!distinct && name.size() + kReceipt.size() <= kMaxFileNameBytes) {
+    return name + std::string(kReceipt);
+  }
   constexpr size_t kSuffix = 1 + 36 + kReceipt.size();  // ".<uuid>.sftpreceipt"
   return CutToFit(name, kMaxFileNameBytes - kSuffix) + "." + uuid + std::string(kReceipt);
 }

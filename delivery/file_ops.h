@@ -82,8 +82,9 @@ std::string CollisionName(const std::string& name, const std::string& uuid);
 // be called up to 255 bytes, so its <name> up to 247, which is no valid <name> and is rejected
 // with 1003 — "<name>.<uuid>.sftpreceipt" instead, <name> cut at a UTF-8 character boundary so
 // that it fits: the receipt is still sent, and never replaces the receipt of the valid <name>
-// the cut might equal.
-std::string ReceiptName(const std::string& name, const std::string& uuid);
+// the cut might equal. `distinct` asks for the second form whatever the length (a delivered file
+// of the first name is in the way).
+std::string ReceiptName(const std::string& name, const std::string& uuid, bool distinct = false);
 
 // Places spool/<uuid> in `in_dir` as <name> or, when that (or its .metadata) is taken, as
 // CollisionName(): a hard link made in staging and renamed in without replacing anything.

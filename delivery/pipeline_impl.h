@@ -135,6 +135,12 @@ struct DeliveryPipeline::Impl {
   Status StepReceiptSent(const JobPtr& job);
   Status StepRejecting(const JobPtr& job);
   static std::string ReceiptFor(const TransferRecord& t);
+  // Where the sender's receipt goes in its /IN: ReceiptName, unless that is a delivered data file
+  // of the sender as a recipient (an account that also receives was sent "<x>.sftpreceipt"): a
+  // receipt replaces an older receipt, never a delivery, and then takes the "<name>.<uuid>"
+  // form. Also that form when the audit log cannot say. The audit log is asked only when a file
+  // of that name is in `sender_in`.
+  std::string ReceiptTarget(const TransferRecord& t, int sender_in);
   Status WriteReceiptFiles(const JobPtr& job, int quarantine_dir);
   Status FinishTransfer(const JobPtr& job, Batch batch);
   Status EndTransfer(const JobPtr& job, Batch batch);

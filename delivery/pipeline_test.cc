@@ -293,6 +293,42 @@ TEST_F(DeliveryTest, DataNamedLikeMetadataOrAReceiptCountsTowardsTheQuota) {
   EXPECT_EQ(Read(Path("lis", "IN", "q3.csv")), "ab");
 }
 
+// An account that both sends and receives may be sent a data file called "<x>.sftpreceipt". Its
+// own receipt for <x> replaces an older receipt, never that delivery: it goes to
+// "<x>.<uuid>.sftpreceipt" instead, for accepted and rejected transfers alike.
+TEST_F(DeliveryTest, AReceiptNeverReplacesADeliveredFileOfItsName) {
+  Route back;
+  back.id = "oekonomi-flis";
+  back.data_area = "oekonomi";
+  back.sender = "flis";
+  back.authorities = {"*"};
+  back.recipients = {"vendor"};
+  config_->routes.push_back(back);
+  StartPipeline();
+  for (const char* name : {"r.csv.sftpreceipt", "bad.csv.sftpreceipt"}) {
+    Put(Path("flis", "OUT", name), "flis's data");
+    Put(Path("flis", "OUT", std::string(name) + ".trigger"),
+        TriggerXml(name, 11, "flis", {"vendor"}));
+    pipeline_->OnFolderChange("flis", Folder::kOut, std::string(name) + ".trigger", false);
+  }
+  ASSERT_TRUE(WaitFinished(2));
+  Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis"}));
+  Send("bad.csv", "abc", TriggerXml("bad.csv", 3, "vendor", {"nobody"}));  // 2001
+  ASSERT_TRUE(WaitFinished(4));
+  for (const char* name : {"r.csv", "bad.csv"}) {
+    std::string delivered = std::string(name) + ".sftpreceipt";
+    EXPECT_EQ(Read(Path("vendor", "IN", delivered)), "flis's data") << name;
+    std::string uuid;
+    for (const TransferRecord& t : Transfers()) {
+      if (t.name == name) uuid = t.uuid;
+    }
+    ASSERT_FALSE(uuid.empty()) << name;
+    std::string receipt =
+        Read(Path("vendor", "IN", std::string(name) + "." + uuid + ".sftpreceipt"));
+    EXPECT_NE(receipt.find(uuid), std::string::npos) << name;
+  }
+}
+
 TEST_F(DeliveryTest, RecoveryFinishesWhatARestartInterrupted) {
   StartPipeline();
   Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis", "lis"}));

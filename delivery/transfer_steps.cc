@@ -444,7 +444,7 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   if (receipt_status.ok()) {
     const std::string receipt_temp = ReceiptTempName(t);
     receipt_status = env->RenameAt(storage->staging(), receipt_temp, staged.sender_in,
-                                   ReceiptName(t.name, t.uuid), /*no_replace=*/false);
+                                   ReceiptTarget(t, staged.sender_in), /*no_replace=*/false);
     if (receipt_status.ok()) {
       folders.push_back(staged.sender_in);
     } else {
@@ -545,13 +545,21 @@ std::string DeliveryPipeline::Impl::ReceiptFor(const TransferRecord& t) {
   return WriteReceipt({t.uuid, t.senders_file_id, error});
 }
 
+std::string DeliveryPipeline::Impl::ReceiptTarget(const TransferRecord& t, int sender_in) {
+  std::string name = ReceiptName(t.name, t.uuid);
+  if (IsNotFound(StatAt(sender_in, name).status())) return name;  // the usual case: nothing there
+  auto delivered = audit->FindDelivered(t.sender, name);
+  if (delivered.ok() && !delivered->has_value()) return name;
+  return ReceiptName(t.name, t.uuid, /*distinct=*/true);
+}
+
 Status DeliveryPipeline::Impl::WriteReceiptFiles(const JobPtr& job, int quarantine_dir) {
   TransferRecord& t = job->t;
   std::string receipt = ReceiptFor(t);
   auto in = storage->InOf(t.sender);
   if (!in.ok()) return in.status();
   Status s = WriteFileDurably(env, storage->staging(), ReceiptTempName(t), *in,
-                              ReceiptName(t.name, t.uuid), receipt, 0440, false);
+                              ReceiptTarget(t, *in), receipt, 0440, false);
   if (s.ok() && quarantine_dir >= 0) {
     s = WriteFileDurably(env, quarantine_dir, "receipt.xml.tmp", quarantine_dir, "receipt.xml",
                          receipt, 0440, false);
