@@ -37,7 +37,9 @@ bool BasicAuth::Allows(std::string_view authorization) const {
   std::string decoded;
   if (!DecodeBase64(authorization.substr(kScheme.size()), &decoded)) return false;
   size_t colon = decoded.find(':');
-  bool ok = colon != std::string::npos && decoded.substr(0, colon) == user_;
+  // crypt_r stops at a NUL: "password\0anything" must not pass as "password".
+  bool ok = colon != std::string::npos && decoded.substr(0, colon) == user_ &&
+            decoded.find('\0', colon) == std::string::npos;
   if (ok) {
     std::string password = decoded.substr(colon + 1);
     auto data = std::make_unique<crypt_data>();  // ~32 KiB: not on the stack

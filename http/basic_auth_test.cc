@@ -33,6 +33,8 @@ TEST(BasicAuthTest, AcceptsTheRightPasswordForSha512AndYescrypt) {
     EXPECT_TRUE(auth.Allows("basic " + Header("ops:s3cret").substr(6))) << prefix;
     EXPECT_FALSE(auth.Allows(Header("ops:s3cret!"))) << prefix;
     EXPECT_FALSE(auth.Allows(Header("root:s3cret"))) << prefix;
+    // crypt_r would stop at the NUL and see "s3cret".
+    EXPECT_FALSE(auth.Allows(Header(std::string("ops:s3cret\0junk", 15)))) << prefix;
   }
 }
 
