@@ -207,9 +207,11 @@ Result<std::chrono::system_clock::time_point> ParseExpiryTime(std::string_view t
       f[3] > 23 || f[4] > 59 || f[5] > 59) {
     return bad();
   }
-  // system_clock counts nanoseconds and ends in 2262: a later expiry means "never".
+  // system_clock counts nanoseconds from 1677 to 2262: a later expiry means "never", an earlier
+  // one "long ago" (converting either would overflow).
   using Clock = std::chrono::system_clock;
   if (t >= Clock::to_time_t(Clock::time_point::max())) return Clock::time_point::max();
+  if (t <= Clock::to_time_t(Clock::time_point::min())) return Clock::time_point::min();
   return Clock::from_time_t(t);
 }
 

@@ -257,5 +257,15 @@ TEST(ExpiryTime, FarFutureMeansNever) {
   EXPECT_GT(*far, system_clock::now());
 }
 
+// Found by fuzz_authorized_keys: a year before 1677 overflowed system_clock's nanoseconds
+// (undefined behaviour). Such a key expired long ago.
+TEST(ExpiryTime, FarPastMeansExpired) {
+  for (const char* text : {"10301231Z", "103012312359", "00010101Z"}) {
+    auto past = ParseExpiryTime(text);
+    ASSERT_TRUE(past.ok()) << text;
+    EXPECT_EQ(*past, system_clock::time_point::min()) << text;
+  }
+}
+
 }  // namespace
 }  // namespace fordeler
