@@ -27,6 +27,7 @@ namespace {
 
 constexpr size_t kMaxRequest = 64 * 1024;
 constexpr int kRequestTimeoutMs = 10'000;
+constexpr int kRefusedTimeoutMs = 1'000;
 
 // A sockaddr for `path`; `dir` keeps the folder open when /proc/self/fd is needed.
 sockaddr_un AddressOf(const std::string& path, UniqueFd* dir) {
@@ -55,11 +56,11 @@ bool PeerAllowed(int fd, std::string* who, std::string* by) {
   return MayControl(*peer, geteuid(), getegid());
 }
 
-bool ReadRequest(int fd, std::string* line) {
+bool ReadRequest(int fd, std::string* line, int timeout_ms) {
   char buf[4096];
   while (line->find('\n') == std::string::npos && line->size() <= kMaxRequest) {
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, kRequestTimeoutMs) <= 0) return false;
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
     ssize_t n = read(fd, buf, sizeof buf);
     if (n <= 0) return false;
     line->append(buf, static_cast<size_t>(n));
@@ -168,7 +169,8 @@ void ControlServer::Serve(int client) {
   bool allowed = PeerAllowed(client, &who, &by);
   // The request is read even from a caller that is refused: closing with it unread would reset
   // the connection, and the caller would see "Broken pipe" instead of the refusal.
-  bool complete = ReadRequest(client, &line);
+  // A caller who is refused gets a second to send it: the socket serves one caller at a time.
+  bool complete = ReadRequest(client, &line, allowed ? kRequestTimeoutMs : kRefusedTimeoutMs);
   if (!allowed) {
     spdlog::warn("event=control_refused peer=\"{}\"", who);
     SendReply(client, Error("refused", "permission denied: only root and fordelerd's group"));
