@@ -824,3 +824,38 @@ def test_metadata_format_filemetadata(daemons, keyset):
         assert info["TransactionId"] == "tx-fm"
     assert list(parse_xml((d2.in_dir(KMD) / (name + ".sftpreceipt")).read_bytes())) == \
         ["ns2:TechnicalReceipt"]
+
+
+def test_retention_at_start_up_expires_what_waited_too_long(daemons, keyset):
+    """Contract §8: at start-up (and hourly) fordelerd removes what waited longer than
+    `retention` — an unfetched delivery (recorded as expired, never as picked up), a data file
+    without trigger left in /OUT — after warning `retention_warning` before the delivery
+    expires (an alert)."""
+    extra = ('[delivery]\ntrigger_grace = "1s"\nretention = "8s"\nretention_warning = "6s"\n'
+             + routes() + "\n" + data_areas_toml())
+    d = daemons.create(accounts(keyset), extra=extra)
+    name = fresh("expiring")
+    send(d, keyset, KMD, name, b"a;b\n", trigger_xml(name, 4, KMD, [FLIS], inf_ref=DELIVER))
+    uuid = wait_receipt(d, KMD, name)["FileTransferUUID"]
+    assert (d.in_dir(FLIS) / name).exists()
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        put_bytes(s, b"never triggered", "OUT/leftover.csv")
+    # Within retention_warning of the expiry (older than 2 s), the sweep at the next start warns.
+    assert d.stop() == 0
+    time.sleep(2.5)
+    d.start()
+    d.wait_log(r"event=retention_swept ", timeout=10)
+    assert (d.in_dir(FLIS) / name).exists() and (d.out_dir(KMD) / "leftover.csv").exists()
+    d.wait_log(r"event=alert kind=retention_warning ", timeout=10)
+    # Past retention (8 s), the sweep at the next start removes both and records the expiry.
+    assert d.stop() == 0
+    time.sleep(6.0)
+    d.start()
+    d.wait_log(r"event=retention_swept expired_out=1 expired_deliveries=1 ", timeout=10)
+    assert not (d.in_dir(FLIS) / name).exists()
+    assert not (d.in_dir(FLIS) / (name + ".metadata")).exists()
+    assert not (d.out_dir(KMD) / "leftover.csv").exists()
+    assert deliveries(d, uuid)[FLIS]["state"] == "expired"
+    kinds = [r["kind"] for r in db_rows(db(d), "SELECT kind FROM events WHERE transfer_uuid = ?",
+                                        (uuid,))]
+    assert "expired" in kinds and "picked_up" not in kinds, kinds

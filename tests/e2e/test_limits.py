@@ -275,3 +275,26 @@ def test_out_quota_refuses_writes_beyond_it(daemons, keyset):
     d.wait_log(r'event=upload_closed account=vendor name="b" size=1000')
     wait_until(lambda: len(limit_rows(d, "out_quota: b")) == 1, 10, "the quota audited")
     assert can_login(d, "127.0.0.1", "vendor", keyset.key("ed25519"))
+
+
+def test_idle_timeout_closes_a_quiet_session_and_not_a_busy_one(daemons, keyset):
+    """idle_timeout (contract §9): a logged-in session with no traffic is closed after it; one
+    that keeps working is not, however long it lasts."""
+    d = daemons.create([vendor(keyset)], server_extra='idle_timeout = "2s"')
+    quiet = login_from(d, "127.0.0.1", "vendor", keyset.key("ed25519"))
+    busy = login_from(d, "127.0.0.1", "vendor", keyset.key("ed25519"))
+    try:
+        busy_sftp = paramiko.SFTPClient.from_transport(busy)
+        paramiko.SFTPClient.from_transport(quiet)  # a channel open, then nothing
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # 5 s of work, a request every 0.5 s
+            assert sorted(busy_sftp.listdir("/")) == ["IN", "OUT"]
+            time.sleep(0.5)
+        assert busy.is_active(), "a working session was closed"
+        wait_until(lambda: not quiet.is_active(), 5, "the quiet session to be closed")
+        d.wait_log(r'event=disconnect peer=\S+ account=vendor reason="idle timeout"')
+        assert d.stderr_text().count('reason="idle timeout"') == 1
+    finally:
+        quiet.close()
+        busy.close()
+    assert can_login(d, "127.0.0.1", "vendor", keyset.key("ed25519"))
