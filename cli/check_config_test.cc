@@ -20,10 +20,10 @@ constexpr const char* kHostKey = "host_keys = [\"host_ed25519\"]\n";
 TEST(CheckConfig, GoodConfigurationPrintsASummaryAndExitsZero) {
   TempDir dir;
   GenerateKey(dir, "host_ed25519", "ed25519");
-  std::string path = dir.Write("fordeler.toml",
-                               "[server]\nlisten = [\"127.0.0.1:2222\", \"[::1]:2222\"]\n" +
-                                   std::string(kHostKey) +
-                                   "[[account]]\nid = \"a\"\n[[account]]\nid = \"b\"\n");
+  std::string path =
+      dir.Write("fordeler.toml", "[server]\nlisten = [\"127.0.0.1:2222\", \"[::1]:2222\"]\n" +
+                                     std::string(kHostKey) +
+                                     "[[account]]\nid = \"a\"\n[[account]]\nid = \"b\"\n");
   std::ostringstream out, err;
   EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitOk);
   EXPECT_EQ(out.str(), path +
@@ -50,8 +50,8 @@ TEST(CheckConfig, ErrorsGoToStderrAsFileLineMessageAndExitTwo) {
 TEST(CheckConfig, JsonCarriesErrorsAndCounts) {
   TempDir dir;
   GenerateKey(dir, "host_ed25519", "ed25519");
-  std::string bad = dir.Write("bad.toml", "[delivery]\nretention = \"forever\"\n[server]\n" +
-                                              std::string(kHostKey));
+  std::string bad = dir.Write(
+      "bad.toml", "[delivery]\nretention = \"forever\"\n[server]\n" + std::string(kHostKey));
   std::ostringstream out, err;
   EXPECT_EQ(RunCheckConfig(bad, true, out, err), kExitUsage);
   auto doc = nlohmann::json::parse(out.str());
