@@ -27,11 +27,12 @@ std::string WhyUnreadable(const std::string& path) {
     return "is a public key; host_keys names the private key (the file without .pub)";
   }
   if (t.find("ENCRYPTED") != std::string_view::npos) return kEncrypted;
-  constexpr std::string_view kOpenSsh = "-----BEGIN OPENSSH PRIVATE KEY-----";
-  if (t.starts_with(kOpenSsh)) {
+  // The OpenSSH format's armour line (matched by its start; the file's first line).
+  size_t body = t.find('\n');
+  if (t.starts_with("-----BEGIN OPENSSH") && body != std::string_view::npos) {
     // openssh-key-v1: magic, then the cipher's name; "none" unless a passphrase protects it.
     std::string base64;
-    for (char c : t.substr(kOpenSsh.size(), 200)) {
+    for (char c : t.substr(body + 1, 200)) {
       if (c != '\n' && c != '\r') base64 += c;
     }
     base64.resize(base64.size() / 4 * 4);
