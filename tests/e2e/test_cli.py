@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pwd
+import tempfile
 import re
 import shutil
 import signal
@@ -23,7 +24,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from harness import (AccountSpec, data_areas_toml, db_rows, fordeler_path, fordelerd_path,
+from harness import (AccountSpec, DaemonFactory, data_areas_toml, db_rows, fordeler_path,
+                     fordelerd_path,
                      receipt_of, run,
                      trigger_xml, wait_receipt, wait_transfer, wait_until)
 
@@ -430,31 +432,35 @@ def test_explain(daemons, keyset, tmp_path):
     assert "cannot read" in err and err.rstrip().endswith("No such file or directory"), err
 
 
-def _traversable_by_all(path: Path) -> list[tuple[Path, int]]:
-    """Adds o+x to `path` and every folder above it; returns the modes to restore."""
-    changed = []
-    for folder in [path, *path.parents]:
-        mode = folder.stat().st_mode & 0o7777
-        if not mode & 0o001:
-            changed.append((folder, mode))
-            os.chmod(folder, mode | 0o001)
-    return changed
+@pytest.fixture
+def reachable_daemons(keyset):
+    """Root's daemons in a folder under /tmp that every user may traverse, with a copy of the
+    CLI there: pytest's own temp folders are private to root, and a pytest starting beside this
+    one (ctest -j) makes them private again."""
+    base = Path(tempfile.mkdtemp(prefix="fordeler-e2e-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        shutil.copy2(fordeler_path(), base / "fordeler")
+        factory = DaemonFactory(base / "daemons", keyset)
+        yield factory
+        factory.finish()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
-def test_a_refused_caller_gets_the_refusal(daemons, keyset, tmp_path):
+def test_a_refused_caller_gets_the_refusal(reachable_daemons, keyset):
     """Someone outside root and fordelerd's group who can reach the socket (an operator opened
     it up) is told why, even when it sends its request after fordelerd has made up its mind."""
     nobody = pwd.getpwnam("nobody")
-    d = make_daemon(daemons, keyset)
+    d = make_daemon(reachable_daemons, keyset)
     uuid = send(d, keyset, fresh("refused"), [FLIS])["FileTransferUUID"]
     sock = d.state / "control.sock"
     os.chmod(sock, 0o666)
-    restore = _traversable_by_all(d.state)
+    base = d.workdir.parent.parent
     # A configuration the unprivileged caller can read: only where the state is.
-    config = tmp_path / "nobody.toml"
+    config = base / "nobody.toml"
     config.write_text(f'[storage]\nroot = "{d.state}"\n\n[database]\npath = "{d.state}/audit.db"\n')
-    restore += _traversable_by_all(tmp_path)
-    os.chmod(config, 0o644)
+    config.chmod(0o644)
     as_nobody = dict(user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
     slow_client = (
         "import socket, sys, time\n"
@@ -464,21 +470,17 @@ def test_a_refused_caller_gets_the_refusal(daemons, keyset, tmp_path):
         "s.sendall(sys.argv[2].encode() + b'\\n')\n"
         "print(s.makefile().readline(), end='')\n")
     request = json.dumps({"command": "retry", "uuid": uuid})
-    try:
-        r = subprocess.run(["/usr/bin/python3", "-c", slow_client, str(sock), request],
+    r = subprocess.run(["/usr/bin/python3", "-c", slow_client, str(sock), request],
+                       capture_output=True, text=True, timeout=30, **as_nobody)
+    assert r.returncode == 0, r.stderr
+    reply = json.loads(r.stdout)
+    assert reply["ok"] is False and reply["error"] == "refused", reply
+    assert "only root and fordelerd's group" in reply["message"]
+    for _ in range(3):
+        r = subprocess.run([str(base / "fordeler"), "--config", str(config), "retry", uuid],
                            capture_output=True, text=True, timeout=30, **as_nobody)
-        assert r.returncode == 0, r.stderr
-        reply = json.loads(r.stdout)
-        assert reply["ok"] is False and reply["error"] == "refused", reply
-        assert "only root and fordelerd's group" in reply["message"]
-        for _ in range(3):
-            r = subprocess.run([fordeler_path(), "--config", str(config), "retry", uuid],
-                               capture_output=True, text=True, timeout=30, **as_nobody)
-            assert r.returncode != 0 and "only root and fordelerd's group" in r.stderr, r
-            assert "Broken pipe" not in r.stderr
-    finally:
-        for folder, mode in reversed(restore):
-            os.chmod(folder, mode)
+        assert r.returncode != 0 and "only root and fordelerd's group" in r.stderr, r
+        assert "Broken pipe" not in r.stderr
     assert "event=control_refused" in d.stderr_since_start()
 
 
