@@ -2,6 +2,11 @@
 #include "audit/chain.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <regex>
+#include <sstream>
 
 #include "audit/audit_testing.h"
 #include "core/sha256.h"
@@ -162,6 +167,46 @@ TEST_F(ChainTest, AReadOnlyStoreVerifiesWhileTheWriterRuns) {
   auto r = reader->Verify(store_->Head().value());
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->ok) << r->problem;
+}
+
+// The daemon's log carries the head at Open, after each commit that crosses a multiple of 1,000
+// events, and at Close (contract §10); each of those heads must verify the chain up to it.
+TEST(ChainHeadLog, LoggedAtOpenEveryThousandEventsAndAtClose) {
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(log)));
+  TempDir dir;
+  FakeEnv env;
+  auto store = OpenOrDie(dir.File("audit.db"), &env);
+  for (int i = 0; i < 300; ++i) {  // 2,100 events in batches of 7: crosses 1,000 and 2,000
+    Batch batch;
+    for (int j = 0; j < 7; ++j) batch.AddEvent("login", "", "a", "n=" + std::to_string(i));
+    ASSERT_TRUE(store->Commit(std::move(batch)).ok());
+  }
+  store.reset();
+  spdlog::set_default_logger(previous);
+
+  std::vector<ChainHead> heads;
+  std::string text = log.str();
+  std::regex line(R"(event=audit_head seq=(\d+) hash=([0-9a-f]*))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator();
+       ++it) {
+    heads.push_back(ChainHead{std::stoll((*it)[1]), (*it)[2]});
+  }
+  ASSERT_EQ(heads.size(), 4u) << text;
+  EXPECT_EQ(heads[0].seq, 0);  // Open, empty log
+  EXPECT_EQ(heads[0].hash, "");
+  EXPECT_EQ(heads[1].seq, 1001);  // the batch that reached seq 1,000
+  EXPECT_EQ(heads[2].seq, 2002);
+  EXPECT_EQ(heads[3].seq, 2100);  // Close
+
+  auto reader = OpenOrDie(dir.File("audit.db"), &env, testing::ReadOnly());
+  for (const ChainHead& head : heads) {
+    auto r = reader->Verify(head);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->ok) << "head " << head.seq << ": " << r->problem;
+  }
 }
 
 }  // namespace
