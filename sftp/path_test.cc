@@ -117,6 +117,21 @@ TEST(IsValidName, ContractRules) {
   EXPECT_FALSE(IsValidName("sur\xed\xa0\x80"));
 }
 
+// Every C0 control, DEL and every C1 control (U+0080..U+009F, encoded C2 80..C2 9F) is refused,
+// the first and last of each range included; the characters just outside them are not.
+TEST(IsValidName, EveryControlCharacterIsRefused) {
+  for (int b = 0x01; b <= 0x1F; ++b) {
+    EXPECT_FALSE(IsValidName("a" + std::string(1, static_cast<char>(b)) + "b")) << b;
+  }
+  EXPECT_FALSE(IsValidName("a\177b"));  // DEL
+  EXPECT_TRUE(IsValidName("a b"));      // 0x20
+  EXPECT_TRUE(IsValidName("a~b"));      // 0x7E
+  for (int b = 0x80; b <= 0x9F; ++b) {
+    EXPECT_FALSE(IsValidName("a\xc2" + std::string(1, static_cast<char>(b)) + "b")) << b;
+  }
+  EXPECT_TRUE(IsValidName("a\302\240b"));  // U+00A0
+}
+
 TEST(IsValidName, LengthLimitIsInBytes) {
   EXPECT_TRUE(IsValidName(std::string(243, 'a')));
   EXPECT_FALSE(IsValidName(std::string(244, 'a')));
