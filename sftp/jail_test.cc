@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <set>
@@ -102,6 +104,29 @@ TEST_P(JailTest, PlantedSymlinkIsNeverFollowed) {
   EXPECT_EQ(st.st_size, 11);
   struct stat dangling;
   EXPECT_NE(stat("/nonexistent", &dangling), 0);
+}
+
+// The callers pass single components (the SFTP policy normalises paths first); openat2's
+// RESOLVE_BENEATH keeps even a name that climbs out inside the folder. The openat fallback has
+// only O_NOFOLLOW and relies on the callers.
+TEST_P(JailTest, Openat2RefusesANameThatClimbsOutOfTheFolder) {
+  if (GetParam()) GTEST_SKIP() << "the openat fallback relies on validated names";
+  struct open_how how = {};
+  how.flags = O_PATH;
+  how.resolve = RESOLVE_BENEATH;
+  long probe = syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof(how));
+  if (probe < 0) GTEST_SKIP() << "no openat2 here: errno " << errno;
+  close(static_cast<int>(probe));
+  WriteFile(in_ + "delivered", "for acme");
+  struct stat st;
+  for (int flags : {O_RDONLY, O_WRONLY, O_WRONLY | O_CREAT}) {
+    EXPECT_FALSE(jail_->OpenFile(Folder::kOut, "../IN/delivered", flags, &st).ok()) << flags;
+    EXPECT_FALSE(jail_->OpenFile(Folder::kOut, "../../../secret", flags, &st).ok()) << flags;
+    EXPECT_FALSE(jail_->OpenFile(Folder::kIn, "../OUT/new", flags, &st).ok()) << flags;
+  }
+  EXPECT_TRUE(List(Folder::kOut).empty());
+  ASSERT_EQ(stat(secret_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 11);
 }
 
 TEST_P(JailTest, SymlinkedFolderIsRefusedAtOpen) {
