@@ -86,7 +86,10 @@ TEST_P(JailTest, OpensWritesAndReadsRegularFiles) {
 
 TEST_P(JailTest, PlantedSymlinkIsNeverFollowed) {
   ASSERT_EQ(symlink(secret_.c_str(), (out_ + "link").c_str()), 0);
-  ASSERT_EQ(symlink("/nonexistent", (out_ + "dangling").c_str()), 0);
+  // A dangling target outside the jail but inside the test's folder: should the jail ever follow
+  // it, what it creates is cleaned up with the folder, not left on the host to fail later runs.
+  const std::string nowhere = dir_.path() + "/nowhere";
+  ASSERT_EQ(symlink(nowhere.c_str(), (out_ + "dangling").c_str()), 0);
   struct stat st;
   for (int flags : {O_RDONLY, O_WRONLY, O_WRONLY | O_TRUNC, O_WRONLY | O_CREAT, O_RDWR}) {
     Result<int> fd = jail_->OpenFile(Folder::kOut, "link", flags, &st);
@@ -103,7 +106,7 @@ TEST_P(JailTest, PlantedSymlinkIsNeverFollowed) {
   ASSERT_EQ(stat(secret_.c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 11);
   struct stat dangling;
-  EXPECT_NE(stat("/nonexistent", &dangling), 0);
+  EXPECT_NE(stat(nowhere.c_str(), &dangling), 0);
 }
 
 // The callers pass single components (the SFTP policy normalises paths first); openat2's
