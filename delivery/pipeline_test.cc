@@ -16,6 +16,7 @@
 #include "core/uuid.h"
 #include "delivery/pipeline_testing.h"
 #include "delivery/storage.h"
+#include "metadata/trigger.h"
 
 namespace fordeler {
 namespace {
@@ -110,6 +111,24 @@ TEST_F(DeliveryTest, EachSenderErrorHasItsCode) {
     ASSERT_TRUE(deliveries.ok());
     EXPECT_TRUE(deliveries->empty()) << t.name;
   }
+}
+
+// Contract §3: a trigger is at most 64 KiB. The pipeline reads one byte past the limit, so that a
+// trigger one byte over it is refused even when that byte is trailing white space and the first
+// 64 KiB alone would be a valid trigger.
+TEST_F(DeliveryTest, ATriggerOfExactly64KiBIsReadAndOneByteMoreIsMalformed) {
+  StartPipeline();
+  std::string at_limit = TriggerXml("limit.csv", 3, "vendor", {"flis"});
+  at_limit.resize(kMaxTriggerBytes, '\n');
+  std::string over_limit = TriggerXml("over.csv", 3, "vendor", {"flis"});
+  over_limit.resize(kMaxTriggerBytes + 1, '\n');
+  Send("limit.csv", "abc", at_limit);
+  Send("over.csv", "abc", over_limit);
+  ASSERT_TRUE(WaitFinished(2));
+  EXPECT_EQ(Read(Path("flis", "IN", "limit.csv")), "abc");
+  std::string receipt = Read(Path("vendor", "IN", "over.csv.sftpreceipt"));
+  EXPECT_NE(receipt.find("<ErrorCode>1001</ErrorCode>"), std::string::npos) << receipt;
+  EXPECT_FALSE(Exists(Path("flis", "IN", "over.csv")));
 }
 
 TEST_F(DeliveryTest, MissingDataFileIsRejectedAfterTheGrace) {
