@@ -283,6 +283,21 @@ TEST_F(RetentionTest, ALeftoversMetadataIsRemovedOnlyWhenItIsNoDelivery) {
   pipeline_->Stop();  // before `ahead` goes
 }
 
+// Metadata goes only once its data is gone: while the data file is in /IN (its delivery not yet
+// expired), its metadata stays, however old the metadata file's own ctime.
+TEST_F(RetentionTest, MetadataStaysWhileItsDataIsThere) {
+  config_->routes[0].recipients = {"flis"};
+  LaterEnv ahead(hours(24 * 2));
+  StartPipeline(&ahead);  // delivered (by the audit log) two days after the files' ctimes
+  Send("m.csv", "abc", TriggerXml("m.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  SweepAt(hours(24 * 31));  // the ctimes are past retention; the delivery expires a day later
+  EXPECT_EQ(Read(Path("flis", "IN", "m.csv")), "abc");
+  EXPECT_TRUE(Exists(Path("flis", "IN", "m.csv.metadata")));
+  EXPECT_EQ(StateOf("flis"), DeliveryState::kDelivered);
+  pipeline_->Stop();  // before `ahead` goes
+}
+
 // The copies of all recipients and the spool file are one inode: one recipient's pickup changes
 // the ctime of the others' copies. Their age is the delivery's, from the audit log.
 TEST_F(RetentionTest, AnotherRecipientsPickupDoesNotRestartTheClock) {
