@@ -101,6 +101,43 @@ TEST_F(PickupTest, AReportedRemovalIsRecordedOnceHoweverOftenItIsReported) {
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "picked_up"), 1);
 }
 
+// Runs `after_done` on the audit writer once the commit ending a transfer is durable, before
+// anything else is committed (CommitThen: CrashPoint "after_done").
+class AfterTheEndEnv : public BeforeTheEndEnv {
+ public:
+  void CrashPoint(std::string_view name) override {
+    if (name == "after_done" && after_done) {
+      after_done();
+      after_done = nullptr;
+    }
+  }
+  std::function<void()> after_done;
+};
+
+// The file was fetched before the delivery's commit, and the server's report of the removal is
+// looked at right after it: the report finds the delivery `delivered`, and so does the look at
+// each delivery after the commit (RecordPickupsMeanwhile). Both record the pickup, each requiring
+// the delivery still `delivered`: exactly one of them commits.
+TEST_F(PickupTest, AReportRacingTheLookAfterTheCommitIsRecordedOnce) {
+  config_->routes[0].recipients = {"flis"};
+  AfterTheEndEnv env;
+  StartPipeline(&env);
+  env.before_end = [&] { ASSERT_EQ(unlink(Path("flis", "IN", "r.csv").c_str()), 0); };
+  env.after_done = [&] {
+    // The audit writer waits here, so the report's lookup sees the delivery `delivered` and its
+    // batch queues behind this commit, as does RecordPickupsMeanwhile's.
+    pipeline_->OnFolderChange("flis", Folder::kIn, "r.csv", true);
+    std::this_thread::sleep_for(milliseconds(300));
+  };
+  Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  const std::string uuid = Transfers().at(0).uuid;
+  EXPECT_TRUE(WaitDeliveryState(uuid, DeliveryState::kPickedUp));
+  std::this_thread::sleep_for(milliseconds(200));
+  auto kinds = Kinds(uuid);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "picked_up"), 1);
+}
+
 TEST_F(PickupTest, AFileStillWaitingAfterTheCommitIsNoPickup) {
   StartPipeline();
   Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis", "lis"}));
