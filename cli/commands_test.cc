@@ -169,6 +169,31 @@ TEST_F(CommandsTest, StatusCountsAndStuckTransfers) {
   EXPECT_NE(err_.str().find("44444444-4444-4444-8444-444444444444"), std::string::npos);
 }
 
+// Contract §10: `status` exits 1 for a transfer failing with 5001 at once, not only after it has
+// been unfinished for 5 minutes; a transfer unfinished for a minute without a failure is fine.
+TEST_F(CommandsTest, StatusIsBadNewsAtOnceForATransferFailingWith5001) {
+  Batch b;
+  TransferRecord young = fordeler::testing::SampleTransfer("55555555-5555-4555-8555-555555555555",
+                                                           now_ - std::chrono::minutes(1));
+  young.step = TransferStep::kSpooled;
+  b.PutTransfer(young);
+  ASSERT_TRUE(store_->Commit(std::move(b)).ok());
+  EXPECT_EQ(RunStatus(config_path_, false, now_, io_), kExitOk) << err_.str();
+
+  Batch failing_batch;
+  TransferRecord failing = fordeler::testing::SampleTransfer("66666666-6666-4666-8666-666666666666",
+                                                             now_ - std::chrono::minutes(1));
+  failing.step = TransferStep::kSpooled;
+  failing.error_code = 5001;
+  failing.error_description = "injected: EIO";
+  failing_batch.PutTransfer(failing);
+  ASSERT_TRUE(store_->Commit(std::move(failing_batch)).ok());
+  EXPECT_EQ(RunStatus(config_path_, false, now_, io_), kExitBadNews);
+  const std::string shown = out_.str() + err_.str();
+  EXPECT_NE(shown.find("66666666-6666-4666-8666-666666666666"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("55555555-5555-4555-8555-555555555555"), std::string::npos) << shown;
+}
+
 TEST_F(CommandsTest, StatusShowsRouteHealthAndExitsOneWhileLate) {
   // now_ is 16:00 UTC; r2 expected a delivery at 15:00 with 45 minutes' grace, and none came.
   std::ofstream(config_path_, std::ios::app)
