@@ -259,6 +259,10 @@ void SshSession::AfterPoll() {
     // tell the client instead of leaving it waiting.
     spdlog::info("event=login_failed peer={} user={} reason=\"{}\"", address_, attempted_user_,
                  ssh_get_error(session_));
+    // The client tried a key: a failed login like a wrong key (audit event, metric, ban count),
+    // although libssh refused it before AuthPubkey saw it.
+    ++auth_attempts_;
+    if (!attempted_user_.empty()) failed_user_ = attempted_user_;
     Close("authentication failed: signature algorithm not accepted");
     return;
   }

@@ -16,7 +16,8 @@ import threading
 import paramiko
 import pytest
 
-from harness import AccountSpec, connect_transport, random_file, sha256_bytes, sha256_file
+from harness import (AccountSpec, connect_transport, db_rows, random_file, sha256_bytes, sha256_file,
+                     wait_until)
 
 VENDOR_KEYS = ["ed25519", "ecdsa256", "ecdsa384", "ecdsa521", "rsa2048", "rsa3072", "rsa4096"]
 KEY_NAMES = VENDOR_KEYS + ["flis_ed25519", "stranger_ed25519"]
@@ -100,17 +101,26 @@ def test_login_with_rsa_key(d, keyset, name, alg):
 
 
 def test_rsa_sha1_signature_refused(d, keyset, monkeypatch):
-    """A client signing with ssh-rsa (SHA-1) is refused even though the key is configured."""
+    """A client signing with ssh-rsa (SHA-1) is refused even though the key is configured, and
+    the refusal is a failed login in the audit log (and so in the metric), like a wrong key."""
     monkeypatch.setattr(paramiko.auth_handler.AuthHandler, "_finalize_pubkey_algorithm",
                         lambda self, key_type: "ssh-rsa")
     t = connect_transport(d.host, d.port, "vendor", None, authenticate=False)
+    address = "{}:{}".format(*t.sock.getsockname())
     try:
+        with pytest.raises(paramiko.BadAuthenticationType):  # as libssh2 does: "none" first
+            t.auth_none("vendor")
         with pytest.raises(paramiko.AuthenticationException):
             t.auth_publickey("vendor", paramiko.RSAKey.from_private_key_file(
                 str(keyset.key("rsa2048"))))
         assert not t.is_authenticated(), "an ssh-rsa (SHA-1) signature was accepted"
     finally:
         t.close()
+    sql = "SELECT account FROM events WHERE kind = 'login_failed' AND detail LIKE ?"
+    wait_until(lambda: db_rows(d.state / "audit.db", sql, (f"address={address}%",)), 10,
+               f"a login_failed event for {address}")
+    rows = db_rows(d.state / "audit.db", sql, (f"address={address}%",))
+    assert [r["account"] for r in rows] == ["vendor"], rows
 
 
 def test_password_auth_refused(d):
