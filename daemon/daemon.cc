@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "audit/audit_store.h"
@@ -47,6 +49,37 @@ Status EnsureStorageRoot(const std::string& root) {
   return Status::Ok();
 }
 
+constexpr const char* kLockFileName = "fordelerd.lock";
+
+// One fordelerd per storage root. A second one (started by hand beside the service, say) would
+// resume the same transfers, sweep the same files, append to the same audit chain and replace
+// the control socket. The lock is an flock on <root>/fordelerd.lock, which holds the owner's
+// pid for the message; it is released when the process ends, however it ends.
+Status LockStorageRoot(const std::string& root, int* fd_out) {
+  std::string path = root + "/" + kLockFileName;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char holder[32] = {};
+    ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+    std::string pid = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    ::close(fd);
+    if (err != EWOULDBLOCK) return Status::FromErrno(err, "lock " + path);
+    return Status::Unavailable("another fordelerd" + (pid.empty() ? "" : " (pid " + pid + ")") +
+                               " uses the storage root " + root);
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::FromErrno(err, "write " + path);
+  }
+  *fd_out = fd;  // kept open (and locked) until the process ends
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct Daemon::Impl {
@@ -61,6 +94,9 @@ struct Daemon::Impl {
         }),
         signals(control, SIGTERM, SIGINT, SIGHUP),
         watchdog(control) {}
+  ~Impl() {
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
 
   std::shared_ptr<const Config> Load(bool at_start);
   Status StartDelivery();
@@ -81,6 +117,7 @@ struct Daemon::Impl {
   std::unique_ptr<Monitor> monitor;               // schedules, route health, alerts
   std::unique_ptr<RetentionSweeper> retention;    // raises through `monitor`: goes first
   std::unique_ptr<ControlServer> control_server;  // `fordeler retry`, `recall`, ...
+  int lock_fd = -1;  // <root>/fordelerd.lock, held for the process's life
   EventLog events;
   Metrics metrics;                  // /metrics
   MetricsListener session_metrics;  // counts session events, then passes them to `events`
@@ -264,6 +301,7 @@ int Daemon::Run() {
     return 2;
   }
   Status s = EnsureStorageRoot(d.config->storage.root);
+  if (s.ok()) s = LockStorageRoot(d.config->storage.root, &d.lock_fd);
   if (s.ok()) s = d.registry.Configure(*d.config);
   if (s.ok()) s = d.StartDelivery();
   if (s.ok()) s = d.server.Start(d.config);

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import paramiko
 import pytest
 
 from harness import (AccountSpec, assert_no_sanitizer_report, connect_transport, data_areas_toml,
-                     db_rows, fordelerd_path, have_ipv6_loopback, pubkey_line,
+                     db_rows, fordeler_path, fordelerd_path, have_ipv6_loopback, pubkey_line,
                      raw_socket, render_config, run, trigger_xml, wait_until)
 
 KEY_NAMES = ["ed25519", "ecdsa256", "flis_ed25519", "new_ed25519", "weak_rsa1024"]
@@ -161,6 +162,32 @@ def test_sigkill_then_immediate_restart_on_same_port(daemons, keyset):
         assert can_login(d, "vendor", keyset.key("ed25519")), "no login after restart"
     finally:
         s.transport.close()
+
+
+def test_a_second_daemon_on_the_same_storage_root_refuses_to_start(daemons, keyset):
+    """A fordelerd started by hand beside the running one (same configuration) must not touch
+    its state: no recovery or retention of its own, and the running daemon's control socket
+    stays (it used to be replaced, then removed, so `fordeler retry` said "not running")."""
+    d = daemons.create([vendor(keyset)])  # listen port 0: the second one could listen too
+    sock = d.state / "control.sock"
+    assert sock.exists()
+    second = subprocess.Popen([fordelerd_path(), "--config", str(d.config_path)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = second.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        second.terminate()
+        _, err = second.communicate(timeout=20)
+        pytest.fail(f"a second fordelerd on {d.state} started:\n{err}")
+    assert second.returncode == 1, err
+    assert "event=not_started" in err and "another fordelerd" in err, err
+    assert "event=listening" not in err and "event=control_socket" not in err, err
+    assert sock.exists(), "the running daemon's control socket was removed"
+    r = run([fordeler_path(), "--config", str(d.config_path), "retry",
+             "01a24daf-0000-7000-8000-000000000000"])
+    assert r.returncode == 1 and "not running" not in r.stderr, r.stderr
+    assert can_login(d, "vendor", keyset.key("ed25519"))
 
 
 # ------------------------------------------------------------------------------------------
