@@ -14,9 +14,12 @@ namespace fordeler {
 enum class Folder { kRoot, kIn, kOut };
 
 // A file in an account's /OUT was closed after writing (kClosed), or renamed to its current
-// name (kRenamed; the interesting case is a rename to "<name>.trigger").
+// name (kRenamed; the interesting case is a rename to "<name>.trigger"), or its bytes changed
+// without a complete upload (kChanged: a SETSTAT that resized it, an upload whose writes failed
+// or whose session ended; never announces a trigger, only tells delivery that what an earlier
+// close said about the file, its digest above all, no longer holds).
 struct UploadClosed {
-  enum class How { kClosed, kRenamed };
+  enum class How { kClosed, kRenamed, kChanged };
   std::string account;
   std::string name;  // file name in /OUT, no folder
   uint64_t size = 0;

@@ -317,7 +317,7 @@ void DeliveryPipeline::Rescan() { impl_->Rescan(); }
 
 void DeliveryPipeline::OnUploadClosed(const UploadClosed& e) {
   if (IsTriggerName(e.name)) {
-    impl_->OnTrigger(e.account, e.name);
+    if (e.how != UploadClosed::How::kChanged) impl_->OnTrigger(e.account, e.name);
     return;
   }
   auto now = impl_->env->Steady();

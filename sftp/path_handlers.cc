@@ -53,13 +53,28 @@ Status I::Setstat(Request& r) {
     Result<std::shared_ptr<FileTicket>> t = account->Acquire(name, /*write=*/true);
     if (!t.ok()) return t.status();
     Result<int> fd = jail->OpenFile(Folder::kOut, name, O_WRONLY, &st);
+    bool changed = false;
     if (fd.ok()) {
       if (ftruncate(*fd, static_cast<off_t>(r.attrs.size)) != 0) {
         s = Status::FromErrno(errno, name);
+      } else {
+        changed = true;
+        if (fstat(*fd, &st) != 0) st = {};
       }
       close(*fd);
     } else {
       s = fd.status();
+    }
+    // What an earlier close said about the file (its digest) no longer holds; said before
+    // letting go, so that no take can begin with it.
+    if (changed && !IsTriggerName(name)) {
+      UploadClosed event;
+      event.account = options.account;
+      event.name = name;
+      event.size = static_cast<uint64_t>(st.st_size);
+      event.inode = static_cast<uint64_t>(st.st_ino);
+      event.how = UploadClosed::How::kChanged;
+      listener->OnUploadClosed(event);
     }
     account->Release(name, /*write=*/true);
     if (!s.ok()) return s;

@@ -259,7 +259,10 @@ TEST_F(SessionTest, AbortRemovesAHalfWrittenTrigger) {
   client_.session().Abort();
   EXPECT_FALSE(Exists(Out() + "d.csv.trigger"));
   EXPECT_TRUE(Exists(Out() + "d.csv"));  // data files stay: the sender may resume
-  EXPECT_TRUE(events_.uploads().empty());
+  auto ups = events_.uploads();  // the data file only said to have changed; the trigger nothing
+  ASSERT_EQ(ups.size(), 1u);
+  EXPECT_EQ(ups[0].name, "d.csv");
+  EXPECT_EQ(ups[0].how, UploadClosed::How::kChanged);
   EXPECT_FALSE(registry_.IsOpenForWriting("acme", "d.csv"));
   EXPECT_FALSE(registry_.IsOpenForWriting("acme", "d.csv.trigger"));
 }

@@ -326,15 +326,16 @@ void SftpSession::Impl::CloseFileHandle(Handle* h, bool abort, Status* result) {
   bool incomplete = abort || h->write_failed;
   bool publish = upload && !incomplete;
   UploadClosed event;
-  if (publish) {
+  if (upload) {
     struct stat st;
     if (fstat(h->fd, &st) == 0) {
       event.size = static_cast<uint64_t>(st.st_size);
       event.inode = static_cast<uint64_t>(st.st_ino);
-      StartWriteBack(h, event.size, /*closing=*/true);
+      if (publish) StartWriteBack(h, event.size, /*closing=*/true);
     }
     // The digest describes the file only if this handle wrote all of it, alone.
-    if (h->hash_valid && h->next_offset == event.size && !h->shared_with_another_writer()) {
+    if (publish && h->hash_valid && h->next_offset == event.size &&
+        !h->shared_with_another_writer()) {
       event.sha256 = h->hash->Finish();
     }
   }
@@ -343,15 +344,20 @@ void SftpSession::Impl::CloseFileHandle(Handle* h, bool abort, Status* result) {
   if (close(h->fd) != 0 && publish) {
     if (result != nullptr) *result = Status::FromErrno(errno, h->name);
     publish = false;
+    event.sha256.reset();
   }
+  event.account = options.account;
+  event.name = h->name;
+  event.how = publish ? UploadClosed::How::kClosed : UploadClosed::How::kChanged;
+  // A data file is announced before the handle lets go of it, so that no take can begin with
+  // what an earlier close said about it; an upload that is not announced may still have changed
+  // its bytes (kChanged), and delivery must not trust that earlier digest any longer. A trigger
+  // is announced after: delivery looks at it at once, and must find it closed.
+  bool trigger = IsTriggerName(h->name);
+  if (upload && !trigger) listener->OnUploadClosed(event);
   if (h->ticket) account->Release(h->name, h->writable);
   if (!abort && h->folder == Folder::kIn && h->readable) PublishDownloaded(h);
-  if (publish) {
-    event.account = options.account;
-    event.name = h->name;
-    event.how = UploadClosed::How::kClosed;
-    listener->OnUploadClosed(event);
-  }
+  if (publish && trigger) listener->OnUploadClosed(event);
   handles.Free(h);
 }
 

@@ -145,9 +145,43 @@ TEST_F(SessionTest, SetstatTruncatingAnOpenUploadLeavesTheHashUnset) {
   ASSERT_EQ(client_.Write(h.handle, 4, "CC").code, kFxOk);  // "AA\0\0CC" on disk
   ASSERT_EQ(client_.Close(h.handle).code, kFxOk);
   auto ups = events_.uploads();
-  ASSERT_EQ(ups.size(), 1u);
-  EXPECT_EQ(ups[0].size, 6u);
+  ASSERT_EQ(ups.size(), 2u);
+  EXPECT_EQ(ups[0].how, UploadClosed::How::kChanged);  // the SETSTAT resized it
+  EXPECT_EQ(ups[0].size, 2u);
   EXPECT_FALSE(ups[0].sha256.has_value());
+  EXPECT_EQ(ups[1].how, UploadClosed::How::kClosed);
+  EXPECT_EQ(ups[1].size, 6u);
+  EXPECT_FALSE(ups[1].sha256.has_value());
+}
+
+// A data file closed, then resized by SETSTAT or rewritten by an upload that fails: its inode
+// and perhaps its size stay, but the digest of the first close no longer describes it. Delivery
+// is told (kChanged, no digest) before the handle lets go.
+TEST_F(SessionTest, ChangesWithoutACompleteUploadAreAnnouncedWithoutADigest) {
+  ASSERT_EQ(client_.Put("OUT/d.csv", "abcdef"), kFxOk);
+  FileAttrs a;
+  a.flags = kAttrSize;
+  a.size = 6;  // the same size: only the bytes could differ (here they do not)
+  ASSERT_EQ(client_.Setstat("OUT/d.csv", a).code, kFxOk);
+  Reply h = client_.Open("OUT/d.csv", kFxfWrite);
+  ASSERT_EQ(client_.Write(h.handle, 0, "XY").code, kFxOk);
+  EXPECT_NE(client_.Write(h.handle, uint64_t{1} << 62, "z").code, kFxOk);  // too large
+  ASSERT_EQ(client_.Close(h.handle).code, kFxOk);
+  auto ups = events_.uploads();
+  ASSERT_EQ(ups.size(), 3u);
+  EXPECT_EQ(ups[0].how, UploadClosed::How::kClosed);
+  EXPECT_TRUE(ups[0].sha256.has_value());
+  for (size_t i : {1u, 2u}) {
+    EXPECT_EQ(ups[i].how, UploadClosed::How::kChanged) << i;
+    EXPECT_EQ(ups[i].name, "d.csv");
+    EXPECT_EQ(ups[i].size, 6u);
+    EXPECT_EQ(ups[i].inode, ups[0].inode);
+    EXPECT_FALSE(ups[i].sha256.has_value());
+  }
+  // Resizing a trigger announces nothing: a trigger is read, never hashed.
+  ASSERT_EQ(client_.Put("OUT/d.csv.trigger", "<x/>"), kFxOk);
+  ASSERT_EQ(client_.Setstat("OUT/d.csv.trigger", a).code, kFxOk);
+  EXPECT_EQ(events_.uploads().size(), 4u);
 }
 
 TEST_F(SessionTest, EmptyUploadHasTheEmptyDigest) {
@@ -241,8 +275,12 @@ TEST_F(SessionTest, OutQuotaRefusesWritesAndTheUploadIsNotAnnounced) {
   EXPECT_TRUE(w.message.starts_with("quota exceeded: /OUT may hold 100 bytes")) << w.message;
   EXPECT_EQ(c.Close(h.handle).code, kFxOk);
   std::vector<std::string> announced;
-  for (const UploadClosed& u : events_.uploads()) announced.push_back(u.name);
+  for (const UploadClosed& u : events_.uploads()) {
+    if (u.how != UploadClosed::How::kChanged) announced.push_back(u.name);
+  }
   EXPECT_EQ(announced, (std::vector<std::string>{"a", "a.trigger"}));  // b failed: not routed
+  EXPECT_EQ(events_.uploads().back().name, "b");                       // only said to have changed
+  EXPECT_EQ(events_.uploads().back().how, UploadClosed::How::kChanged);
   int limits = 0;
   for (const SessionEvent& e : events_.sessions()) {
     if (e.kind == SessionEvent::Kind::kLimit) ++limits;

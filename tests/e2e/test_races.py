@@ -1,0 +1,110 @@
+"""Several SFTP sessions of one account at once (contract §2): clients pool connections, retry
+while an old session still lives, and upload in parallel. What one session does to a file in
+/OUT must never let another's handle reach the delivered copy, nor leave delivery trusting a
+digest that no longer describes the file it takes.
+
+One daemon serves the module; every test uses its own file names.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid as uuidlib
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from harness import (AccountSpec, data_areas_toml, metadata_of, sha256_bytes, trigger_xml,
+                     wait_receipt, wait_transfer)
+
+KMD = "kmd-oekonomi"
+FLIS = "flis"
+KEY_NAMES = ["kmd_ed25519", "flis_ed25519"]
+KEYS = {KMD: "kmd_ed25519", FLIS: "flis_ed25519"}
+DELIVER = "FLISOekonomiAflever_1"
+
+
+@pytest.fixture(scope="module")
+def d(module_daemons, keyset):
+    accounts = [AccountSpec(KMD, [keyset.key(KEYS[KMD])],
+                            extra='authority = "urn:oio:cvr-nr:55133018"\nit_system = "kmd"'),
+                AccountSpec(FLIS, [keyset.key(KEYS[FLIS])], extra='it_system = "FLIS"')]
+    extra = ('[delivery]\ntrigger_grace = "2s"\n' + f"""
+[[route]]
+id = "oekonomi-kmd"
+data_area = "oekonomi"
+sender = "{KMD}"
+authorities = ["*"]
+recipients = ["{FLIS}"]
+""" + "\n" + data_areas_toml())
+    return module_daemons.create(accounts, extra=extra)
+
+
+def key(keyset, account):
+    return keyset.key(KEYS[account])
+
+
+def fresh(tag: str) -> str:
+    return f"{tag}-{uuidlib.uuid4().hex[:10]}.csv"
+
+
+def db(d) -> Path:
+    return d.state / "audit.db"
+
+
+def deliver_and_check(d, s, name: str, expected: bytes) -> None:
+    """Sends the trigger for OUT/<name> (no Sha256 in it) and checks that flis received exactly
+    `expected` with metadata whose Sha256 is that of `expected`, as the audit log says."""
+    s.putfo(io.BytesIO(trigger_xml(name, len(expected), KMD, [FLIS], inf_ref=DELIVER)),
+            f"OUT/{name}.trigger")
+    r = wait_receipt(d, KMD, name)
+    assert r["Receipt"]["Message"] == "SUCCESS", r
+    got = (d.in_dir(FLIS) / name).read_bytes()
+    assert got == expected
+    sha = sha256_bytes(expected)
+    m = metadata_of(d.in_dir(FLIS) / (name + ".metadata"))
+    assert m["FileDescriptor"]["Sha256"] == sha, "the metadata names another file's digest"
+    row = wait_transfer(db(d), r["FileTransferUUID"])
+    assert row["sha256"] == sha, dict(row)
+
+
+
+@pytest.mark.parametrize("how", ["setstat", "failed_write", "cut_session"])
+def test_changed_after_close_is_hashed_again(d, keyset, how):
+    """A data file uploaded and closed, then changed by another session without a complete
+    upload — resized by SETSTAT (truncated and grown back to its size), rewritten through a
+    handle whose later write failed, or rewritten by a session cut off before it closed — keeps
+    its inode and size: delivery must hash what it takes, not reuse the digest of the first
+    close (which would put a wrong Sha256 in the metadata, and let a trigger's Sha256 of the old
+    bytes pass)."""
+    name = fresh(f"changed-{how}")
+    data = os.urandom(5000)
+    with d.sftp(KMD, key(keyset, KMD)) as a:
+        a.putfo(io.BytesIO(data), f"OUT/{name}")
+        if how == "setstat":
+            with d.sftp(KMD, key(keyset, KMD)) as b:
+                b.truncate(f"OUT/{name}", 0)
+                b.truncate(f"OUT/{name}", len(data))
+            expected = bytes(len(data))
+        else:
+            t = d.transport(KMD, key(keyset, KMD))
+            b = paramiko.SFTPClient.from_transport(t)
+            f = b.open(f"OUT/{name}", "r+")
+            f.set_pipelined(False)
+            f.write(b"X" * 100)
+            expected = b"X" * 100 + data[100:]
+            if how == "failed_write":
+                # A write far past max_file_size is refused: the upload is incomplete.
+                with pytest.raises(IOError):
+                    f.seek(1 << 60)
+                    f.write(b"y")
+                f.close()
+                b.close()
+                t.close()
+            else:
+                t.sock.close()  # no CLOSE, no channel close: the session is cut off
+                t.close()
+            assert (d.out_dir(KMD) / name).read_bytes() == expected
+        deliver_and_check(d, a, name, expected)
