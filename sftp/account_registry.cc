@@ -73,6 +73,20 @@ bool AccountState::GhostStat(const std::string& name, struct stat* st) {
   return true;
 }
 
+Status AccountState::Rename(const std::string& from, const std::string& to, bool overwrite) {
+  MutexLock l(&mu_);
+  auto f = files_.find(from);
+  if (f != files_.end()) {
+    if (f->second.taking) return Status::NotFound(from + ": no such file");
+    if (f->second.holders > 0) return Status::Unavailable(from + " is open");
+  }
+  auto t = files_.find(to);
+  if (t != files_.end() && (t->second.taking || t->second.writers > 0)) {
+    return Status::Unavailable(to + " is in use");
+  }
+  return jail_->Rename(Folder::kOut, from, Folder::kOut, to, overwrite);
+}
+
 bool AccountState::BeginTake(const std::string& name) {
   // The attributes shown for 10 s after the take are the file's as the take begins: after its
   // last close (nobody has it open for writing), including any setstat since.

@@ -56,6 +56,13 @@ class AccountState {
   // The attributes a taken (or being taken) file still shows, if any.
   bool GhostStat(const std::string& name, struct stat* st) EXCLUDES(mu_);
 
+  // Renames /OUT/<from> to /OUT/<to> (Jail::Rename), unless a handle in any session holds
+  // `from` (kUnavailable: its tracking would stay with the old name, so a writer could reach the
+  // file after delivery took it under the new one, and a reader could reach the delivered file),
+  // a writer holds `to`, or delivery is taking either (kNotFound for `from`, kUnavailable for
+  // `to`). Checked and done under the account's lock, so that no open slips in between.
+  Status Rename(const std::string& from, const std::string& to, bool overwrite) EXCLUDES(mu_);
+
   bool BeginTake(const std::string& name) EXCLUDES(mu_);
   void EndTake(const std::string& name, bool taken) EXCLUDES(mu_);
 

@@ -105,19 +105,18 @@ Status I::Remove(Request& r) {
 Status I::Rename(Request& r) { return DoRename(r, /*overwrite=*/false); }
 Status I::PosixRename(Request& r) { return DoRename(r, /*overwrite=*/true); }
 
-// Within /OUT only (the policy saw to it). A file open for writing is not renamed, nor is one
-// renamed over one open for writing, so that the "open for writing" count follows the file.
+// Within /OUT only (the policy saw to it). A file open in any session is not renamed, nor is
+// one renamed over one open for writing, so that what the account knows of a name's handles
+// follows the file (AccountState::Rename).
 Status I::DoRename(Request& r, bool overwrite) {
   const std::string& from = r.vp.name;
   const std::string& to = r.vp2.name;
-  if (account->IsBeingTaken(from)) return Status::NotFound("no such file");
-  if (account->IsOpenForWriting(from)) return Status::Unavailable(from + " is open for writing");
-  if (account->IsBeingTaken(to) || account->IsOpenForWriting(to)) {
-    return Status::Unavailable(to + " is in use");
-  }
   struct stat st;
-  if (from == to) return jail->Stat(Folder::kOut, from, &st);
-  Status s = jail->Rename(Folder::kOut, from, Folder::kOut, to, overwrite);
+  if (from == to) {
+    if (account->IsBeingTaken(from)) return Status::NotFound("no such file");
+    return jail->Stat(Folder::kOut, from, &st);
+  }
+  Status s = account->Rename(from, to, overwrite);
   if (!s.ok()) return s;
   UploadClosed event;
   event.account = options.account;

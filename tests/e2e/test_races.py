@@ -108,3 +108,24 @@ def test_changed_after_close_is_hashed_again(d, keyset, how):
                 t.close()
             assert (d.out_dir(KMD) / name).read_bytes() == expected
         deliver_and_check(d, a, name, expected)
+
+
+def test_file_open_in_another_session_is_not_renamed(d, keyset):
+    """A handle follows a name: a file held open (even for reading) by one session cannot be
+    renamed by another, else the handle would reach the file once delivery took it under its new
+    name. Once the handle is closed, the rename goes through and the file is delivered intact."""
+    name = fresh("held")
+    data = os.urandom(3000)
+    with d.sftp(KMD, key(keyset, KMD)) as a, d.sftp(KMD, key(keyset, KMD)) as b:
+        a.putfo(io.BytesIO(data), f"OUT/{name}.part")
+        for mode in ("rb", "r+"):
+            f = a.open(f"OUT/{name}.part", mode)
+            with pytest.raises(IOError):
+                b.rename(f"OUT/{name}.part", f"OUT/{name}")
+            with pytest.raises(IOError):
+                b.posix_rename(f"OUT/{name}.part", f"OUT/{name}")
+            f.close()
+        assert sorted(x for x in a.listdir("OUT") if x.startswith(name)) == [name + ".part"]
+        b.rename(f"OUT/{name}.part", f"OUT/{name}")
+        deliver_and_check(d, b, name, data)
+    assert [x for x in os.listdir(d.out_dir(KMD)) if x.startswith(name)] == []
