@@ -421,6 +421,45 @@ TEST_F(DeliveryTest, ATriggerAnnouncedWhileItsFirstAnnouncementIsCheckedIsNotLos
   EXPECT_EQ(Read(Path("flis", "IN", "w.csv")), "abc");
 }
 
+// A session rewrites the data file after the pipeline checked its size and before it takes it
+// (the file is closed again by the take, so the gate lets the take go on): what was taken is
+// checked, and a file of another size than SizeInBytes is rejected with SIZE_MISMATCH, never
+// delivered.
+class RewritingGate : public testing::NoSessionsGate {
+ public:
+  explicit RewritingGate(std::string path) : path_(std::move(path)) {}
+  bool BeginTake(const std::string&, const std::string& name) override {
+    if (name == "grown.csv") {
+      std::ofstream(path_, std::ios::app) << "more";
+    }
+    return true;
+  }
+
+ private:
+  std::string path_;
+};
+
+TEST_F(DeliveryTest, ADataFileRewrittenBeforeItsTakeIsCheckedAgain) {
+  StartPipeline();
+  pipeline_->Stop();
+  RewritingGate gate(Path("vendor", "OUT", "grown.csv"));
+  pipeline_ = std::make_unique<DeliveryPipeline>(Env::Default(), storage_.get(), audit_.get(),
+                                                 &gate, PipelineOptions{2});
+  pipeline_->SetConfig(config_);
+  ASSERT_TRUE(pipeline_->Start().ok());
+  Send("grown.csv", "abc", TriggerXml("grown.csv", 3, "vendor", {"flis"}));
+  bool finished = WaitFinished(1);
+  pipeline_->Stop();
+  pipeline_.reset();  // before the gate goes
+  ASSERT_TRUE(finished);
+  EXPECT_FALSE(Exists(Path("flis", "IN", "grown.csv")));
+  EXPECT_NE(Read(Path("vendor", "IN", "grown.csv.sftpreceipt")).find("<ErrorCode>1005<"),
+            std::string::npos);
+  auto transfers = Transfers();
+  ASSERT_EQ(transfers.size(), 1u);
+  EXPECT_EQ(transfers[0].state, TransferState::kRejected);
+}
+
 // A steady clock the test moves.
 class ClockEnv : public EnvWrapper {
  public:

@@ -3,10 +3,12 @@
 // by committing the record of the next step; the commit's completion schedules that step.
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <set>
 #include <string>
 
@@ -346,6 +348,18 @@ Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest
   auto fd = env->OpenAt(storage->spool(), t.uuid, O_RDONLY, 0);
   if (!fd.ok()) return fd.status();
   UniqueFd spooled(*fd);
+  // The size was checked before the take; a session may have rewritten the file in between (it
+  // was not open for writing at the take, but may have been opened, written and closed since
+  // the check). What was taken is what is delivered, so it is what must match the trigger.
+  struct stat st;
+  if (fstat(spooled.get(), &st) != 0) return Status::FromErrno(errno, "stat spooled data");
+  if (static_cast<uint64_t>(st.st_size) != job->trigger->size_in_bytes) {
+    Reject(job, {ErrorCode::kSizeMismatch,
+                 "SizeInBytes is " + std::to_string(job->trigger->size_in_bytes) +
+                     " but the data file has " + std::to_string(st.st_size) +
+                     " bytes (it changed while fordeler took it)"});
+    return Status::Ok();
+  }
   if (Status s = env->Fchmod(spooled.get(), 0440); !s.ok()) return s;
   // The data must be on disk before anything that points at it is recorded or placed (contract
   // §5: "fsynced"), and so must the renames that moved it (and the trigger) out of /OUT. A
