@@ -138,6 +138,34 @@ TEST_F(PickupTest, AReportRacingTheLookAfterTheCommitIsRecordedOnce) {
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "picked_up"), 1);
 }
 
+// The recipient fetches IN/s.csv; the server's report is recorded. The same name is sent again
+// at once and placed as IN/s.csv (the name is free). A late second report of the first
+// removal (inotify's) must not record the new delivery, whose file is still there, as picked up.
+TEST_F(PickupTest, ALateReportOfAnOlderRemovalIsNoPickupOfANewerFileOfThatName) {
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline();
+  Send("s.csv", "abc", TriggerXml("s.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  const std::string first = Transfers().at(0).uuid;
+  ASSERT_EQ(unlink(Path("flis", "IN", "s.csv").c_str()), 0);
+  ASSERT_EQ(unlink(Path("flis", "IN", "s.csv.metadata").c_str()), 0);
+  pipeline_->OnFolderChange("flis", Folder::kIn, "s.csv", true);
+  ASSERT_TRUE(WaitDeliveryState(first, DeliveryState::kPickedUp));
+  Send("s.csv", "defg", TriggerXml("s.csv", 4, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(2));
+  const std::string second = Transfers().at(0).uuid;
+  ASSERT_NE(second, first);
+  ASSERT_EQ(Read(Path("flis", "IN", "s.csv")), "defg");
+  pipeline_->OnFolderChange("flis", Folder::kIn, "s.csv", true);  // the late report
+  std::this_thread::sleep_for(milliseconds(200));
+  auto d = audit_->DeliveriesOf(second);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_EQ(d->front().state, DeliveryState::kDelivered);
+  auto kinds = Kinds(second);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "picked_up"), 0);
+}
+
 TEST_F(PickupTest, AFileStillWaitingAfterTheCommitIsNoPickup) {
   StartPipeline();
   Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis", "lis"}));

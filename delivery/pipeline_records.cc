@@ -26,7 +26,19 @@ void DeliveryPipeline::Impl::RecordPickup(const std::string& account, const std:
     pickups_.erase(key);
     return;
   }
-  RecordPickupOf(**found, "", [this, key](const Status&) {
+  // A report may come late (the server's and inotify's reports of one removal): meanwhile the
+  // name may have been freed, the same name sent again and placed there, and its delivery found
+  // here. A delivery whose own file (the spool's inode) is still under the name is not fetched.
+  const DeliveryRecord& d = **found;
+  auto in = storage->InOf(account);
+  auto spooled = StatAt(storage->spool(), d.transfer_uuid);
+  auto placed = in.ok() ? StatAt(*in, name) : Result<FileFacts>(in.status());
+  if (spooled.ok() && placed.ok() && placed->inode == spooled->inode) {
+    MutexLock lock(&mu_);
+    pickups_.erase(key);
+    return;
+  }
+  RecordPickupOf(d, "", [this, key](const Status&) {
     MutexLock lock(&mu_);
     pickups_.erase(key);
   });
