@@ -267,6 +267,28 @@ TEST_F(SessionTest, AbortRemovesAHalfWrittenTrigger) {
   EXPECT_FALSE(registry_.IsOpenForWriting("acme", "d.csv.trigger"));
 }
 
+// A client retrying while its old session lives: the old session's half-written trigger shares
+// the file with the new session's complete one. The old session's abort keeps it and announces
+// it (delivery reads what is there), instead of removing what the new session completed.
+TEST_F(SessionTest, AbortKeepsATriggerAnotherSessionWroteMeanwhile) {
+  Client retry(&registry_, &events_, "acme");
+  retry.Init();
+  Reply old = client_.Create("OUT/r.csv.trigger");
+  client_.Write(old.handle, 0, "<ns2:Trig");
+  ASSERT_EQ(retry.Put("OUT/r.csv.trigger", "<ns2:Trigger/>"), kFxOk);
+  client_.session().Abort();
+  struct stat st;
+  ASSERT_EQ(stat((Out() + "r.csv.trigger").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 14);  // "<ns2:Trigger/>", the old session's bytes overwritten
+  auto ups = events_.uploads();
+  ASSERT_EQ(ups.size(), 2u);
+  for (const UploadClosed& u : ups) {
+    EXPECT_EQ(u.name, "r.csv.trigger");
+    EXPECT_EQ(u.how, UploadClosed::How::kClosed);
+  }
+  EXPECT_FALSE(registry_.IsOpenForWriting("acme", "r.csv.trigger"));
+}
+
 TEST_F(SessionTest, DestroyingASessionIsAnAbort) {
   {
     Client c(&registry_, &events_, "acme");

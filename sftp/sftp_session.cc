@@ -325,6 +325,7 @@ void SftpSession::Impl::CloseFileHandle(Handle* h, bool abort, Status* result) {
   // (as after an aborted session) so that nothing half-written looks complete.
   bool incomplete = abort || h->write_failed;
   bool publish = upload && !incomplete;
+  bool shared = h->shared_with_another_writer();
   UploadClosed event;
   if (upload) {
     struct stat st;
@@ -334,13 +335,15 @@ void SftpSession::Impl::CloseFileHandle(Handle* h, bool abort, Status* result) {
       if (publish) StartWriteBack(h, event.size, /*closing=*/true);
     }
     // The digest describes the file only if this handle wrote all of it, alone.
-    if (publish && h->hash_valid && h->next_offset == event.size &&
-        !h->shared_with_another_writer()) {
+    if (publish && h->hash_valid && h->next_offset == event.size && !shared) {
       event.sha256 = h->hash->Finish();
     }
   }
   if (h->writable && h->hash && !event.sha256) h->hash->Finish();  // reset for the slot's reuse
-  if (upload && incomplete) RemoveHalfWrittenTrigger(jail, *h);
+  // A trigger that another writer had open meanwhile may have been written completely by it (a
+  // client retrying while its old session lives on): it is not removed, and delivery looks at
+  // it as at any closed trigger (waiting for that writer's close if it still writes).
+  if (upload && incomplete && !shared) RemoveHalfWrittenTrigger(jail, *h);
   if (close(h->fd) != 0 && publish) {
     if (result != nullptr) *result = Status::FromErrno(errno, h->name);
     publish = false;
@@ -357,7 +360,10 @@ void SftpSession::Impl::CloseFileHandle(Handle* h, bool abort, Status* result) {
   if (upload && !trigger) listener->OnUploadClosed(event);
   if (h->ticket) account->Release(h->name, h->writable);
   if (!abort && h->folder == Folder::kIn && h->readable) PublishDownloaded(h);
-  if (publish && trigger) listener->OnUploadClosed(event);
+  if (trigger && (publish || (upload && incomplete && shared))) {
+    event.how = UploadClosed::How::kClosed;
+    listener->OnUploadClosed(event);
+  }
   handles.Free(h);
 }
 

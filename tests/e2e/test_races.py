@@ -16,8 +16,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness import (AccountSpec, data_areas_toml, metadata_of, sha256_bytes, trigger_xml,
-                     wait_receipt, wait_transfer)
+from harness import (AccountSpec, data_areas_toml, db_rows, metadata_of, sha256_bytes,
+                     trigger_xml, wait_receipt, wait_transfer)
 
 KMD = "kmd-oekonomi"
 FLIS = "flis"
@@ -129,3 +129,28 @@ def test_file_open_in_another_session_is_not_renamed(d, keyset):
         b.rename(f"OUT/{name}.part", f"OUT/{name}")
         deliver_and_check(d, b, name, data)
     assert [x for x in os.listdir(d.out_dir(KMD)) if x.startswith(name)] == []
+
+
+def test_trigger_retried_while_the_old_session_lives(d, keyset):
+    """A client times out uploading the trigger, reconnects and sends data and trigger again
+    while its old session still holds the trigger open; then the old session is cut off. Its
+    half-written upload must not remove the trigger the new session completed: exactly one
+    transfer, delivered, with one receipt."""
+    name = fresh("retry")
+    data = os.urandom(2000)
+    trig = trigger_xml(name, len(data), KMD, [FLIS], inf_ref=DELIVER)
+    t1 = d.transport(KMD, key(keyset, KMD))
+    s1 = paramiko.SFTPClient.from_transport(t1)
+    f = s1.open(f"OUT/{name}.trigger", "w")
+    f.set_pipelined(False)
+    f.write(trig[:20])
+    with d.sftp(KMD, key(keyset, KMD)) as s2:
+        s2.putfo(io.BytesIO(data), f"OUT/{name}")
+        s2.putfo(io.BytesIO(trig), f"OUT/{name}.trigger")
+        t1.sock.close()  # the old session ends without closing its handle
+        t1.close()
+        r = wait_receipt(d, KMD, name)
+    assert r["Receipt"]["Message"] == "SUCCESS", r
+    assert (d.in_dir(FLIS) / name).read_bytes() == data
+    rows = db_rows(db(d), "SELECT uuid FROM transfers WHERE sender = ? AND name = ?", (KMD, name))
+    assert [x["uuid"] for x in rows] == [r["FileTransferUUID"]]
