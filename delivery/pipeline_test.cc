@@ -460,6 +460,51 @@ TEST_F(DeliveryTest, ADataFileRewrittenBeforeItsTakeIsCheckedAgain) {
   EXPECT_EQ(transfers[0].state, TransferState::kRejected);
 }
 
+// The data file is removed (by another session of the sender) after the pipeline found it
+// complete and recorded the transfer as accepted, just before it takes it. The trigger waits
+// for a data file like any other (contract §2: until trigger_grace) and is then rejected with
+// 1004; it must not fail and retry for ever.
+class RemovingGate : public testing::NoSessionsGate {
+ public:
+  explicit RemovingGate(std::string path) : path_(std::move(path)) {}
+  bool BeginTake(const std::string&, const std::string& name) override {
+    if (name == "gone.csv") unlink(path_.c_str());
+    return true;
+  }
+
+ private:
+  std::string path_;
+};
+
+TEST_F(DeliveryTest, ADataFileRemovedJustBeforeItsTakeIsWaitedForThenRejected) {
+  config_->delivery.trigger_grace = std::chrono::milliseconds(600);
+  StartPipeline();
+  pipeline_->Stop();
+  RemovingGate gate(Path("vendor", "OUT", "gone.csv"));
+  pipeline_ = std::make_unique<DeliveryPipeline>(Env::Default(), storage_.get(), audit_.get(),
+                                                 &gate, PipelineOptions{2});
+  pipeline_->SetConfig(config_);
+  ASSERT_TRUE(pipeline_->Start().ok());
+  // The trigger first: the data is taken by the `accepted` step.
+  Put(Path("vendor", "OUT", "gone.csv.trigger"), TriggerXml("gone.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "gone.csv.trigger", false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Put(Path("vendor", "OUT", "gone.csv"), "abc");
+  bool finished = WaitFinished(1);
+  pipeline_->Stop();
+  pipeline_.reset();  // before the gate goes
+  ASSERT_TRUE(finished) << "the transfer never ended";
+  EXPECT_FALSE(Exists(Path("flis", "IN", "gone.csv")));
+  EXPECT_NE(Read(Path("vendor", "IN", "gone.csv.sftpreceipt")).find("<ErrorCode>1004<"),
+            std::string::npos);
+  auto transfers = Transfers();
+  ASSERT_EQ(transfers.size(), 1u);
+  EXPECT_EQ(transfers[0].state, TransferState::kRejected);
+  auto deliveries = audit_->DeliveriesOf(transfers[0].uuid);
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_TRUE(deliveries->empty());
+}
+
 // A steady clock the test moves.
 class ClockEnv : public EnvWrapper {
  public:

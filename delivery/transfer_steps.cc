@@ -298,8 +298,8 @@ Status DeliveryPipeline::Impl::StepTriggerTaken(const JobPtr& job) {
 
 // Takes the data file out of /OUT into the spool: a rename when fordeler's own server wrote it
 // (with the digest computed while it arrived), a copy with hashing in one pass otherwise. False
-// when the file was reopened for writing meanwhile (try again later). Already in the spool (a
-// step run again): nothing to do, no digest. SpoolData makes the move durable.
+// when the file was reopened for writing or removed meanwhile (look again later). Already in
+// the spool (a step run again): nothing to do, no digest. SpoolData makes the move durable.
 Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, std::optional<Digest>* digest) {
   TransferRecord& t = job->t;
   if (StatAt(storage->spool(), t.uuid).ok()) return true;
@@ -307,6 +307,10 @@ Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, std::optional<D
   if (!out.ok()) return out.status();
   if (!gate->BeginTake(t.sender, t.name)) return false;
   auto facts = StatAt(*out, t.name);
+  if (IsNotFound(facts.status())) {  // removed (or renamed away) since it was found complete
+    gate->EndTake(t.sender, t.name, false);
+    return false;
+  }
   auto info = TakeUploadInfo(t.sender, t.name);
   Status s = facts.status();
   if (s.ok() && info && info->inode == facts->inode && info->size == facts->size) {
@@ -334,6 +338,17 @@ Status DeliveryPipeline::Impl::StepAccepted(const JobPtr& job) {
   auto took = TakeData(job, &digest);
   if (!took.ok()) return took.status();
   if (!*took) {
+    // Reopened for writing, or gone, since it was found complete: waited for like a data file
+    // that has not come (contract §2), no longer than trigger_grace.
+    const TransferRecord& t = job->t;
+    auto cfg = config();
+    if (env->Now() >= t.received_at + cfg->delivery.trigger_grace) {
+      Reject(job, {ErrorCode::kDataFileMissing,
+                   "no complete data file OUT/" + PrintableName(t.name) + " within " +
+                       FormatDuration(cfg->delivery.trigger_grace) +
+                       " (it was changed or removed after it was found complete)"});
+      return Status::Ok();
+    }
     ScheduleAfter(job, kDataPoll);
     return Status::Ok();
   }
