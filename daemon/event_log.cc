@@ -37,11 +37,13 @@ const char* FolderName(Folder folder) {
 
 void EventLog::OnUploadClosed(const UploadClosed& e) {
   // File names are logged: they are the operator's key to a transfer. Contents never are.
-  spdlog::info("event=upload_closed account={} name=\"{}\" size={} sha256={} how={}", e.account,
-               e.name, e.size, e.sha256 ? ToHex(*e.sha256) : "-",
-               e.how == UploadClosed::How::kClosed    ? "close"
-               : e.how == UploadClosed::How::kRenamed ? "rename"
-                                                      : "changed");
+  if (e.how == UploadClosed::How::kChanged) {  // not an upload: nothing to route
+    spdlog::info("event=upload_changed account={} name=\"{}\" size={}", e.account, e.name, e.size);
+  } else {
+    spdlog::info("event=upload_closed account={} name=\"{}\" size={} sha256={} how={}", e.account,
+                 e.name, e.size, e.sha256 ? ToHex(*e.sha256) : "-",
+                 e.how == UploadClosed::How::kClosed ? "close" : "rename");
+  }
   if (next_ != nullptr) next_->OnUploadClosed(e);
 }
 
