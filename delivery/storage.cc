@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include "core/names.h"
 #include "core/uuid.h"
 
@@ -25,6 +27,13 @@ Result<dev_t> DeviceOf(int fd) {
   struct stat st;
   if (fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat");
   return st.st_dev;
+}
+
+// `path` (under the storage root) could not be opened as a folder: says which, and why.
+Status FolderError(const std::string& path, const Status& s) {
+  if (s.os_errno() == ELOOP) return Status::FromErrno(ENOTDIR, path + " (a symlink)");
+  if (s.os_errno() != 0) return Status::FromErrno(s.os_errno(), path);
+  return s;
 }
 
 }  // namespace
@@ -66,17 +75,36 @@ Result<int> Storage::InOf(const std::string& account) { return FolderOf(account,
 
 Result<int> Storage::OutOf(const std::string& account) { return FolderOf(account, "OUT"); }
 
+// The folder is looked up by its path each time and the fd kept only while it is still that
+// folder: an operator may remove, rename or replace a jail's folder while fordelerd runs
+// (docs/operations.md, "A jail folder removed or replaced"), and fordeler must then neither write
+// into the old folder (renamed away, or deleted and no longer visible to anyone) nor fail for
+// ever once the folder is back.
 Result<int> Storage::FolderOf(const std::string& account, const char* folder) {
-  std::string key = account + "/" + folder;
+  const std::string key = account + "/" + folder;
+  const std::string path = "accounts/" + key;
   MutexLock lock(&mu_);
+  struct stat now;
+  const bool there = fstatat(root_.get(), path.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0;
+  const int lookup_errno = there ? 0 : errno;
   auto it = folders_.find(key);
-  if (it != folders_.end()) return it->second.get();
+  if (it != folders_.end()) {
+    struct stat held;
+    if (there && fstat(it->second.get(), &held) == 0 && held.st_dev == now.st_dev &&
+        held.st_ino == now.st_ino) {
+      return it->second.get();
+    }
+    // Another thread may still use the old fd's number: it stays open (one per replacement).
+    retired_.push_back(std::move(it->second));
+    folders_.erase(it);
+  }
+  if (!there) return Status::FromErrno(lookup_errno, path);
   auto accounts = OpenDirectory(env_, root_.get(), "accounts", false, 0);
-  if (!accounts.ok()) return accounts.status();
+  if (!accounts.ok()) return FolderError(path, accounts.status());
   auto jail = OpenDirectory(env_, accounts->get(), account, false, 0);
-  if (!jail.ok()) return jail.status();
+  if (!jail.ok()) return FolderError(path, jail.status());
   auto fd = OpenDirectory(env_, jail->get(), folder, false, 0);
-  if (!fd.ok()) return fd.status();
+  if (!fd.ok()) return FolderError(path, fd.status());
   auto dev = DeviceOf(fd->get());
   if (!dev.ok()) return dev.status();
   if (*dev != device_) {

@@ -34,8 +34,10 @@ class Storage {
   int staging() const { return staging_.get(); }
   int quarantine() const { return quarantine_.get(); }
 
-  // The account's IN or OUT folder; opened on first use and kept. Fails when it does not exist
-  // (yet) or is not on the storage root's filesystem.
+  // The account's IN or OUT folder; opened on first use and kept while root/accounts/<id>/IN
+  // (OUT) is still that folder: opened again when an operator replaced it. Fails, naming the
+  // folder, when it does not exist (yet), is not a folder (a symlink is not followed) or is not on
+  // the storage root's filesystem. The fd stays valid as long as the Storage.
   Result<int> InOf(const std::string& account) EXCLUDES(mu_);
   Result<int> OutOf(const std::string& account) EXCLUDES(mu_);
 
@@ -52,6 +54,7 @@ class Storage {
   dev_t device_;
   Mutex mu_;
   std::map<std::string, UniqueFd> folders_ GUARDED_BY(mu_);  // "<account>/IN" -> fd
+  std::vector<UniqueFd> retired_ GUARDED_BY(mu_);  // folders replaced since: fds handed out
 };
 
 // The name of a transfer's trigger in the spool. fordeler takes a trigger out of /OUT before the

@@ -1,5 +1,7 @@
 #include "sftp/account_registry.h"
 
+#include <spdlog/spdlog.h>
+
 #include "config/config.h"
 #include "sftp/account_registry_impl.h"
 
@@ -136,14 +138,39 @@ std::shared_ptr<AccountState> AccountRegistry::Impl::Find(const std::string& acc
   return it == accounts.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<Jail> AccountRegistry::Impl::CurrentJail(AccountState& state) const {
+  std::shared_ptr<Jail> jail = state.jail();
+  std::string root;
+  {
+    MutexLock l(&mu);
+    root = storage_root;
+  }
+  if (jail->IsCurrent(root)) return jail;
+  Result<std::shared_ptr<Jail>> fresh = Jail::Open(root, jail->account(), true);
+  if (!fresh.ok()) {
+    spdlog::warn("event=jail_failed account={} error=\"{}\"", jail->account(),
+                 fresh.status().message());
+    return jail;
+  }
+  spdlog::warn("event=jail_reopened account={} reason=\"its folders were removed or replaced\"",
+               jail->account());
+  state.ReplaceJail(*fresh);
+  return *fresh;
+}
+
 AccountRegistry::AccountRegistry(Env* env) : impl_(std::make_unique<Impl>(env)) {}
 AccountRegistry::~AccountRegistry() = default;
 
 Status AccountRegistry::Configure(const Config& config) {
   std::unordered_map<std::string, std::shared_ptr<AccountState>> next;
+  {
+    MutexLock l(&impl_->mu);
+    impl_->storage_root = config.storage.root;
+  }
   for (const Account& account : config.accounts) {
     std::shared_ptr<AccountState> old = impl_->Find(account.id);
     if (old) {  // keep the state (open handles, takes) of accounts that stay
+      impl_->CurrentJail(*old);
       next[account.id] = old;
       continue;
     }
@@ -158,7 +185,7 @@ Status AccountRegistry::Configure(const Config& config) {
 
 std::shared_ptr<Jail> AccountRegistry::JailOf(const std::string& account) const {
   std::shared_ptr<AccountState> state = impl_->Find(account);
-  return state ? state->jail() : nullptr;
+  return state ? impl_->CurrentJail(*state) : nullptr;
 }
 
 bool AccountRegistry::IsOpenForWriting(const std::string& account, const std::string& name) const {

@@ -1,6 +1,7 @@
 // AccountRegistry: the state the SFTP server shares between all sessions of all accounts.
 //
-// It knows every account's jail (directory fds opened once beneath the storage root), which
+// It knows every account's jail (directory fds opened beneath the storage root, and opened again
+// for new sessions when an operator removed or replaced a folder meanwhile), which
 // files in each /OUT are open for writing and by how many handles, which are being taken by the
 // delivery pipeline, and the attributes of recently closed uploads (contract §2: kept for 10 s
 // after the file was taken). It implements OutboxGate for delivery. Thread-safe: all methods may
@@ -25,11 +26,11 @@ class AccountRegistry : public OutboxGate {
   ~AccountRegistry() override;
 
   // Creates (if needed) root/accounts/<id>/{IN,OUT} for every account of `config` and opens
-  // their jails. Accounts no longer configured are dropped for new logins. Called at start and
-  // on reload.
+  // their jails (again, for accounts whose folders were removed or replaced). Accounts no longer
+  // configured are dropped for new logins. Called at start and on reload.
   Status Configure(const Config& config);
 
-  // The jail of `account`, or null when it has none.
+  // The jail of `account` as its folders are now, or null when it has none.
   std::shared_ptr<Jail> JailOf(const std::string& account) const;
 
   // OutboxGate

@@ -39,7 +39,15 @@ class AccountState {
  public:
   AccountState(Env* env, std::shared_ptr<Jail> jail) : env_(env), jail_(std::move(jail)) {}
 
-  const std::shared_ptr<Jail>& jail() const { return jail_; }
+  std::shared_ptr<Jail> jail() const EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    return jail_;
+  }
+  // The account's folders were replaced on disk: sessions that start from now on use `jail`.
+  void ReplaceJail(std::shared_ptr<Jail> jail) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    jail_ = std::move(jail);
+  }
 
   // A handle on /OUT/<name> is being opened (before the file is). Fails (kUnavailable for
   // writers, kNotFound for readers) while the name is being taken. Opening for writing forgets
@@ -80,8 +88,8 @@ class AccountState {
   void DropIfIdle(const std::string& name) REQUIRES(mu_);
 
   Env* const env_;
-  const std::shared_ptr<Jail> jail_;
   mutable Mutex mu_;
+  std::shared_ptr<Jail> jail_ GUARDED_BY(mu_);
   std::unordered_map<std::string, OutFile> files_ GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point next_sweep_ GUARDED_BY(mu_){};
 };
@@ -90,9 +98,14 @@ struct AccountRegistry::Impl {
   explicit Impl(Env* e) : env(e) {}
   // The state of `account`, or null when it is not configured.
   std::shared_ptr<AccountState> Find(const std::string& account) const EXCLUDES(mu);
+  // The account's jail as its folders are now: when an operator removed, renamed or replaced
+  // them since the jail was opened, opens (creating what is missing) and keeps a new one; the
+  // old one when that fails. Sessions already open keep the jail they started with.
+  std::shared_ptr<Jail> CurrentJail(AccountState& state) const EXCLUDES(mu);
 
   Env* const env;
   mutable Mutex mu;
+  std::string storage_root GUARDED_BY(mu);
   std::unordered_map<std::string, std::shared_ptr<AccountState>> accounts GUARDED_BY(mu);
 };
 

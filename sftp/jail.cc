@@ -86,6 +86,23 @@ Result<std::shared_ptr<Jail>> Jail::Open(const std::string& storage_root,
   return std::shared_ptr<Jail>(new Jail(account, *root, *in, *out));
 }
 
+namespace {
+
+bool SameFile(int fd, int dir_fd, const char* name) {
+  struct stat held, now;
+  return fstat(fd, &held) == 0 && fstatat(dir_fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+         held.st_dev == now.st_dev && held.st_ino == now.st_ino;
+}
+
+}  // namespace
+
+bool Jail::IsCurrent(const std::string& storage_root) const {
+  const std::string jail = storage_root + "/accounts/" + account_;
+  return SameFile(root_fd_, AT_FDCWD, jail.c_str()) &&
+         SameFile(in_fd_, AT_FDCWD, (jail + "/IN").c_str()) &&
+         SameFile(out_fd_, AT_FDCWD, (jail + "/OUT").c_str());
+}
+
 int Jail::folder_fd(Folder folder) const {
   switch (folder) {
     case Folder::kIn:

@@ -46,6 +46,11 @@ class Jail {
   Jail& operator=(const Jail&) = delete;
 
   const std::string& account() const { return account_; }
+
+  // True while root/accounts/<account> and its IN and OUT are still the folders this jail opened:
+  // false once an operator removed, renamed or replaced one of them while fordelerd runs
+  // (AccountRegistry then opens the jail again for new sessions).
+  bool IsCurrent(const std::string& storage_root) const;
   // The O_PATH directory fd of a folder; owned by the jail.
   int folder_fd(Folder folder) const;
 

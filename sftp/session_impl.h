@@ -141,6 +141,7 @@ struct SftpSession::Impl {
   FileEventListener* listener;
   OutputBuffer* out;
   std::shared_ptr<AccountState> account;  // null when the account has no jail
+  std::shared_ptr<Jail> jail_held;        // the jail as the session started (AccountRegistry)
   Jail* jail = nullptr;
   HandleTable handles;
   bool initialized = false;

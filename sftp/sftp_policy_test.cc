@@ -2,6 +2,10 @@
 // SftpSession.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -313,6 +317,26 @@ TEST_F(SessionTest, ReconfigureDropsRemovedAccountsForNewLogins) {
   Client gone(&registry_, &events_, "other");
   EXPECT_FALSE(gone.Feed(PacketBuilder(kFxpInit).U32(3).Finish()).ok());
   EXPECT_EQ(client_.Put("OUT/still", "works"), kFxOk);  // existing sessions go on
+}
+
+TEST_F(SessionTest, ANewSessionSeesAFolderTheOperatorReplaced) {
+  WriteFile(In() + "old.csv", "o");
+  std::string in = In();
+  in.pop_back();
+  ASSERT_EQ(rename(in.c_str(), (in + ".old").c_str()), 0);
+  ASSERT_EQ(mkdir(in.c_str(), 0750), 0);
+  WriteFile(In() + "new.csv", "n");
+  EXPECT_EQ(client_.List("IN"), std::vector<std::string>{"old.csv"});  // started before
+  Client later(&registry_, &events_, "acme");
+  later.Init();
+  EXPECT_EQ(later.List("IN"), std::vector<std::string>{"new.csv"});
+  // Removed: the next session makes it again.
+  ASSERT_EQ(unlink((In() + "new.csv").c_str()), 0);
+  ASSERT_EQ(rmdir(in.c_str()), 0);
+  Client again(&registry_, &events_, "acme");
+  again.Init();
+  EXPECT_TRUE(again.List("IN").empty());
+  EXPECT_TRUE(Exists(in));
 }
 
 }  // namespace

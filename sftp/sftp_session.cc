@@ -127,7 +127,8 @@ SftpSession::Impl::Impl(SftpSessionOptions opts, AccountRegistry* reg, FileEvent
       listener(l),
       out(o),
       account(reg->impl().Find(options.account)),
-      jail(account ? account->jail().get() : nullptr),
+      jail_held(account ? reg->impl().CurrentJail(*account) : nullptr),
+      jail(jail_held.get()),
       handles(options.max_handles) {}
 
 SftpSession::Impl::~Impl() { CloseAll(/*abort=*/true); }

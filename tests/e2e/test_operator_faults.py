@@ -1,0 +1,126 @@
+"""What an operator (or the machine) does to a running fordelerd, against the real daemon:
+
+* a recipient's IN removed, renamed away and recreated, or replaced by a symlink while transfers
+  are in flight: fordeler never writes into the old folder (where nobody would find the file) nor
+  through the symlink; the operator sees 5001 naming the folder; once the folder is back (made by
+  hand, or by a reload), the transfer completes and the recipient's next session sees it;
+
+Faults of the disk, the audit database and an unwritable IN are in test_faults.py; crashes at
+each step in test_crash.py.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from harness import cli_json, data_areas_toml, trigger_xml, wait_until
+from test_faults import (FLIS, KEY_NAMES, KMD, OEKONOMI, ROUTES, accounts, audit_verify,  # noqa: F401
+                         fresh, key, make_jails, send, wait_receipt)
+
+CONFIG_EXTRA = '[delivery]\ntrigger_grace = "30s"\n'
+
+
+def make(daemons, keyset, start: bool = True, routes: str = ROUTES):
+    d = daemons.create(accounts(keyset), start=False,
+                       extra=CONFIG_EXTRA + routes + data_areas_toml())
+    d.db = d.state / "audit.db"
+    if start:
+        d.start()
+        make_jails(d, keyset)
+    return d
+
+
+def operator_sees_failure(d, name: str, mentioning: str) -> str:
+    """Waits until `fordeler transfers` shows `name` failing with 5001 and `fordeler show` says
+    why, naming `mentioning`; returns the transfer's uuid."""
+    found = {}
+
+    def failing() -> bool:
+        rows = cli_json(d, "transfers")
+        mine = [t for t in rows if t["name"] == name]
+        if mine and mine[0]["error_code"] == 5001:
+            found["uuid"] = mine[0]["uuid"]
+            return True
+        return False
+
+    wait_until(failing, 30, f"fordeler transfers to show {name} failing with 5001")
+    shown = cli_json(d, "show", found["uuid"])
+    assert mentioning in (shown.get("error_description") or ""), shown
+    return found["uuid"]
+
+
+def recipient_sees(d, keyset, account: str, names: list[str]) -> None:
+    with d.sftp(account, key(keyset, account)) as s:
+        listed = s.listdir("IN")
+        for n in names:
+            assert n in listed, f"{account}'s session does not list {n}: {listed}"
+
+
+def test_recipient_in_removed_then_made_again(daemons, keyset):
+    """`rm -r accounts/flis/IN` while fordelerd runs: a transfer to flis waits (5001, the error
+    names the folder), nothing is written elsewhere; `mkdir` it again and the transfer is
+    delivered there without a restart, and flis's next session lists it."""
+    d = make(daemons, keyset)
+    flis_in = d.in_dir(FLIS)
+    shutil.rmtree(flis_in)
+    name, data = fresh("in-removed"), os.urandom(40_000)
+    send(d, keyset, name, data)
+    operator_sees_failure(d, name, "accounts/flis/IN")
+    assert not (d.in_dir(KMD) / (name + ".sftpreceipt")).exists()
+    flis_in.mkdir(mode=0o750)
+    r = wait_receipt(d, KMD, name, timeout=90)  # back-off: at most a minute between attempts
+    assert "Receipt" in r, r
+    assert (flis_in / name).read_bytes() == data
+    assert (flis_in / (name + ".metadata")).exists()
+    recipient_sees(d, keyset, FLIS, [name, name + ".metadata"])
+    audit_verify(d)
+
+
+def test_recipient_in_renamed_away_and_replaced(daemons, keyset):
+    """`mv IN IN.old && mkdir IN` (an operator clearing a folder): later deliveries go to the new
+    IN, the one flis's sessions show from then on, never into IN.old where nobody looks."""
+    d = make(daemons, keyset)
+    flis_in = d.in_dir(FLIS)
+    before, before_data = fresh("before"), os.urandom(10_000)
+    send(d, keyset, before, before_data)
+    assert "Receipt" in wait_receipt(d, KMD, before)
+    old = flis_in.with_name("IN.old")
+    os.rename(flis_in, old)
+    flis_in.mkdir(mode=0o750)
+    name, data = fresh("after-mv"), os.urandom(40_000)
+    send(d, keyset, name, data)
+    assert "Receipt" in wait_receipt(d, KMD, name)
+    assert (flis_in / name).read_bytes() == data
+    assert (flis_in / (name + ".metadata")).exists()
+    assert sorted(os.listdir(old)) == sorted([before, before + ".metadata"])
+    recipient_sees(d, keyset, FLIS, [name, name + ".metadata"])
+
+
+def test_recipient_in_replaced_by_a_symlink_then_reload_restores_it(daemons, keyset, tmp_path):
+    """IN replaced by a symlink to a folder elsewhere: nothing is placed through it (5001); the
+    operator removes the symlink and reloads (SIGHUP), which makes IN again; the transfer is
+    delivered there."""
+    d = make(daemons, keyset)
+    flis_in = d.in_dir(FLIS)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(flis_in)
+    flis_in.symlink_to(elsewhere)
+    name, data = fresh("in-symlink"), os.urandom(20_000)
+    send(d, keyset, name, data)
+    operator_sees_failure(d, name, "accounts/flis/IN")
+    assert os.listdir(elsewhere) == []
+    flis_in.unlink()
+    mark = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded", since=mark)
+    assert flis_in.is_dir() and not flis_in.is_symlink()
+    assert "Receipt" in wait_receipt(d, KMD, name, timeout=90)
+    assert (flis_in / name).read_bytes() == data
+    assert os.listdir(elsewhere) == []
+    recipient_sees(d, keyset, FLIS, [name])
