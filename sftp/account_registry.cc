@@ -158,6 +158,14 @@ std::shared_ptr<Jail> AccountRegistry::Impl::CurrentJail(AccountState& state) co
   return *fresh;
 }
 
+std::shared_ptr<AccountState> AccountRegistry::Impl::GateState(const std::string& account) const {
+  MutexLock l(&mu);
+  auto it = accounts.find(account);
+  if (it != accounts.end()) return it->second;
+  auto gone = removed.find(account);
+  return gone == removed.end() ? nullptr : gone->second.lock();
+}
+
 AccountRegistry::AccountRegistry(Env* env) : impl_(std::make_unique<Impl>(env)) {}
 AccountRegistry::~AccountRegistry() = default;
 
@@ -179,6 +187,12 @@ Status AccountRegistry::Configure(const Config& config) {
     next[account.id] = std::make_shared<AccountState>(impl_->env, std::move(*jail));
   }
   MutexLock l(&impl_->mu);
+  for (auto& [id, state] : impl_->accounts) {
+    if (next.count(id) == 0) impl_->removed[id] = state;
+  }
+  for (auto i = impl_->removed.begin(); i != impl_->removed.end();) {
+    i = next.count(i->first) != 0 || i->second.expired() ? impl_->removed.erase(i) : std::next(i);
+  }
   impl_->accounts.swap(next);
   return Status::Ok();
 }
@@ -189,17 +203,20 @@ std::shared_ptr<Jail> AccountRegistry::JailOf(const std::string& account) const 
 }
 
 bool AccountRegistry::IsOpenForWriting(const std::string& account, const std::string& name) const {
-  std::shared_ptr<AccountState> state = impl_->Find(account);
+  std::shared_ptr<AccountState> state = impl_->GateState(account);
   return state && state->IsOpenForWriting(name);
 }
 
+// An account a reload removed keeps its files in /OUT, and transfers it started before may still
+// need to take them (or quarantine them): once its last session has ended, nothing can have them
+// open, and the take goes ahead.
 bool AccountRegistry::BeginTake(const std::string& account, const std::string& name) {
-  std::shared_ptr<AccountState> state = impl_->Find(account);
-  return state && state->BeginTake(name);
+  std::shared_ptr<AccountState> state = impl_->GateState(account);
+  return !state || state->BeginTake(name);
 }
 
 void AccountRegistry::EndTake(const std::string& account, const std::string& name, bool taken) {
-  std::shared_ptr<AccountState> state = impl_->Find(account);
+  std::shared_ptr<AccountState> state = impl_->GateState(account);
   if (state) state->EndTake(name, taken);
 }
 

@@ -102,11 +102,17 @@ struct AccountRegistry::Impl {
   // them since the jail was opened, opens (creating what is missing) and keeps a new one; the
   // old one when that fails. Sessions already open keep the jail they started with.
   std::shared_ptr<Jail> CurrentJail(AccountState& state) const EXCLUDES(mu);
+  // What OutboxGate asks about: the state of `account`, also when a reload removed it while
+  // sessions of it may still be closing (they hold the state). Null when nothing can have a file
+  // of its /OUT open.
+  std::shared_ptr<AccountState> GateState(const std::string& account) const EXCLUDES(mu);
 
   Env* const env;
   mutable Mutex mu;
   std::string storage_root GUARDED_BY(mu);
   std::unordered_map<std::string, std::shared_ptr<AccountState>> accounts GUARDED_BY(mu);
+  // Accounts a reload removed, while their last sessions end.
+  std::unordered_map<std::string, std::weak_ptr<AccountState>> removed GUARDED_BY(mu);
 };
 
 }  // namespace fordeler

@@ -319,6 +319,27 @@ TEST_F(SessionTest, ReconfigureDropsRemovedAccountsForNewLogins) {
   EXPECT_EQ(client_.Put("OUT/still", "works"), kFxOk);  // existing sessions go on
 }
 
+TEST_F(SessionTest, ARemovedAccountsFilesCanBeTakenOnceItsSessionsEnd) {
+  auto writer = std::make_unique<Client>(&registry_, &events_, "other");
+  writer->Init();
+  Reply h = writer->Create("OUT/d.csv");
+  writer->Write(h.handle, 0, "part");
+  Config config;
+  config.storage.root = dir_.path();
+  config.accounts.emplace_back();
+  config.accounts.back().id = "acme";
+  ASSERT_TRUE(registry_.Configure(config).ok());
+  // Its session is still writing (being ended): the gate still knows.
+  EXPECT_TRUE(registry_.IsOpenForWriting("other", "d.csv"));
+  EXPECT_FALSE(registry_.BeginTake("other", "d.csv"));
+  writer.reset();
+  // No session of it is left: nothing can hold its files open, so a transfer it started before
+  // the reload can take them (and does not wait for ever).
+  EXPECT_FALSE(registry_.IsOpenForWriting("other", "d.csv"));
+  EXPECT_TRUE(registry_.BeginTake("other", "d.csv"));
+  registry_.EndTake("other", "d.csv", /*taken=*/true);
+}
+
 TEST_F(SessionTest, ANewSessionSeesAFolderTheOperatorReplaced) {
   WriteFile(In() + "old.csv", "o");
   std::string in = In();

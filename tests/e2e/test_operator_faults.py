@@ -4,6 +4,8 @@
   are in flight: fordeler never writes into the old folder (where nobody would find the file) nor
   through the symlink; the operator sees 5001 naming the folder; once the folder is back (made by
   hand, or by a reload), the transfer completes and the recipient's next session sees it;
+* a reload that removes the sender of a transfer already accepted: it is delivered as routed when
+  accepted (and not left polling for ever, invisibly, for a file nobody can hold open).
 
 Faults of the disk, the audit database and an unwritable IN are in test_faults.py; crashes at
 each step in test_crash.py.
@@ -124,3 +126,33 @@ def test_recipient_in_replaced_by_a_symlink_then_reload_restores_it(daemons, key
     assert (flis_in / name).read_bytes() == data
     assert os.listdir(elsewhere) == []
     recipient_sees(d, keyset, FLIS, [name])
+
+
+def test_sender_removed_after_its_transfer_was_accepted(daemons, keyset):
+    """The transfer is recorded `accepted` (trigger first, then its data) when fordelerd dies;
+    the operator removes the sender and its routes, then starts fordelerd: the accepted transfer
+    is delivered as routed when accepted, with its receipt, instead of waiting for ever for a
+    file no session can hold open."""
+    d = make(daemons, keyset, start=False)
+    d.start(env={"FORDELER_CRASH_AT": "after_accepted"})
+    make_jails(d, keyset)
+    name, data = fresh("sender-gone"), os.urandom(30_000)
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        s.putfo(io.BytesIO(trigger_xml(name, len(data), KMD, [FLIS], inf_ref=OEKONOMI)),
+                f"OUT/{name}.trigger", confirm=False)
+        time.sleep(0.5)  # the trigger is taken and waits for its data
+        try:
+            s.putfo(io.BytesIO(data), f"OUT/{name}", confirm=False)
+        except (OSError, EOFError):
+            pass  # the daemon may die before the reply
+    assert d.wait_exit(20) == 86, "fordelerd did not stop at after_accepted"
+    d.accounts = [a for a in accounts(keyset) if a.id != KMD]
+    d.extra = CONFIG_EXTRA + data_areas_toml()
+    d.write_config()
+    d.start()
+    receipt = Path(d.in_dir(KMD)) / (name + ".sftpreceipt")
+    wait_until(receipt.exists, 30, f"receipt {receipt}")
+    assert (d.in_dir(FLIS) / name).read_bytes() == data
+    assert name not in os.listdir(d.out_dir(KMD))
+    rows = [t for t in cli_json(d, "transfers") if t["name"] == name]
+    assert [t["state"] for t in rows] == ["delivered"], rows
