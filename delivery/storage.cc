@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <utility>
 
 #include "core/names.h"
 #include "core/uuid.h"
@@ -113,6 +114,22 @@ Result<int> Storage::FolderOf(const std::string& account, const char* folder) {
   int raw = fd->get();
   folders_.emplace(key, std::move(*fd));
   return raw;
+}
+
+Status Storage::CheckOwnFolders() const {
+  const std::pair<const char*, int> folders[] = {
+      {"spool", spool_.get()}, {"staging", staging_.get()}, {"quarantine", quarantine_.get()}};
+  for (const auto& [name, fd] : folders) {
+    struct stat held, now;
+    if (fstat(fd, &held) == 0 && fstatat(root_.get(), name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+        held.st_dev == now.st_dev && held.st_ino == now.st_ino) {
+      continue;
+    }
+    return Status::NotFound("the storage folder " + std::string(name) +
+                            " was removed or replaced while fordelerd runs: make it again "
+                            "(mode 0750) and restart fordelerd");
+  }
+  return Status::Ok();
 }
 
 Result<UniqueFd> Storage::QuarantineDir(const std::string& uuid) {

@@ -41,6 +41,11 @@ class Storage {
   Result<int> InOf(const std::string& account) EXCLUDES(mu_);
   Result<int> OutOf(const std::string& account) EXCLUDES(mu_);
 
+  // Fails, naming it, when spool, staging or quarantine is no longer at its place under the root
+  // (removed or replaced while fordelerd runs: fordeler keeps working in the folder it opened at
+  // start until it is restarted). What the operator is told when a step fails.
+  Status CheckOwnFolders() const;
+
   // Opens (creating if needed) quarantine/<uuid>.
   Result<UniqueFd> QuarantineDir(const std::string& uuid);
 

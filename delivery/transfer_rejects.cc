@@ -35,8 +35,10 @@ void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
 // fordeler failed (disk full, folder unwritable, ...): keep the step, say so in the audit log
 // once per run of failures (code 5001 while it lasts, visible to the operator), and try again
 // with back-off. The commit of the step that goes through records `retried` (RecordRetried).
-void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& status) {
+void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& failure) {
   TransferRecord& t = job->t;
+  Status status = storage->CheckOwnFolders();  // the cause when there is one, not the symptom
+  if (status.ok()) status = failure;
   int failures = ++job->failures;
   auto delay = std::chrono::milliseconds(100) * (1 << std::min(failures - 1, 9));
   spdlog::warn("event=failed transfer={} step={} attempt={} retry_in_ms={} error=\"{}\"", t.uuid,

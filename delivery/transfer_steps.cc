@@ -137,7 +137,9 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
     }
     Status s = env->RenameAt(*out, t.trigger_name, storage->spool(), spooled, true);
     gate->EndTake(t.sender, t.trigger_name, s.ok());
-    if (IsNotFound(s)) {
+    // ENOENT also when the spool itself was removed: the trigger is then still in /OUT, and
+    // this is fordeler's failure (retried), not the sender's.
+    if (IsNotFound(s) && IsNotFound(StatAt(*out, t.trigger_name).status())) {
       Unclaim(*job);
       Reject(job, {ErrorCode::kTriggerMalformed,
                    "the trigger file was removed before fordeler could read it"});

@@ -5,7 +5,9 @@
   through the symlink; the operator sees 5001 naming the folder; once the folder is back (made by
   hand, or by a reload), the transfer completes and the recipient's next session sees it;
 * a reload that removes the sender of a transfer already accepted: it is delivered as routed when
-  accepted (and not left polling for ever, invisibly, for a file nobody can hold open).
+  accepted (and not left polling for ever, invisibly, for a file nobody can hold open);
+* the spool removed: fordeler's own failure (5001, naming the folder), never a rejection of the
+  sender's file; delivered once the folder is back and fordelerd restarted.
 
 Faults of the disk, the audit database and an unwritable IN are in test_faults.py; crashes at
 each step in test_crash.py.
@@ -156,3 +158,28 @@ def test_sender_removed_after_its_transfer_was_accepted(daemons, keyset):
     assert name not in os.listdir(d.out_dir(KMD))
     rows = [t for t in cli_json(d, "transfers") if t["name"] == name]
     assert [t["state"] for t in rows] == ["delivered"], rows
+
+
+def test_spool_removed_is_fordelers_failure_not_the_senders(daemons, keyset):
+    """`rm -r spool` while fordelerd runs: taking a trigger into the spool fails with ENOENT,
+    which is not the sender having removed its trigger: no rejection (it used to be 1001 with a
+    receipt, twice, and the trigger stayed in OUT to be rejected again at every rescan), but 5001
+    naming the folder, retried; once the folder is made again and fordelerd restarted, the
+    transfer is delivered, once, with one receipt."""
+    d = make(daemons, keyset)
+    shutil.rmtree(d.state / "spool")
+    name, data = fresh("spool-gone"), os.urandom(20_000)
+    send(d, keyset, name, data)
+    uuid = operator_sees_failure(d, name, "spool")
+    time.sleep(1)  # a few attempts more
+    assert not (d.in_dir(KMD) / (name + ".sftpreceipt")).exists()
+    assert sorted(os.listdir(d.out_dir(KMD))) == sorted([name, name + ".trigger"])
+    (d.state / "spool").mkdir(mode=0o750)
+    d.stop()
+    d.start()
+    r = wait_receipt(d, KMD, name)
+    assert "Receipt" in r and r["FileTransferUUID"] == uuid, r
+    assert (d.in_dir(FLIS) / name).read_bytes() == data
+    assert [t["uuid"] for t in cli_json(d, "transfers") if t["name"] == name] == [uuid]
+    assert os.listdir(d.out_dir(KMD)) == []
+    audit_verify(d)
