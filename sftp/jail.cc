@@ -16,13 +16,14 @@ namespace {
 std::atomic<bool> force_openat_fallback{false};
 
 // Opens (creating it when `create`) the directory `name` beneath `dir_fd`, never following a
-// symlink, as an O_PATH fd.
-Result<int> OpenDirBeneath(int dir_fd, const std::string& name, bool create, mode_t mode) {
+// symlink, as an O_PATH fd. Errors name `shown`, its path under the storage root.
+Result<int> OpenDirBeneath(int dir_fd, const std::string& name, bool create, mode_t mode,
+                           const std::string& shown) {
   if (create && mkdirat(dir_fd, name.c_str(), mode) != 0 && errno != EEXIST) {
-    return Status::FromErrno(errno, "mkdir " + name);
+    return Status::FromErrno(errno, "mkdir " + shown);
   }
   int fd = openat(dir_fd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open folder " + name);
+  if (fd < 0) return Status::FromErrno(errno, "folder " + shown);
   return fd;
 }
 
@@ -66,18 +67,19 @@ Result<std::shared_ptr<Jail>> Jail::Open(const std::string& storage_root,
   if (!ValidComponent(account)) return Status::InvalidArgument("bad account id: " + account);
   int top = open(storage_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (top < 0) return Status::FromErrno(errno, "open storage root " + storage_root);
-  Result<int> accounts = OpenDirBeneath(top, "accounts", create, 0750);
+  Result<int> accounts = OpenDirBeneath(top, "accounts", create, 0750, "accounts");
   close(top);
   if (!accounts.ok()) return accounts.status();
-  Result<int> root = OpenDirBeneath(*accounts, account, create, 0750);
+  const std::string shown = "accounts/" + account;
+  Result<int> root = OpenDirBeneath(*accounts, account, create, 0750, shown);
   close(*accounts);
   if (!root.ok()) return root.status();
-  Result<int> in = OpenDirBeneath(*root, "IN", create, 0750);
+  Result<int> in = OpenDirBeneath(*root, "IN", create, 0750, shown + "/IN");
   if (!in.ok()) {
     close(*root);
     return in.status();
   }
-  Result<int> out = OpenDirBeneath(*root, "OUT", create, 0770);
+  Result<int> out = OpenDirBeneath(*root, "OUT", create, 0770, shown + "/OUT");
   if (!out.ok()) {
     close(*root);
     close(*in);

@@ -138,7 +138,14 @@ TEST_P(JailTest, SymlinkedFolderIsRefusedAtOpen) {
   ASSERT_EQ(mkdir((other.path() + "/accounts/evil").c_str(), 0700), 0);
   ASSERT_EQ(mkdir((other.path() + "/accounts/evil/IN").c_str(), 0700), 0);
   ASSERT_EQ(symlink(dir_.path().c_str(), (other.path() + "/accounts/evil/OUT").c_str()), 0);
-  EXPECT_FALSE(Jail::Open(other.path(), "evil", false).ok());
+  auto evil = Jail::Open(other.path(), "evil", false);
+  ASSERT_FALSE(evil.ok());
+  EXPECT_EQ(evil.status().message(), "folder accounts/evil/OUT: Not a directory");
+  ASSERT_EQ(unlink((other.path() + "/accounts/evil/OUT").c_str()), 0);
+  ASSERT_EQ(close(creat((other.path() + "/accounts/evil/OUT").c_str(), 0600)), 0);
+  evil = Jail::Open(other.path(), "evil", true);  // which account and folder is wrong, and why
+  ASSERT_FALSE(evil.ok());
+  EXPECT_EQ(evil.status().message(), "folder accounts/evil/OUT: Not a directory");
   EXPECT_FALSE(Jail::Open(other.path(), "..", true).ok());
   EXPECT_FALSE(Jail::Open(other.path(), "a/b", true).ok());
 }
