@@ -148,6 +148,7 @@ std::shared_ptr<Jail> AccountRegistry::Impl::CurrentJail(AccountState& state) co
   if (jail->IsCurrent(root)) return jail;
   Result<std::shared_ptr<Jail>> fresh = Jail::Open(root, jail->account(), true);
   if (!fresh.ok()) {
+    if (!state.NoteJailError(fresh.status().message())) return jail;
     spdlog::warn("event=jail_failed account={} error=\"{}\"", jail->account(),
                  fresh.status().message());
     return jail;

@@ -1,7 +1,7 @@
 // AccountRegistry: the state the SFTP server shares between all sessions of all accounts.
 //
 // It knows every account's jail (directory fds opened beneath the storage root, and opened again
-// for new sessions when an operator removed or replaced a folder meanwhile), which
+// when an operator removed or replaced a folder meanwhile), which
 // files in each /OUT are open for writing and by how many handles, which are being taken by the
 // delivery pipeline, and the attributes of recently closed uploads (contract §2: kept for 10 s
 // after the file was taken). It implements OutboxGate for delivery. Thread-safe: all methods may

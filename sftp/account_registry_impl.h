@@ -47,6 +47,14 @@ class AccountState {
   void ReplaceJail(std::shared_ptr<Jail> jail) EXCLUDES(mu_) {
     MutexLock l(&mu_);
     jail_ = std::move(jail);
+    jail_error_.clear();
+  }
+  // Opening the jail again failed with `error`: true the first time (to log it once).
+  bool NoteJailError(const std::string& error) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    if (error == jail_error_) return false;
+    jail_error_ = error;
+    return true;
   }
 
   // A handle on /OUT/<name> is being opened (before the file is). Fails (kUnavailable for
@@ -90,6 +98,7 @@ class AccountState {
   Env* const env_;
   mutable Mutex mu_;
   std::shared_ptr<Jail> jail_ GUARDED_BY(mu_);
+  std::string jail_error_ GUARDED_BY(mu_);  // the last failure to open it again
   std::unordered_map<std::string, OutFile> files_ GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point next_sweep_ GUARDED_BY(mu_){};
 };
@@ -100,7 +109,8 @@ struct AccountRegistry::Impl {
   std::shared_ptr<AccountState> Find(const std::string& account) const EXCLUDES(mu);
   // The account's jail as its folders are now: when an operator removed, renamed or replaced
   // them since the jail was opened, opens (creating what is missing) and keeps a new one; the
-  // old one when that fails. Sessions already open keep the jail they started with.
+  // old one when that fails (logged once per error). Sessions ask before each request that
+  // names a path; handles opened before keep their file.
   std::shared_ptr<Jail> CurrentJail(AccountState& state) const EXCLUDES(mu);
   // What OutboxGate asks about: the state of `account`, also when a reload removed it while
   // sessions of it may still be closing (they hold the state). Null when nothing can have a file

@@ -340,17 +340,25 @@ TEST_F(SessionTest, ARemovedAccountsFilesCanBeTakenOnceItsSessionsEnd) {
   registry_.EndTake("other", "d.csv", /*taken=*/true);
 }
 
-TEST_F(SessionTest, ANewSessionSeesAFolderTheOperatorReplaced) {
+TEST_F(SessionTest, SessionsSeeAFolderTheOperatorReplaced) {
   WriteFile(In() + "old.csv", "o");
   std::string in = In();
   in.pop_back();
   ASSERT_EQ(rename(in.c_str(), (in + ".old").c_str()), 0);
   ASSERT_EQ(mkdir(in.c_str(), 0750), 0);
   WriteFile(In() + "new.csv", "n");
-  EXPECT_EQ(client_.List("IN"), std::vector<std::string>{"old.csv"});  // started before
   Client later(&registry_, &events_, "acme");
   later.Init();
   EXPECT_EQ(later.List("IN"), std::vector<std::string>{"new.csv"});
+  EXPECT_EQ(client_.List("IN"), std::vector<std::string>{"new.csv"});  // started before
+  // An upload in a session started before lands where delivery looks for it.
+  std::string out = Out();
+  out.pop_back();
+  ASSERT_EQ(rename(out.c_str(), (out + ".old").c_str()), 0);
+  ASSERT_EQ(mkdir(out.c_str(), 0770), 0);
+  ASSERT_EQ(client_.Put("OUT/up.csv", "u"), kFxOk);
+  EXPECT_TRUE(Exists(Out() + "up.csv"));
+  EXPECT_FALSE(Exists(out + ".old/up.csv"));
   // Removed: the next session makes it again.
   ASSERT_EQ(unlink((In() + "new.csv").c_str()), 0);
   ASSERT_EQ(rmdir(in.c_str()), 0);

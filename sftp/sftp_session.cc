@@ -180,6 +180,7 @@ Status SftpSession::Impl::HandlePacket(const uint8_t* body, size_t len) {
     return Status::InvalidArgument(std::string("malformed SFTP ") + row->name + " request");
   }
   req.access = row->access;
+  if (req.access != Access::kNone) RefreshJail();  // a request that names a path
   Status s = NormalizeAll(&req);
   if (s.ok()) s = CheckPolicy(&req);
   size_t before = out->size();
@@ -190,6 +191,14 @@ Status SftpSession::Impl::HandlePacket(const uint8_t* body, size_t len) {
     ReplyStatus(req.id, kFxOk, "Success");
   }
   return Status::Ok();
+}
+
+void SftpSession::Impl::RefreshJail() {
+  if (account == nullptr) return;
+  std::shared_ptr<Jail> now = registry->impl().CurrentJail(*account);
+  if (now.get() == jail) return;
+  jail_held = std::move(now);
+  jail = jail_held.get();
 }
 
 Status SftpSession::Impl::HandleInit(WireReader* r) {

@@ -87,21 +87,27 @@ def test_recipient_in_removed_then_made_again(daemons, keyset):
 
 def test_recipient_in_renamed_away_and_replaced(daemons, keyset):
     """`mv IN IN.old && mkdir IN` (an operator clearing a folder): later deliveries go to the new
-    IN, the one flis's sessions show from then on, never into IN.old where nobody looks."""
+    IN, the one flis's sessions show from then on (also a session opened before), never into
+    IN.old where nobody looks."""
     d = make(daemons, keyset)
     flis_in = d.in_dir(FLIS)
     before, before_data = fresh("before"), os.urandom(10_000)
     send(d, keyset, before, before_data)
     assert "Receipt" in wait_receipt(d, KMD, before)
     old = flis_in.with_name("IN.old")
-    os.rename(flis_in, old)
-    flis_in.mkdir(mode=0o750)
-    name, data = fresh("after-mv"), os.urandom(40_000)
-    send(d, keyset, name, data)
-    assert "Receipt" in wait_receipt(d, KMD, name)
-    assert (flis_in / name).read_bytes() == data
-    assert (flis_in / (name + ".metadata")).exists()
-    assert sorted(os.listdir(old)) == sorted([before, before + ".metadata"])
+    with d.sftp(FLIS, key(keyset, FLIS)) as earlier:  # a session opened before the change
+        assert before in earlier.listdir("IN")
+        os.rename(flis_in, old)
+        flis_in.mkdir(mode=0o750)
+        name, data = fresh("after-mv"), os.urandom(40_000)
+        send(d, keyset, name, data)
+        assert "Receipt" in wait_receipt(d, KMD, name)
+        assert (flis_in / name).read_bytes() == data
+        assert (flis_in / (name + ".metadata")).exists()
+        assert sorted(os.listdir(old)) == sorted([before, before + ".metadata"])
+        assert sorted(earlier.listdir("IN")) == sorted([name, name + ".metadata"])
+        with earlier.open(f"IN/{name}", "rb") as f:
+            assert f.read() == data
     recipient_sees(d, keyset, FLIS, [name, name + ".metadata"])
 
 
