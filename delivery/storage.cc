@@ -78,9 +78,9 @@ Result<int> Storage::OutOf(const std::string& account) { return FolderOf(account
 
 // The folder is looked up by its path each time and the fd kept only while it is still that
 // folder: an operator may remove, rename or replace a jail's folder while fordelerd runs
-// (docs/operations.md, "A jail folder removed or replaced"), and fordeler must then neither write
-// into the old folder (renamed away, or deleted and no longer visible to anyone) nor fail for
-// ever once the folder is back.
+// (docs/operations.md, "A jail folder removed, moved away or replaced"), and fordeler must then
+// neither write into the old folder (renamed away, or deleted and no longer visible to anyone) nor
+// fail for ever once the folder is back.
 Result<int> Storage::FolderOf(const std::string& account, const char* folder) {
   const std::string key = account + "/" + folder;
   const std::string path = "accounts/" + key;
