@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 from harness import cli_json, data_areas_toml, trigger_xml, wait_until
-from test_faults import (FLIS, KEY_NAMES, KMD, OEKONOMI, ROUTES, accounts, audit_verify,  # noqa: F401
-                         fresh, key, make_jails, send, wait_receipt)
+from test_faults import (FLIS, KMD, OEKONOMI, ROUTES, accounts, audit_verify, fresh, key,
+                         make_jails, send, wait_receipt)
+from test_faults import KEY_NAMES  # noqa: F401  (the keyset fixture reads it from this module)
 
 CONFIG_EXTRA = '[delivery]\ntrigger_grace = "30s"\n'
 
