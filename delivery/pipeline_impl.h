@@ -128,6 +128,7 @@ struct DeliveryPipeline::Impl {
     int sender_in = -1;
     UniqueFd receipt_fd;
   };
+  std::optional<Rejection> RecipientRemoved(const JobPtr& job);
   Result<Staged> Stage(const JobPtr& job);
   Status Reveal(const JobPtr& job, Staged staged);
   void CommitAndStage(const JobPtr& job, Batch batch);

@@ -410,9 +410,32 @@ Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest
 // receipt and the end (docs/architecture.md).
 Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
   if (!EnsureTrigger(job)) return Status::Ok();
+  if (std::optional<Rejection> gone = RecipientRemoved(job)) {
+    Reject(job, *gone);
+    return Status::Ok();
+  }
   auto staged = Stage(job);
   if (!staged.ok()) return staged.status();
   return Reveal(job, std::move(*staged));
+}
+
+// A recipient that a reload removed while the transfer waited to be placed (retrying after a
+// failure, or across a restart) can no longer log in to fetch it, and no sweep expires its
+// files: the transfer is rejected as a whole (all or nothing, contract §4) with 2001, rather
+// than placed where nobody will find it. Not once its metadata may have been revealed (the
+// mark): then it is delivered, as decided.
+std::optional<Rejection> DeliveryPipeline::Impl::RecipientRemoved(const JobPtr& job) {
+  if (StatAt(storage->staging(), RevealedMarkName(job->t.uuid)).ok()) return std::nullopt;
+  auto cfg = config();
+  for (const DeliveryRecord& d : job->deliveries) {
+    if (d.state == DeliveryState::kPending && cfg->FindAccount(d.recipient) == nullptr) {
+      return Rejection{ErrorCode::kUnknownRecipient,
+                       d.recipient +
+                           " is no longer an account: it was removed from the "
+                           "configuration before the transfer could be placed"};
+    }
+  }
+  return std::nullopt;
 }
 
 Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPtr& job) {

@@ -6,6 +6,8 @@
   hand, or by a reload), the transfer completes and the recipient's next session sees it;
 * a reload that removes the sender of a transfer already accepted: it is delivered as routed when
   accepted (and not left polling for ever, invisibly, for a file nobody can hold open);
+* a reload that removes a recipient of a transfer still waiting to be placed: the transfer is
+  rejected (2001, delivered to nobody, quarantined), not placed where nobody can fetch it;
 * the spool removed: fordeler's own failure (5001, naming the folder), never a rejection of the
   sender's file; delivered once the folder is back and fordelerd restarted.
 
@@ -26,6 +28,7 @@ from harness import cli_json, data_areas_toml, trigger_xml, wait_until
 from test_faults import (FLIS, KMD, OEKONOMI, ROUTES, accounts, audit_verify, fresh, key,
                          make_jails, send, wait_receipt)
 from test_faults import KEY_NAMES  # noqa: F401  (the keyset fixture reads it from this module)
+from test_faults import LIS, mounts  # noqa: F401  (mounts: a fixture)
 
 CONFIG_EXTRA = '[delivery]\ntrigger_grace = "30s"\n'
 
@@ -189,4 +192,33 @@ def test_spool_removed_is_fordelers_failure_not_the_senders(daemons, keyset):
     assert (d.in_dir(FLIS) / name).read_bytes() == data
     assert [t["uuid"] for t in cli_json(d, "transfers") if t["name"] == name] == [uuid]
     assert os.listdir(d.out_dir(KMD)) == []
+    audit_verify(d)
+
+
+def test_recipient_removed_while_its_delivery_waits(daemons, mounts, keyset):  # noqa: F811
+    """flis's IN is unwritable, so a transfer to flis waits (5001); the operator removes flis
+    (and routes the data area to lis-x instead) and reloads, then IN is writable again: the
+    transfer is not placed in the IN of an account nobody can log in to any more; it is rejected
+    as a whole with 2001, its files quarantined, and the sender told by its receipt."""
+    d = make(daemons, keyset)
+    mounts.chattr_i(d.in_dir(FLIS))
+    name, data = fresh("recipient-gone"), os.urandom(20_000)
+    send(d, keyset, name, data)
+    uuid = operator_sees_failure(d, name, "")
+    d.accounts = [a for a in accounts(keyset) if a.id != FLIS]
+    d.extra = CONFIG_EXTRA + ROUTES.replace(f'recipients = ["{FLIS}"]',
+                                            f'recipients = ["{LIS}"]') + data_areas_toml()
+    d.write_config()
+    mark = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded", since=mark)
+    mounts.chattr_clear(d.in_dir(FLIS))
+    r = wait_receipt(d, KMD, name, timeout=90)
+    assert r["FileTransferUUID"] == uuid, r
+    assert r["ErrorMessage"]["ErrorCode"] == "2001", r
+    assert os.listdir(d.in_dir(FLIS)) == []
+    assert os.listdir(d.in_dir(LIS)) == []
+    shown = cli_json(d, "show", uuid)
+    assert shown["state"] == "rejected" and shown["deliveries"] == [], shown
+    assert uuid in [q["uuid"] for q in cli_json(d, "quarantine", "list")]
     audit_verify(d)
