@@ -84,19 +84,15 @@ Result<int> Storage::OutOf(const std::string& account) { return FolderOf(account
 Result<int> Storage::FolderOf(const std::string& account, const char* folder) {
   const std::string key = account + "/" + folder;
   const std::string path = "accounts/" + key;
-  MutexLock lock(&mu_);
   struct stat now;
   const bool there = fstatat(root_.get(), path.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0;
   const int lookup_errno = there ? 0 : errno;
+  MutexLock lock(&mu_);
   auto it = folders_.find(key);
   if (it != folders_.end()) {
-    struct stat held;
-    if (there && fstat(it->second.get(), &held) == 0 && held.st_dev == now.st_dev &&
-        held.st_ino == now.st_ino) {
-      return it->second.get();
-    }
+    if (there && now.st_dev == device_ && now.st_ino == it->second.ino) return it->second.fd.get();
     // Another thread may still use the old fd's number: it stays open (one per replacement).
-    retired_.push_back(std::move(it->second));
+    retired_.push_back(std::move(it->second.fd));
     folders_.erase(it);
   }
   if (!there) return Status::FromErrno(lookup_errno, path);
@@ -106,13 +102,13 @@ Result<int> Storage::FolderOf(const std::string& account, const char* folder) {
   if (!jail.ok()) return FolderError(path, jail.status());
   auto fd = OpenDirectory(env_, jail->get(), folder, false, 0);
   if (!fd.ok()) return FolderError(path, fd.status());
-  auto dev = DeviceOf(fd->get());
-  if (!dev.ok()) return dev.status();
-  if (*dev != device_) {
+  struct stat opened;
+  if (fstat(fd->get(), &opened) != 0) return Status::FromErrno(errno, "stat " + path);
+  if (opened.st_dev != device_) {
     return Status::InvalidArgument(key + " is on another filesystem than the storage root");
   }
   int raw = fd->get();
-  folders_.emplace(key, std::move(*fd));
+  folders_.emplace(key, OpenFolder{std::move(*fd), opened.st_ino});
   return raw;
 }
 

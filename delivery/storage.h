@@ -58,7 +58,11 @@ class Storage {
   UniqueFd root_, spool_, staging_, quarantine_;
   dev_t device_;
   Mutex mu_;
-  std::map<std::string, UniqueFd> folders_ GUARDED_BY(mu_);  // "<account>/IN" -> fd
+  struct OpenFolder {
+    UniqueFd fd;
+    ino_t ino;  // on device_: what the path must still lead to for `fd` to be used
+  };
+  std::map<std::string, OpenFolder> folders_ GUARDED_BY(mu_);  // "<account>/IN" -> its folder
   std::vector<UniqueFd> retired_ GUARDED_BY(mu_);  // folders replaced since: fds handed out
 };
 

@@ -138,14 +138,15 @@ std::shared_ptr<AccountState> AccountRegistry::Impl::Find(const std::string& acc
   return it == accounts.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<Jail> AccountRegistry::Impl::CurrentJail(AccountState& state) const {
+std::shared_ptr<Jail> AccountRegistry::Impl::CurrentJail(
+    AccountState& state, std::initializer_list<Folder> folders) const {
   std::shared_ptr<Jail> jail = state.jail();
   std::string root;
   {
     MutexLock l(&mu);
     root = storage_root;
   }
-  if (jail->IsCurrent(root)) return jail;
+  if (jail->IsCurrent(root, folders)) return jail;
   Result<std::shared_ptr<Jail>> fresh = Jail::Open(root, jail->account(), true);
   if (!fresh.ok()) {
     if (!state.NoteJailError(fresh.status().message())) return jail;

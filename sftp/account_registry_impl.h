@@ -109,9 +109,12 @@ struct AccountRegistry::Impl {
   std::shared_ptr<AccountState> Find(const std::string& account) const EXCLUDES(mu);
   // The account's jail as its folders are now: when an operator removed, renamed or replaced
   // them since the jail was opened, opens (creating what is missing) and keeps a new one; the
-  // old one when that fails (logged once per error). Sessions ask before each request that
-  // names a path; handles opened before keep their file.
-  std::shared_ptr<Jail> CurrentJail(AccountState& state) const EXCLUDES(mu);
+  // old one when that fails (logged once per error). Only `folders` are looked at: sessions ask
+  // before each request that names a path, about the folders it names; handles opened before
+  // keep their file.
+  std::shared_ptr<Jail> CurrentJail(AccountState& state, std::initializer_list<Folder> folders = {
+                                                             Folder::kRoot, Folder::kIn,
+                                                             Folder::kOut}) const EXCLUDES(mu);
   // What OutboxGate asks about: the state of `account`, also when a reload removed it while
   // sessions of it may still be closing (they hold the state). Null when nothing can have a file
   // of its /OUT open.

@@ -98,11 +98,15 @@ bool SameFile(int fd, int dir_fd, const char* name) {
 
 }  // namespace
 
-bool Jail::IsCurrent(const std::string& storage_root) const {
-  const std::string jail = storage_root + "/accounts/" + account_;
-  return SameFile(root_fd_, AT_FDCWD, jail.c_str()) &&
-         SameFile(in_fd_, AT_FDCWD, (jail + "/IN").c_str()) &&
-         SameFile(out_fd_, AT_FDCWD, (jail + "/OUT").c_str());
+bool Jail::IsCurrent(const std::string& storage_root, std::initializer_list<Folder> folders) const {
+  std::string path;
+  for (Folder folder : folders) {
+    path = storage_root + "/accounts/" + account_;
+    if (folder == Folder::kIn) path += "/IN";
+    if (folder == Folder::kOut) path += "/OUT";
+    if (!SameFile(folder_fd(folder), AT_FDCWD, path.c_str())) return false;
+  }
+  return true;
 }
 
 int Jail::folder_fd(Folder folder) const {

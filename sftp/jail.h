@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -47,10 +48,12 @@ class Jail {
 
   const std::string& account() const { return account_; }
 
-  // True while root/accounts/<account> and its IN and OUT are still the folders this jail opened:
-  // false once an operator removed, renamed or replaced one of them while fordelerd runs
-  // (AccountRegistry then opens the jail again for new sessions).
-  bool IsCurrent(const std::string& storage_root) const;
+  // True while each of `folders` (kRoot: root/accounts/<account> itself) is still the folder this
+  // jail opened: false once an operator removed, renamed or replaced one of them while fordelerd
+  // runs (AccountRegistry then opens the jail again). Two system calls per folder.
+  bool IsCurrent(const std::string& storage_root,
+                 std::initializer_list<Folder> folders = {Folder::kRoot, Folder::kIn,
+                                                          Folder::kOut}) const;
   // The O_PATH directory fd of a folder; owned by the jail.
   int folder_fd(Folder folder) const;
 

@@ -86,8 +86,9 @@ struct SftpSession::Impl {
   bool ParseArgs(Args args, WireReader* r, Request* req);
   Status NormalizeAll(Request* req);
   Status CheckPolicy(Request* req);
-  // Uses the account's jail as its folders are now (AccountRegistry::Impl::CurrentJail).
-  void RefreshJail();
+  // Uses the account's jail as the folders `req` names are now
+  // (AccountRegistry::Impl::CurrentJail).
+  void RefreshJail(const Request& req);
   void ReplyStatus(uint32_t id, uint32_t code, std::string_view message);
   void ReplyError(uint32_t id, const Status& s);
   void ReplyHandle(uint32_t id, const char* handle);

@@ -116,6 +116,20 @@ const I::Row* FindExtension(std::string_view name) {
   return nullptr;
 }
 
+// Whether a request of this kind reaches the jail's folders on disk (and so must see them as they
+// are now): REALPATH only normalises, MKDIR, RMDIR, SYMLINK and READLINK are refused unseen.
+bool UsesFolders(Access access) {
+  switch (access) {
+    case Access::kNone:
+    case Access::kAnyPath:
+    case Access::kRefuseFolder:
+    case Access::kUnsupported:
+      return false;
+    default:
+      return true;
+  }
+}
+
 }  // namespace
 
 // ---- Impl
@@ -180,8 +194,8 @@ Status SftpSession::Impl::HandlePacket(const uint8_t* body, size_t len) {
     return Status::InvalidArgument(std::string("malformed SFTP ") + row->name + " request");
   }
   req.access = row->access;
-  if (req.access != Access::kNone) RefreshJail();  // a request that names a path
   Status s = NormalizeAll(&req);
+  if (s.ok() && UsesFolders(req.access)) RefreshJail(req);
   if (s.ok()) s = CheckPolicy(&req);
   size_t before = out->size();
   if (s.ok()) s = (this->*(row->handler))(req);
@@ -193,9 +207,12 @@ Status SftpSession::Impl::HandlePacket(const uint8_t* body, size_t len) {
   return Status::Ok();
 }
 
-void SftpSession::Impl::RefreshJail() {
+void SftpSession::Impl::RefreshJail(const Request& req) {
   if (account == nullptr) return;
-  std::shared_ptr<Jail> now = registry->impl().CurrentJail(*account);
+  std::shared_ptr<Jail> now =
+      req.access == Access::kRename
+          ? registry->impl().CurrentJail(*account, {req.vp.folder, req.vp2.folder})
+          : registry->impl().CurrentJail(*account, {req.vp.folder});
   if (now.get() == jail) return;
   jail_held = std::move(now);
   jail = jail_held.get();
