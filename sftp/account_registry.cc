@@ -93,7 +93,7 @@ bool AccountState::BeginTake(const std::string& name) {
   // The attributes shown for 10 s after the take are the file's as the take begins: after its
   // last close (nobody has it open for writing), including any setstat since.
   struct stat st;
-  bool have = jail_->Stat(Folder::kOut, name, &st).ok();
+  bool have = jail()->Stat(Folder::kOut, name, &st).ok();
   MutexLock l(&mu_);
   OutFile& f = files_[name];
   if (f.writers > 0 || f.taking) {
