@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "audit/audit_store.h"
+#include "config/entries_parser.h"
 #include "core/env.h"
 #include "core/names.h"
 #include "core/thread_name.h"
@@ -77,7 +78,7 @@ SweepReport RetentionSweeper::Sweep() {
   c.now = env_->Now();
   c.expire_before = c.now - c.config->delivery.retention;
   c.warn_before = c.expire_before + c.config->delivery.retention_warning;
-  for (const auto& account : c.config->accounts) {
+  for (const std::string& account : AccountsToSweep(*c.config)) {
     SweepOut(c, account);
     SweepIn(c, account);
   }
@@ -96,14 +97,28 @@ SweepReport RetentionSweeper::Sweep() {
   return r;
 }
 
-void RetentionSweeper::SweepOut(Context& c, const Account& account) {
-  auto out = storage_->OutOf(account.id);
+// The configured accounts, and the folders under accounts/ of accounts a reload removed: nobody
+// can fetch from those any more, and what they hold must not stay for ever.
+std::set<std::string> RetentionSweeper::AccountsToSweep(const Config& config) const {
+  std::set<std::string> ids;
+  for (const Account& account : config.accounts) ids.insert(account.id);
+  int fd = openat(storage_->root(), "accounts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ids;
+  for (const Entry& e : ListDir(fd)) {
+    if (e.directory && IsValidId(e.name)) ids.insert(e.name);
+  }
+  close(fd);
+  return ids;
+}
+
+void RetentionSweeper::SweepOut(Context& c, const std::string& account) {
+  auto out = storage_->OutOf(account);
   if (!out.ok()) return;
   for (const Entry& e : ListDir(*out)) {
     if (!e.regular || e.placed >= c.expire_before) continue;
     if (env_->UnlinkAt(*out, e.name).ok()) {
       ++c.report.expired_out;
-      c.batch.AddEvent("expired", "", account.id, "folder=OUT name=" + PrintableName(e.name));
+      c.batch.AddEvent("expired", "", account, "folder=OUT name=" + PrintableName(e.name));
     }
   }
 }
@@ -114,11 +129,11 @@ void RetentionSweeper::SweepOut(Context& c, const Account& account) {
 // (an unlink) or the spool copy's removal would restart the clock of the others. Files fordeler
 // has no delivery record of (receipts, leftovers) age by ctime; metadata goes once its data is
 // gone (fetched or expired).
-void RetentionSweeper::SweepIn(Context& c, const Account& account) {
-  auto in = storage_->InOf(account.id);
+void RetentionSweeper::SweepIn(Context& c, const std::string& account) {
+  auto in = storage_->InOf(account);
   if (!in.ok()) return;
   auto delivered = [&](const std::string& name) -> Result<bool> {
-    auto found = audit_->FindDelivered(account.id, name);
+    auto found = audit_->FindDelivered(account, name);
     if (!found.ok()) return found.status();
     return found->has_value();
   };
@@ -126,7 +141,7 @@ void RetentionSweeper::SweepIn(Context& c, const Account& account) {
   std::vector<Entry> metadata;
   for (Entry& e : ListDir(*in)) {
     if (!e.regular) continue;
-    auto delivery = audit_->FindDelivered(account.id, e.name);
+    auto delivery = audit_->FindDelivered(account, e.name);
     if (!delivery.ok()) continue;  // not now: the next sweep looks again
     InFileKind kind = KindOfInFile(e.name, delivery->has_value());
     if (kind == InFileKind::kMetadata) {
@@ -145,7 +160,7 @@ void RetentionSweeper::SweepIn(Context& c, const Account& account) {
     auto metadata_is_data = delivered(its_metadata);  // never remove a delivered data file
     if (!metadata_is_data.ok() || !env_->UnlinkAt(*in, e.name).ok()) continue;
     if (!*metadata_is_data) env_->UnlinkAt(*in, its_metadata);
-    c.batch.AddEvent("expired", "", account.id, "folder=IN name=" + PrintableName(e.name));
+    c.batch.AddEvent("expired", "", account, "folder=IN name=" + PrintableName(e.name));
     ++c.report.expired_receipts;
   }
   ExpireDeliveries(c, *in, expiring);
@@ -155,7 +170,7 @@ void RetentionSweeper::SweepIn(Context& c, const Account& account) {
     std::string data = e.name.substr(0, e.name.size() - 9);
     if (fstatat(*in, data.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
     if (env_->UnlinkAt(*in, e.name).ok()) {
-      c.batch.AddEvent("expired", "", account.id, "folder=IN name=" + PrintableName(e.name));
+      c.batch.AddEvent("expired", "", account, "folder=IN name=" + PrintableName(e.name));
       ++c.report.expired_receipts;
     }
   }

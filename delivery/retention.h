@@ -4,6 +4,7 @@
 //   /IN    delivered files not picked up within `retention`, with their
 //          metadata: the delivery becomes `expired`                              event expired
 //          receipts (.sftpreceipt) and orphaned metadata older than `retention` event expired
+//          (/OUT and /IN of every folder under accounts/: also of accounts a reload removed)
 //          (what a file is: the audit log first, then its suffix — file_ops.h KindOfInFile)
 //   quarantine/<uuid>   rejected pairs kept as long as delivered data            event expired
 //   spool/<uuid>        the spooled copy of a finished transfer (kept for
@@ -69,8 +70,9 @@ class RetentionSweeper {
 
  private:
   struct Context;
-  void SweepOut(Context& c, const Account& account);
-  void SweepIn(Context& c, const Account& account);
+  std::set<std::string> AccountsToSweep(const Config& config) const;
+  void SweepOut(Context& c, const std::string& account);
+  void SweepIn(Context& c, const std::string& account);
   void WarnBeforeExpiry(Context& c, const DeliveryRecord& d,
                         std::chrono::system_clock::time_point placed);
   void ExpireDeliveries(Context& c, int in, const std::vector<DeliveryRecord>& expiring);

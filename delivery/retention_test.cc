@@ -184,6 +184,28 @@ TEST_F(RetentionTest, ExpiresUnfetchedDeliveriesReceiptsLeftoversAndQuarantine) 
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "expired"), 2);  // delivery + quarantine
 }
 
+// A reload removed the recipient: nobody can fetch its files any more, and they must not stay
+// for ever. Its folders are swept by the same rules as those of configured accounts.
+TEST_F(RetentionTest, TheFoldersOfAnAccountAReloadRemovedExpireToo) {
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline();
+  Send("old.csv", "abc", TriggerXml("old.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  Put(Path("flis", "OUT", "left.csv"), "x");
+  auto without = std::make_shared<Config>(*config_);
+  std::erase_if(without->accounts, [](const Account& a) { return a.id == "flis"; });
+  without->routes.clear();
+  LaterEnv later(hours(24 * 31));
+  RetentionSweeper sweeper(&later, storage_.get(), audit_.get());
+  sweeper.SetConfig(without);
+  SweepReport r = sweeper.Sweep();
+  EXPECT_EQ(r.expired_deliveries, 1);
+  EXPECT_EQ(r.expired_out, 1);
+  EXPECT_TRUE(List(Path("flis", "IN")).empty());
+  EXPECT_TRUE(List(Path("flis", "OUT")).empty());
+  EXPECT_EQ(StateOf("flis"), DeliveryState::kExpired);
+}
+
 TEST_F(RetentionTest, ExpiryIsNeverTakenForAPickup) {
   config_->routes[0].recipients = {"flis"};
   StartPipeline();
