@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "sftp/host_key_check.h"
 #include "sftp/host_keys.h"
 
 namespace fordeler::cli {
@@ -54,11 +55,18 @@ std::string AbsolutePath(const std::string& path) {
   return (ec ? std::filesystem::path(path) : absolute).lexically_normal().string();
 }
 
+// A host key as fordelerd will judge it, except what depends on whom it runs as (the owner, the
+// group allowed to read it): fordelerd checks those at start.
+std::string HostKeyProblemForAnyUser(const std::string& path) {
+  std::string problem = HostKeyProblem(path);
+  return problem.empty() ? HostKeyModeProblem(path) : problem;
+}
+
 }  // namespace
 
 int RunCheckConfig(const std::string& config_path, bool json, std::ostream& out,
                    std::ostream& err) {
-  LoadResult r = LoadConfig(config_path, LoadOptions{&HostKeyProblem});
+  LoadResult r = LoadConfig(config_path, LoadOptions{&HostKeyProblemForAnyUser});
   if (json) {
     out << ToJson(r.config ? r.config->path : AbsolutePath(config_path), r).dump(2) << "\n";
     return r.config ? kExitOk : kExitUsage;

@@ -19,7 +19,7 @@
 #include "core/thread_name.h"
 #include "daemon/control_server.h"
 #include "daemon/event_log.h"
-#include "daemon/host_key_check.h"
+#include "sftp/host_key_check.h"
 #include "daemon/metrics_listener.h"
 #include "daemon/systemd_notify.h"
 #include "delivery/folder_watcher.h"

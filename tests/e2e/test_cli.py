@@ -491,8 +491,12 @@ def test_check_config_and_fordelerd_refuse_a_host_key_the_server_cannot_use(tmp_
         "public key": (f'host_keys = ["{key}.pub"]', "is a public key"),
         "no host key": ("host_keys = []", "fordelerd needs at least one host key"),
         "not a key": (f'host_keys = ["{tmp_path / "junk"}"]', "is not a private key"),
+        # Refused by fordelerd whoever it runs as, so check-config says so too.
+        "readable by all": (f'host_keys = ["{tmp_path / "open_ed25519"}"]', "gives others access"),
     }
     (tmp_path / "junk").write_text("junk\n")
+    shutil.copy(key, tmp_path / "open_ed25519")
+    (tmp_path / "open_ed25519").chmod(0o644)
     for name, (line, words) in cases.items():
         path = tmp_path / "fordeler.toml"
         path.write_text(f'[server]\nlisten = ["127.0.0.1:0"]\n{line}\n\n'

@@ -1,4 +1,4 @@
-#include "daemon/host_key_check.h"
+#include "sftp/host_key_check.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -74,6 +74,17 @@ TEST_F(HostKeyCheckTest, RefusesAnotherOwner) {
 TEST_F(HostKeyCheckTest, MissingFileAndDirectoryAreErrors) {
   EXPECT_FALSE(CheckHostKeyPermissions({(dir_ / "missing").string()}, Me()).ok());
   EXPECT_FALSE(CheckHostKeyPermissions({dir_.string()}, Me()).ok());
+}
+
+TEST_F(HostKeyCheckTest, WithoutTheDaemonsIdentityOnlyWhatIsWrongForAnyUserIsAProblem) {
+  EXPECT_EQ(HostKeyModeProblem(Key("a", 0600)), "");
+  EXPECT_EQ(HostKeyModeProblem(Key("b", 0640)), "");               // the group may be the daemon's
+  EXPECT_EQ(HostKeyModeProblem((dir_ / "missing").string()), "");  // reading is checked elsewhere
+  std::string others = HostKeyModeProblem(Key("c", 0644));
+  EXPECT_EQ(others.rfind("has mode 0644, which gives others access", 0), 0u) << others;
+  EXPECT_NE(others.find("chmod 0600"), std::string::npos) << others;
+  EXPECT_NE(HostKeyModeProblem(Key("d", 0660)).find("lets its group write it"), std::string::npos);
+  EXPECT_EQ(HostKeyModeProblem(dir_.string()), "is not a regular file");
 }
 
 }  // namespace

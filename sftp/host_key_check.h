@@ -26,4 +26,11 @@ struct HostKeyIdentity {
 // be stat()ed.
 Status CheckHostKeyPermissions(const std::vector<std::string>& paths, HostKeyIdentity self);
 
+// For `fordeler check-config`, which does not know whom fordelerd will run as: what the check above
+// refuses whoever that is (not a regular file; others' permissions; the group's write or execute
+// permission), as a phrase to follow the file's name, e.g. "has mode 0644, which gives others
+// access: fordelerd will not start with it; chmod 0600 it (or 0640 with the daemon's group)".
+// "" when nothing, or when the file cannot be stat()ed (reading it is checked elsewhere).
+std::string HostKeyModeProblem(const std::string& path);
+
 }  // namespace fordeler

@@ -1,4 +1,4 @@
-#include "daemon/host_key_check.h"
+#include "sftp/host_key_check.h"
 
 #include <sys/stat.h>
 
@@ -15,9 +15,18 @@ std::string Octal(mode_t mode) {
   return text;
 }
 
+// What is wrong with a host key's mode whoever the daemon runs as; null when nothing.
+const char* ModeProblem(mode_t mode) {
+  if ((mode & S_IRWXO) != 0) return "gives others access";
+  if ((mode & (S_IWGRP | S_IXGRP)) != 0) return "lets its group write it";
+  return nullptr;
+}
+
+constexpr const char* kFix = "chmod 0600 it (or 0640 with the daemon's group)";
+
 Status Unprotected(const std::string& path, mode_t mode, const std::string& why) {
   return Status::InvalidArgument("unprotected host key " + path + ": mode " + Octal(mode) + " " +
-                                 why + "; chmod 0600 it (or 0640 with the daemon's group)");
+                                 why + "; " + kFix);
 }
 
 Status CheckOne(const std::string& path, HostKeyIdentity self) {
@@ -31,12 +40,7 @@ Status CheckOne(const std::string& path, HostKeyIdentity self) {
                                    std::to_string(st.st_uid) + ", neither the daemon's uid " +
                                    std::to_string(self.uid) + " nor root");
   }
-  if ((st.st_mode & S_IRWXO) != 0) {
-    return Unprotected(path, st.st_mode, "gives others access");
-  }
-  if ((st.st_mode & (S_IWGRP | S_IXGRP)) != 0) {
-    return Unprotected(path, st.st_mode, "lets its group write it");
-  }
+  if (const char* why = ModeProblem(st.st_mode)) return Unprotected(path, st.st_mode, why);
   if ((st.st_mode & S_IRGRP) != 0 && st.st_gid != self.gid) {
     return Unprotected(path, st.st_mode,
                        "lets group " + std::to_string(st.st_gid) +
@@ -53,6 +57,17 @@ Status CheckHostKeyPermissions(const std::vector<std::string>& paths, HostKeyIde
     if (!s.ok()) return s;
   }
   return Status::Ok();
+}
+
+std::string HostKeyModeProblem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  if (!S_ISREG(st.st_mode)) return "is not a regular file";
+  if (const char* why = ModeProblem(st.st_mode)) {
+    return "has mode " + Octal(st.st_mode) + ", which " + why +
+           ": fordelerd will not start with it; " + kFix;
+  }
+  return "";
 }
 
 }  // namespace fordeler
