@@ -199,9 +199,14 @@ Json ControlServer::Handle(const Json& request, const std::string& by) {
       return Error("refused", "transfer " + uuid + " is finished (" +
                                   std::string(ToString((*t)->state)) + "): nothing to retry");
     }
-    Status s = pipeline_->Retry(uuid, by);
-    if (!s.ok()) return Error("refused", s.message());
-    return Done("retrying transfer " + uuid + " from step " + std::string(ToString((*t)->step)));
+    Result<bool> woken = pipeline_->Retry(uuid, by);
+    if (!woken.ok()) return Error("refused", woken.status().message());
+    std::string step(ToString((*t)->step));
+    if (!*woken) {
+      return Done("transfer " + uuid + " is at step " + step +
+                  " at this moment: not retried, it goes on by itself");
+    }
+    return Done("retrying transfer " + uuid + " from step " + step);
   }
   if (command == "recall") {
     auto recalled = pipeline_->Recall(uuid, recipient, by);

@@ -18,6 +18,7 @@ namespace fordeler {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::Eventually;
 using testing::PipelineFixture;
 using testing::TriggerXml;
 
@@ -208,7 +209,7 @@ TEST_F(PickupTest, AStepThatGoesThroughAfterBackOffIsRecordedAsRetried) {
   FailingRevealEnv env;
   StartPipeline(&env);
   Send("f.csv", "abc", TriggerXml("f.csv", 3, "vendor", {"flis"}));
-  while (env.failures < 2) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_TRUE(Eventually([&] { return env.failures >= 2; }));
   env.failing = false;
   ASSERT_TRUE(WaitFinished(1));
   const std::string uuid = Transfers().at(0).uuid;
@@ -225,7 +226,7 @@ TEST_F(PickupTest, AnOperatorsRetryIsRecordedAndRunsTheStepAtOnce) {
   FailingRevealEnv env;
   StartPipeline(&env);
   Send("o.csv", "abc", TriggerXml("o.csv", 3, "vendor", {"flis"}));
-  while (env.failures < 6) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_TRUE(Eventually([&] { return env.failures >= 6; }));
   env.failing = false;
   const std::string uuid = Transfers().at(0).uuid;
   // Retry wakes a transfer waiting out its back-off (now 3.2 s); while an attempt still runs it
@@ -233,8 +234,10 @@ TEST_F(PickupTest, AnOperatorsRetryIsRecordedAndRunsTheStepAtOnce) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   std::vector<std::string> retried;
   while (retried.empty() && std::chrono::steady_clock::now() < deadline) {
-    ASSERT_TRUE(pipeline_->Retry(uuid).ok());
+    Result<bool> woken = pipeline_->Retry(uuid);
+    ASSERT_TRUE(woken.ok());
     retried = Details(*audit_, uuid, "retried");
+    EXPECT_EQ(*woken, !retried.empty()) << "recorded exactly when it woke the transfer";
     if (retried.empty()) std::this_thread::sleep_for(milliseconds(10));
   }
   ASSERT_FALSE(retried.empty());
@@ -252,7 +255,7 @@ TEST_F(PickupTest, StopDoesNotWaitOutABackOff) {
   FailingRevealEnv env;
   StartPipeline(&env);
   Send("w.csv", "abc", TriggerXml("w.csv", 3, "vendor", {"flis"}));
-  while (env.failures < 6) std::this_thread::sleep_for(milliseconds(5));  // now waits 3.2 s
+  ASSERT_TRUE(Eventually([&] { return env.failures >= 6; }));  // now waits 3.2 s
   auto stopped = std::async(std::launch::async, [this] { pipeline_->Stop(); });
   EXPECT_EQ(stopped.wait_for(std::chrono::seconds(2)), std::future_status::ready)
       << "Stop waited for the back-off's timer";
@@ -268,7 +271,7 @@ class HeldAfterTheEndEnv : public EnvWrapper {
   HeldAfterTheEndEnv() : EnvWrapper(Env::Default()) {}
   Status UnlinkAt(int dir, const std::string& name) override {
     if (name.ends_with(".revealed")) {
-      while (!released) std::this_thread::sleep_for(milliseconds(1));
+      Eventually([&] { return released.load(); });
     }
     return EnvWrapper::UnlinkAt(dir, name);
   }

@@ -354,7 +354,7 @@ void DeliveryPipeline::OnFolderChange(const std::string& account, Folder folder,
 }
 
 // The operator's retry is recorded (event `retried`, contract §10) before the step runs again.
-Status DeliveryPipeline::Retry(const std::string& uuid, const std::string& by) {
+Result<bool> DeliveryPipeline::Retry(const std::string& uuid, const std::string& by) {
   JobPtr job;
   {
     MutexLock lock(&impl_->mu_);
@@ -362,14 +362,15 @@ Status DeliveryPipeline::Retry(const std::string& uuid, const std::string& by) {
     if (it != impl_->active_.end()) job = it->second;
   }
   if (job == nullptr) return Status::NotFound("no unfinished transfer " + uuid);
-  if (!job->waiting.exchange(false)) return Status::Ok();  // running now: nothing to wake
+  if (!job->waiting.exchange(false)) return false;  // running now: nothing to wake
   ++job->token;  // the pending timer no longer runs it; the job is this thread's until scheduled
   Batch batch;
   batch.AddEvent("retried", uuid, job->t.sender,
                  "by=" + by + " step=" + std::string(ToString(job->t.step)));
   Status recorded = impl_->audit->Commit(impl_->RecordReceived(*job, std::move(batch)));
   impl_->Schedule(job);
-  return recorded;
+  if (!recorded.ok()) return recorded;
+  return true;
 }
 
 int64_t DeliveryPipeline::started() const { return impl_->started; }

@@ -66,9 +66,10 @@ class DeliveryPipeline : public FileEventListener {
   // the caller's uid when the control socket knows it ("operator uid=1001").
   static constexpr const char* kOperator = "operator";
 
-  // Runs the state machine of an unfinished transfer again now (`fordeler retry`). Fails for a
-  // finished or unknown transfer.
-  Status Retry(const std::string& uuid, const std::string& by = kOperator);
+  // Runs the state machine of an unfinished transfer again now (`fordeler retry`): true, recorded
+  // as `retried` first. False when a step of it is running at this moment: it goes on by itself,
+  // and nothing is recorded. Fails for a finished or unknown transfer.
+  Result<bool> Retry(const std::string& uuid, const std::string& by = kOperator);
 
   // Operator actions (`fordeler recall`, `redeliver`, `quarantine release|purge`; contract §10;
   // delivery/operator_actions.cc). Each is recorded in the audit log (an event on the transfer)

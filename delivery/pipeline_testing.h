@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <span>
@@ -58,6 +59,17 @@ inline std::string TriggerXml(const std::string& name, uint64_t size, const std:
   for (const auto& r : recipients) xml += "<Recipients>" + r + "</Recipients>";
   xml += extra_descriptor + "</FileDescriptor>" + content + "</ns2:Trigger>";
   return xml;
+}
+
+// Waits until `done()` holds, at most `limit`; whether it does.
+inline bool Eventually(const std::function<bool()>& done,
+                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 class PipelineFixture : public ::testing::Test {
