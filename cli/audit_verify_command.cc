@@ -41,7 +41,7 @@ int VerifyAudit(AuditStore& audit, const std::optional<ChainHead>& head, bool js
                 {"head", {{"seq", now_head->seq}, {"hash", now_head->hash}}},
                 {"first_bad_seq", r.ok ? Json(nullptr) : Json(r.first_bad_seq)},
                 {"problem", r.ok ? Json(nullptr) : Json(r.problem)}};
-    io.out << doc.dump(2) << "\n";
+    io.out << DumpJson(doc, 2) << "\n";
   } else if (r.ok) {
     io.out << "audit log OK: " << r.rows << " events, head " << now_head->seq << " "
            << now_head->hash << "\n";

@@ -38,6 +38,10 @@ Json JsonTime(std::optional<TimePoint> t) { return t ? Json(FormatTime(*t)) : Js
 
 Json JsonText(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
 
+std::string DumpJson(const Json& doc, int indent) {
+  return doc.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 void AddJsonFlag(CLI::App* app, bool* json) {
   app->add_flag("--json", *json, "Print one JSON document on stdout");
 }

@@ -41,6 +41,9 @@ std::string TableTime(std::optional<TimePoint> t);
 // RFC 3339 UTC with milliseconds, or null.
 Json JsonTime(std::optional<TimePoint> t);
 Json JsonText(const std::optional<std::string>& s);  // the string, or null
+// `doc` as JSON text (indented by `indent`, or on one line when -1). A name from the file system
+// need not be UTF-8: each byte of one that is not becomes U+FFFD, as JSON text must be UTF-8.
+std::string DumpJson(const Json& doc, int indent = -1);
 
 // Adds --json to a command.
 void AddJsonFlag(CLI::App* app, bool* json);

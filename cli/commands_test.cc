@@ -1,6 +1,7 @@
 // The commands' work, in-process, against a real audit database and configuration.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -9,6 +10,7 @@
 #include "cli/explain_command.h"
 #include "cli/status_command.h"
 #include "cli/transfers_command.h"
+#include "core/names.h"
 
 namespace fordeler::cli {
 namespace {
@@ -124,6 +126,64 @@ TEST_F(CommandsTest, TransfersJsonIsNewestFirstWithNulls) {
             std::string("UUID                                  STATE       CODE  RECEIVED\n") +
                 kUuid1 + "  delivered      -  " + TableTime(now_ - hours(2)) +
                 "\n  kmd → a.csv (oekonomi)\n");
+}
+
+// A name put in /OUT by other means need not be UTF-8 and may hold escape sequences, C1 controls
+// and line breaks; the receipt may hold C1 controls the sender put in its SendersFileId.
+TEST_F(CommandsTest, HostileNamesCannotReachTheTerminalOrBreakTheJson) {
+  constexpr char kUuid3[] = "33333333-3333-4333-8333-333333333333";
+  TransferRecord t = fordeler::testing::SampleTransfer(kUuid3, now_);
+  t.sender = "kmd";
+  t.name =
+      "evil\xff\x1b[2J\nforged\xc2\x9b"
+      "31m.csv";
+  t.trigger_name = t.name + ".trigger";
+  t.state = TransferState::kRejected;
+  t.step = TransferStep::kDone;
+  t.error_code = 1003;
+  t.error_description = "FileName \"x\" is not \"" + t.name + "\"";
+  t.receipt_xml =
+      "<a>\n<SendersFileId>\xc2\x9b"
+      "2J</SendersFileId>\n</a>\n";
+  Batch b;
+  b.PutTransfer(t).AddEvent("rejected", kUuid3, "kmd", "code=1003");
+  ASSERT_TRUE(store_->Commit(std::move(b)).ok());
+  const std::string shown = "evil\\xff\\x1b[2J\\x0aforged\\xc2\\x9b31m.csv";
+  auto no_controls = [](const std::string& text) {
+    for (size_t i = 0; i < text.size(); ++i) {
+      auto b = static_cast<unsigned char>(text[i]);
+      if ((b < 0x20 && b != '\n') || b == 0x7f) return false;
+      if (b == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0) {
+        return false;
+      }
+    }
+    return IsValidUtf8(text);
+  };
+
+  TransferFilter f;
+  ASSERT_EQ(ListTransfersTo(*reader_, f, true, io_), kExitOk);
+  auto list = nlohmann::json::parse(out_.str());  // throws when not JSON
+  EXPECT_EQ(list[0]["name"],
+            "evil\xef\xbf\xbd\x1b[2J\nforged\xc2\x9b"
+            "31m.csv");
+  out_.str("");
+  ASSERT_EQ(ListTransfersTo(*reader_, f, false, io_), kExitOk);
+  EXPECT_TRUE(no_controls(out_.str())) << out_.str();
+  EXPECT_NE(out_.str().find("kmd → " + shown), std::string::npos) << out_.str();
+  const std::string table = out_.str();
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 7);  // header, 3 x 2 lines
+  out_.str("");
+  ASSERT_EQ(ShowTransfer(*reader_, kUuid3, true, io_), kExitOk);
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["trigger_name"],
+            "evil\xef\xbf\xbd\x1b[2J\nforged\xc2\x9b"
+            "31m.csv.trigger");
+  out_.str("");
+  ASSERT_EQ(ShowTransfer(*reader_, kUuid3, false, io_), kExitOk);
+  EXPECT_TRUE(no_controls(out_.str())) << out_.str();
+  EXPECT_NE(out_.str().find("name              " + shown + "  (trigger " + shown + ".trigger)\n"),
+            std::string::npos)
+      << out_.str();
+  EXPECT_NE(out_.str().find("<SendersFileId>\\xc2\\x9b2J</SendersFileId>\n"), std::string::npos);
 }
 
 TEST_F(CommandsTest, ShowTransferExitStatuses) {

@@ -97,7 +97,7 @@ int RunExplain(const std::string& config_path, const std::string& trigger_path,
   std::string name = trigger_path.substr(trigger_path.find_last_of('/') + 1);
   Explanation e = ExplainTrigger(*config, account, name, bytes);
   if (json) {
-    io.out << ExplanationJson(*config, trigger_path, account, e).dump(2) << "\n";
+    io.out << DumpJson(ExplanationJson(*config, trigger_path, account, e), 2) << "\n";
   } else {
     PrintExplanation(*config, account, e, io);
   }

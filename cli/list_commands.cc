@@ -41,7 +41,7 @@ void PrintRoutes(const Config& config, bool json, const Io& io) {
                      {"recipients", r.recipients},
                      {"defined_at", r.where.ToString()}});
     }
-    io.out << doc.dump(2) << "\n";
+    io.out << DumpJson(doc, 2) << "\n";
     return;
   }
   Table table({{"ROUTE", false, true},
@@ -80,7 +80,7 @@ Status PrintAccounts(const Config& config, AuditStore* audit, bool json, const I
                      {"keys", KeysJson(a)},
                      {"last_login", JsonTime(logins[i])}});
     }
-    io.out << doc.dump(2) << "\n";
+    io.out << DumpJson(doc, 2) << "\n";
     return Status::Ok();
   }
   Table table({{"ACCOUNT", false, true},

@@ -7,6 +7,7 @@
 
 #include "cli/control_client.h"
 #include "core/error_codes.h"
+#include "core/names.h"
 #include "core/uuid.h"
 
 namespace fordeler::cli {
@@ -66,15 +67,15 @@ int AskDaemon(const Config& config, const Json& request, bool json, const Io& io
   bool ok = reply->value("ok", false);
   std::string message = reply->value("message", "");
   if (json) {
-    io.out << reply->dump(2) << "\n";
+    io.out << DumpJson(*reply, 2) << "\n";
   } else if (ok) {
-    io.out << message << "\n";
+    io.out << ShowableText(message) << "\n";
   } else {
     // The daemon's command names; `quarantine release` and `quarantine purge` are "release" and
     // "purge" on the socket.
     std::string command = request.value("command", "");
     if (command == "release" || command == "purge") command = "quarantine " + command;
-    io.err << "fordeler " << command << ": " << message << "\n";
+    io.err << "fordeler " << command << ": " << ShowableText(message) << "\n";
   }
   if (ok) return kExitOk;
   return reply->value("error", "") == "bad_request" ? kExitUsage : kExitBadNews;
@@ -102,10 +103,11 @@ int ListQuarantine(AuditStore& audit, const std::string& storage_root, bool json
                   {"received_at", FormatTime(t.received_at)},
                   {"folder", folder.string()},
                   {"files", files}};
-      io.out << (rows == 0 ? "\n  " : ",\n  ") << row.dump();
+      io.out << (rows == 0 ? "\n  " : ",\n  ") << DumpJson(row);
     } else {
       io.out << t.uuid << "  " << TableTime(t.received_at) << "  " << t.error_code << " " << name
-             << "\n  " << t.sender << " → " << t.name << ": " << t.error_description << "\n";
+             << "\n  " << ShowableText(t.sender + " → " + t.name + ": " + t.error_description)
+             << "\n";
     }
     ++rows;
     return true;

@@ -5,6 +5,7 @@
 #include "cli/table.h"
 #include "cli/transfers_command.h"
 #include "core/error_codes.h"
+#include "core/names.h"
 #include "core/uuid.h"
 
 namespace fordeler::cli {
@@ -47,7 +48,8 @@ Json TransferJson(const TransferRecord& t) {
 }
 
 void PrintField(std::ostream& out, const char* label, const std::string& value) {
-  out << label << std::string(18 - std::string_view(label).size(), ' ') << value << "\n";
+  out << label << std::string(18 - std::string_view(label).size(), ' ') << ShowableText(value)
+      << "\n";
 }
 
 void PrintTransfer(const TransferRecord& t, std::ostream& out) {
@@ -128,18 +130,19 @@ int ShowTransfer(AuditStore& audit, const std::string& arg, bool json, const Io&
     for (const auto& d : *deliveries) doc["deliveries"].push_back(DeliveryJson(d));
     doc["events"] = Json::array();
     for (const auto& e : events) doc["events"].push_back(EventJson(e));
-    io.out << doc.dump(2) << "\n";
+    io.out << DumpJson(doc, 2) << "\n";
     return kExitOk;
   }
   PrintTransfer(t, io.out);
   PrintDeliveries(*deliveries, io);
   io.out << "\nEvents\n";
   for (const EventRecord& e : events) {
-    io.out << "  " << e.seq << "  " << TableTime(e.time) << "  " << e.kind << "  " << e.account
-           << "  " << e.detail << "\n";
+    io.out << "  " << e.seq << "  " << TableTime(e.time) << "  " << ShowableText(e.kind) << "  "
+           << ShowableText(e.account) << "  " << ShowableText(e.detail) << "\n";
   }
   io.out << "\nReceipt\n";
-  io.out << (t.receipt_xml.empty() ? "  none sent yet\n" : t.receipt_xml);
+  // The receipt holds the sender's SendersFileId and descriptions: XML allows C1 controls there.
+  io.out << (t.receipt_xml.empty() ? "  none sent yet\n" : ShowableText(t.receipt_xml, true));
   if (!t.receipt_xml.empty() && t.receipt_xml.back() != '\n') io.out << "\n";
   return kExitOk;
 }

@@ -6,6 +6,7 @@
 
 #include "cli/local_time.h"
 #include "cli/table.h"
+#include "core/names.h"
 
 namespace fordeler::cli {
 namespace {
@@ -79,7 +80,8 @@ void PrintStuck(const std::vector<TransferRecord>& stuck, std::ostream& out, boo
       << "failing with 5001):" << (color ? "\033[0m" : "") << "\n";
   for (const TransferRecord& t : stuck) {
     out << "  " << t.uuid << "  " << ToString(t.step) << "  received " << TableTime(t.received_at);
-    if (t.error_code != 0) out << "  " << t.error_code << " " << Fit(t.error_description, 60);
+    if (t.error_code != 0)
+      out << "  " << t.error_code << " " << Fit(ShowableText(t.error_description), 60);
     out << "\n";
   }
 }
@@ -208,7 +210,7 @@ int RunStatus(const std::string& config_path, bool json, TimePoint now, const Io
     return kExitUsage;
   }
   if (json) {
-    io.out << StatusJson(*report).dump(2) << "\n";
+    io.out << DumpJson(StatusJson(*report), 2) << "\n";
     PrintStuck(report->stuck, io.err, false);
   } else {
     PrintStatusTable(*report, io);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/names.h"
+
 namespace fordeler::cli {
 namespace {
 
@@ -70,12 +72,13 @@ std::vector<std::string> Wrap(std::string_view s, size_t first, size_t rest) {
 
 void Table::AddRow(std::vector<std::string> cells, std::vector<bool> alert) {
   cells.resize(columns_.size());
+  for (std::string& cell : cells) cell = ShowableText(cell);
   alert.resize(columns_.size(), false);
   rows_.push_back(Row{std::move(cells), std::move(alert), {}});
 }
 
 void Table::AddNote(std::string line) {
-  if (!rows_.empty()) rows_.back().notes.push_back(std::move(line));
+  if (!rows_.empty()) rows_.back().notes.push_back(ShowableText(line));
 }
 
 std::vector<size_t> Table::Widths(size_t width) const {

@@ -4,6 +4,8 @@
 // "…". Widths count UTF-8 code points. A row may carry notes: indented lines under it (e.g. a
 // route's sender and recipients, why it is late), wrapped at the width, never cut. With colour, the
 // header is bold and the cells marked `alert` red (callers colour only when stdout is a terminal).
+// Cells and notes are shown as ShowableText (core/names.h): a file name cannot move the cursor,
+// colour the screen or break a row.
 // Not thread-safe.
 #pragma once
 

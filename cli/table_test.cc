@@ -21,6 +21,18 @@ TEST(Table, AlignsColumnsAndNotes) {
             "skole                  3\n");
 }
 
+TEST(Table, CellsAndNotesCannotCarryControlCharacters) {
+  Table t({{"NAME", false, true}, {"N", true, false}});
+  t.AddRow({"a\x1b[2J\nb\xc2\x9b\xff", "1"});
+  t.AddNote("note\x1b]0;title\x07");
+  std::ostringstream out;
+  t.Render(out, 80, false);
+  EXPECT_EQ(out.str(),
+            "NAME                       N\n"
+            "a\\x1b[2J\\x0ab\\xc2\\x9b\\xff  1\n"
+            "  note\\x1b]0;title\\x07\n");
+}
+
 TEST(Table, NarrowsFlexibleColumnsToFitTheWidth) {
   Table t({{"A", false, true}, {"B", false, false}});
   t.AddRow({std::string(50, 'a'), std::string(30, 'b')});

@@ -6,6 +6,7 @@
 
 #include "cli/table.h"
 #include "config/config.h"
+#include "core/names.h"
 #include "core/units.h"
 
 namespace fordeler::cli {
@@ -30,7 +31,7 @@ void PrintTransferRow(const TransferRecord& t, std::ostream& out) {
       << TableTime(t.received_at) << "\n";
   std::string note = t.sender + " → " + t.name;
   if (t.data_area) note += " (" + *t.data_area + ")";
-  out << "  " << Fit(note, kTableWidth - 2) << "\n";
+  out << "  " << Fit(ShowableText(note), kTableWidth - 2) << "\n";
 }
 
 int Run(const GlobalOptions& global,
@@ -114,7 +115,7 @@ int ListTransfersTo(AuditStore& audit, const TransferFilter& filter, bool json, 
   }
   Status s = audit.ListTransfers(filter, [&](const TransferRecord& t) {
     if (json) {
-      io.out << (rows == 0 ? "\n  " : ",\n  ") << TransferSummaryJson(t).dump();
+      io.out << (rows == 0 ? "\n  " : ",\n  ") << DumpJson(TransferSummaryJson(t));
     } else {
       PrintTransferRow(t, io.out);
     }

@@ -1,5 +1,6 @@
 #include "core/names.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace fordeler {
@@ -46,26 +47,65 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
-std::string PrintableName(std::string_view s) {
+namespace {
+
+// Characters that reorder the text shown around them (U+202A..U+202E, U+2066..U+2069): a name
+// holding one can make a line read differently on a screen than it is.
+bool IsBidiControl(const uint8_t* p, size_t n) {
+  if (n != 3 || p[0] != 0xE2) return false;
+  return (p[1] == 0x80 && p[2] >= 0xAA && p[2] <= 0xAE) ||
+         (p[1] == 0x81 && p[2] >= 0xA6 && p[2] <= 0xA9);
+}
+
+// `s` with every byte of what is not shown as itself replaced by "\xNN": bytes that are not
+// UTF-8, control characters (C0 but `keep`, DEL, C1), bidirectional controls and `also`.
+std::string Escaped(std::string_view s, std::string_view also, std::string_view keep) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
+  out.reserve(s.size());
   const auto* p = reinterpret_cast<const uint8_t*>(s.data());
   const uint8_t* end = p + s.size();
+  auto escape = [&](uint8_t b) {
+    out += "\\x";
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  };
   while (p < end) {
     size_t n = Utf8SequenceLength(p, end);
-    bool control = n == 1 && (*p < 0x20 || *p == 0x7f);
+    bool control =
+        n == 1 && (*p < 0x20 || *p == 0x7f) && keep.find(static_cast<char>(*p)) == keep.npos;
     bool c1 = n == 2 && p[0] == 0xC2 && p[1] < 0xA0;
-    if (n == 0 || control || c1 || *p == '\\') {
-      out += "\\x";
-      out += kHex[*p >> 4];
-      out += kHex[*p & 0xf];
+    bool listed = n == 1 && also.find(static_cast<char>(*p)) != also.npos;
+    if (n == 0 || control || c1 || listed) {
+      escape(*p);
       ++p;
       continue;
     }
-    out.append(reinterpret_cast<const char*>(p), n);
+    if (IsBidiControl(p, n)) {
+      for (size_t i = 0; i < n; ++i) escape(p[i]);
+    } else {
+      out.append(reinterpret_cast<const char*>(p), n);
+    }
     p += n;
   }
   return out;
+}
+
+}  // namespace
+
+std::string PrintableName(std::string_view s) { return Escaped(s, "\\\"", ""); }
+
+std::string ShowableText(std::string_view s, bool keep_line_breaks) {
+  return Escaped(s, "", keep_line_breaks ? "\n" : "");
+}
+
+std::string LogValue(std::string_view s) {
+  bool plain = !s.empty() && IsValidUtf8(s) && std::none_of(s.begin(), s.end(), [](char c) {
+    auto b = static_cast<uint8_t>(c);
+    return b <= 0x20 || b == 0x7f || c == '"' || c == '\\' || c == '=';
+  });
+  if (plain) plain = PrintableName(s) == s;  // no C1 or bidirectional control
+  return plain ? std::string(s) : "\"" + PrintableName(s) + "\"";
 }
 
 namespace {

@@ -17,9 +17,20 @@ inline constexpr std::string_view kTriggerSuffix = ".trigger";
 // Strict UTF-8: no overlong encodings, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
 bool IsValidUtf8(std::string_view s);
 
-// `s` made safe to show (in a status message or a log line): valid UTF-8 stays, every other
-// byte, control characters and the backslash become "\\xNN". Always valid UTF-8.
+// `s` made safe to show (in a status message, a log line's or an audit event's quoted value):
+// valid UTF-8 stays; every other byte, control characters (C0, DEL, C1), bidirectional controls
+// (U+202A..U+202E, U+2066..U+2069), the backslash and the double quote become "\\xNN", byte by
+// byte. Always valid UTF-8, never a line break or a '"'; different names stay different.
 std::string PrintableName(std::string_view s);
+
+// `s` made safe to show on a terminal or a page: as PrintableName, but the backslash and the
+// double quote stay themselves, and so do line breaks ('\n') when `keep_line_breaks`.
+std::string ShowableText(std::string_view s, bool keep_line_breaks = false);
+
+// `s` as the value of a key=value field in a log line: itself when it is a plain word (UTF-8,
+// no space, '"', '\\', '=' or character PrintableName escapes), else PrintableName(s) in
+// double quotes. For values a client chooses, such as the user name it logs in with.
+std::string LogValue(std::string_view s);
 
 // A valid <name> (contract §2): 1..243 bytes of valid UTF-8, no '/', NUL or control characters
 // (C0, DEL, C1), not "." or "..", not starting with '.'.

@@ -71,7 +71,8 @@ bool ReadRequest(int fd, std::string* line, int timeout_ms) {
 }
 
 void SendReply(int fd, const Json& reply) {
-  std::string text = reply.dump() + "\n";
+  // Replies carry file names; bytes of one that are not UTF-8 become U+FFFD (dump would throw).
+  std::string text = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   for (size_t done = 0; done < text.size();) {
     ssize_t n = send(fd, text.data() + done, text.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;

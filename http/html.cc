@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/names.h"
+
 namespace fordeler {
 namespace {
 
@@ -29,7 +31,7 @@ nav a{margin-right:1em}
 std::string HtmlEscape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
+  for (char c : ShowableText(text)) {
     switch (c) {
       case '&':
         out += "&amp;";

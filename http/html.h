@@ -14,7 +14,8 @@
 
 namespace fordeler {
 
-// Escapes & < > " ' for use in text and in quoted attribute values.
+// Escapes & < > " ' for use in text and in quoted attribute values; what ShowableText escapes
+// (bytes that are not UTF-8, control characters) is shown as "\\xNN".
 std::string HtmlEscape(std::string_view text);
 // A whole page: doctype, <head> with title and the inline style, <body> holding `body`.
 std::string HtmlPage(std::string_view title, std::string_view body);

@@ -9,9 +9,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <exception>
 #include <optional>
 #include <thread>
 
+#include "core/names.h"
 #include "core/thread_name.h"
 #include "http/basic_auth.h"
 
@@ -125,7 +127,13 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       reply.body = "authentication required\n";
       reply.headers.emplace_back("WWW-Authenticate", "Basic realm=\"fordeler\", charset=\"UTF-8\"");
     } else {
-      reply = shared_->router->Handle(View(req.method_string()), View(req.target()));
+      try {
+        reply = shared_->router->Handle(View(req.method_string()), View(req.target()));
+      } catch (const std::exception& e) {  // a page that cannot be made must not end the daemon
+        spdlog::error("event=http_error target={} error=\"{}\"", LogValue(View(req.target())),
+                      PrintableName(e.what()));
+        return Refuse(500, "the page could not be made (see the daemon's log)");
+      }
     }
     Write(MakeResponse(reply, req.version(), req.keep_alive(), head));
   }

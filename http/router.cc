@@ -21,9 +21,15 @@ HttpReply Reply(unsigned status, std::string body,
   return r;
 }
 
+// A name that came from the file system need not be UTF-8, and JSON text must be: each byte that
+// is not becomes U+FFFD (nlohmann's default would throw, and the exception end the daemon).
+std::string Dump(const nlohmann::json& doc, int indent) {
+  return doc.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 HttpReply Error(unsigned status, const std::string& message, bool json) {
   if (json) {
-    return Reply(status, nlohmann::json{{"error", message}}.dump() + "\n", "application/json");
+    return Reply(status, Dump(nlohmann::json{{"error", message}}, -1) + "\n", "application/json");
   }
   return Reply(status, ErrorPage(static_cast<int>(status), message));
 }
@@ -34,7 +40,7 @@ HttpReply Unavailable(const Status& s, bool json) {
 }
 
 HttpReply Json(const nlohmann::json& doc) {
-  return Reply(200, doc.dump(2) + "\n", "application/json");
+  return Reply(200, Dump(doc, 2) + "\n", "application/json");
 }
 
 bool StartsWith(std::string_view s, std::string_view prefix) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/audit_testing.h"
+#include "core/names.h"
 #include "http/router_testing.h"
 
 namespace fordeler {
@@ -46,6 +47,49 @@ TEST_F(StatusFixture, ApiMatchesThePages) {
   auto list = nlohmann::json::parse(router().Handle("GET", "/api/routes").body);
   EXPECT_EQ(list["routes"][0]["state"], "OK");
   EXPECT_EQ(list["routes"][0]["delivered_today"], 2);
+}
+
+// A name put in /OUT by other means than the server need not be UTF-8 and may hold controls: the
+// API still answers with valid JSON (U+FFFD for each stray byte) and the page shows them escaped.
+TEST_F(StatusFixture, NamesThatAreNotUtf8OrHoldControlsAreServedSafely) {
+  TransferRecord t;
+  t.uuid = "00000009-0000-4000-8000-000000000000";
+  t.sender = "kmd";
+  t.name =
+      "evil\xff\x1b[31m<b>\n\xc2\x9b"
+      "2J.csv";
+  t.trigger_name = t.name + ".trigger";
+  t.route_ids = {"route-a"};
+  t.received_at = t.updated_at = now_;
+  t.step = TransferStep::kDone;
+  t.state = TransferState::kRejected;
+  t.error_code = 1003;
+  t.error_description = "FileName \"x.csv\" is not the trigger's own name";
+  t.receipt_xml = "<receipt/>";
+  Batch batch;
+  batch.PutTransfer(t).AddEvent("rejected", t.uuid, "kmd", "code=1003");
+  ASSERT_TRUE(audit_->Commit(std::move(batch)).ok());
+
+  for (const std::string& path : {std::string("/api/routes/route-a"), "/api/transfers/" + t.uuid}) {
+    HttpReply r = router().Handle("GET", path);
+    ASSERT_EQ(r.status, 200u) << path;
+    EXPECT_TRUE(IsValidUtf8(r.body)) << path;
+    auto doc = nlohmann::json::parse(r.body);  // throws when not JSON
+    const auto& name =
+        path.find("/api/routes/") == 0 ? doc["recent_transfers"][0]["name"] : doc["name"];
+    EXPECT_EQ(name,
+              "evil\xef\xbf\xbd\x1b[31m<b>\n\xc2\x9b"
+              "2J.csv")
+        << path;
+  }
+  for (const std::string& path : {std::string("/routes/route-a"), "/transfers/" + t.uuid}) {
+    HttpReply r = router().Handle("GET", path);
+    ASSERT_EQ(r.status, 200u) << path;
+    EXPECT_TRUE(IsValidUtf8(r.body)) << path;
+    EXPECT_NE(r.body.find("evil\\xff\\x1b[31m&lt;b&gt;\\x0a\\xc2\\x9b2J.csv"), std::string::npos)
+        << r.body;
+    EXPECT_EQ(r.body.find('\x1b'), std::string::npos) << path;
+  }
 }
 
 TEST_F(StatusFixture, WrongMethodsAndPathsGetTheirStatus) {
