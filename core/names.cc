@@ -57,32 +57,36 @@ bool IsBidiControl(const uint8_t* p, size_t n) {
          (p[1] == 0x81 && p[2] >= 0xA6 && p[2] <= 0xA9);
 }
 
-// `s` with every byte of what is not shown as itself replaced by "\xNN": bytes that are not
-// UTF-8, control characters (C0 but `keep`, DEL, C1), bidirectional controls and `also`.
-std::string Escaped(std::string_view s, std::string_view also, std::string_view keep) {
+// `s` with what is not shown as itself replaced: bytes that are not UTF-8, control characters
+// (C0 but `keep`, DEL, C1), bidirectional controls and the ASCII characters in `also`. Each byte
+// becomes "\\xNN", or each character (or stray byte) `replacement` when that is given.
+std::string Escaped(std::string_view s, std::string_view also, std::string_view keep,
+                    const char* replacement = nullptr) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(s.size());
   const auto* p = reinterpret_cast<const uint8_t*>(s.data());
   const uint8_t* end = p + s.size();
-  auto escape = [&](uint8_t b) {
-    out += "\\x";
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
+  auto escape = [&](const uint8_t* bytes, size_t n) {
+    if (replacement != nullptr) {
+      out += replacement;
+      return;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      out += "\\x";
+      out += kHex[bytes[i] >> 4];
+      out += kHex[bytes[i] & 0xf];
+    }
   };
   while (p < end) {
     size_t n = Utf8SequenceLength(p, end);
-    bool control =
-        n == 1 && (*p < 0x20 || *p == 0x7f) && keep.find(static_cast<char>(*p)) == keep.npos;
+    bool control = n == 1 && (*p < 0x20 || *p == 0x7f) &&
+                   keep.find(static_cast<char>(*p)) == std::string_view::npos;
     bool c1 = n == 2 && p[0] == 0xC2 && p[1] < 0xA0;
-    bool listed = n == 1 && also.find(static_cast<char>(*p)) != also.npos;
-    if (n == 0 || control || c1 || listed) {
-      escape(*p);
-      ++p;
-      continue;
-    }
-    if (IsBidiControl(p, n)) {
-      for (size_t i = 0; i < n; ++i) escape(p[i]);
+    bool listed = n == 1 && also.find(static_cast<char>(*p)) != std::string_view::npos;
+    if (n == 0) n = 1;  // a stray byte
+    if (Utf8SequenceLength(p, end) == 0 || control || c1 || listed || IsBidiControl(p, n)) {
+      escape(p, n);
     } else {
       out.append(reinterpret_cast<const char*>(p), n);
     }
@@ -97,6 +101,10 @@ std::string PrintableName(std::string_view s) { return Escaped(s, "\\\"", ""); }
 
 std::string ShowableText(std::string_view s, bool keep_line_breaks) {
   return Escaped(s, "", keep_line_breaks ? "\n" : "");
+}
+
+std::string ReplaceUnshowable(std::string_view s, const char* replacement) {
+  return Escaped(s, "", "", replacement);
 }
 
 std::string LogValue(std::string_view s) {

@@ -27,6 +27,9 @@ std::string PrintableName(std::string_view s);
 // double quote stay themselves, and so do line breaks ('\n') when `keep_line_breaks`.
 std::string ShowableText(std::string_view s, bool keep_line_breaks = false);
 
+// `s` with each character (or stray byte) ShowableText would escape replaced by `replacement`.
+std::string ReplaceUnshowable(std::string_view s, const char* replacement);
+
 // `s` as the value of a key=value field in a log line: itself when it is a plain word (UTF-8,
 // no space, '"', '\\', '=' or character PrintableName escapes), else PrintableName(s) in
 // double quotes. For values a client chooses, such as the user name it logs in with.

@@ -23,6 +23,14 @@ TEST(ShowableText, EscapesControlsButKeepsQuotesAndBackslashes) {
   EXPECT_TRUE(IsValidUtf8(ShowableText("\xed\xa0\x80\xf4\x90\x80\x80\xc0")));
 }
 
+TEST(ReplaceUnshowable, OneReplacementPerCharacterOrStrayByte) {
+  EXPECT_EQ(ReplaceUnshowable("a\nb\xc2\x9b"
+                              "c\xff\xfe\xe2\x80\xae"
+                              "d\"\\ø",
+                              "?"),
+            "a?b?c???d\"\\ø");
+}
+
 TEST(LogValue, PlainWordsStayAndEverythingElseIsQuoted) {
   EXPECT_EQ(LogValue("vendor"), "vendor");
   EXPECT_EQ(LogValue("kommune-ø_1"), "kommune-ø_1");

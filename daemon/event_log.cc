@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/names.h"
+
 namespace fordeler {
 namespace {
 
@@ -38,10 +40,11 @@ const char* FolderName(Folder folder) {
 void EventLog::OnUploadClosed(const UploadClosed& e) {
   // File names are logged: they are the operator's key to a transfer. Contents never are.
   if (e.how == UploadClosed::How::kChanged) {  // not an upload: nothing to route
-    spdlog::info("event=upload_changed account={} name=\"{}\" size={}", e.account, e.name, e.size);
+    spdlog::info("event=upload_changed account={} name=\"{}\" size={}", e.account,
+                 PrintableName(e.name), e.size);
   } else {
     spdlog::info("event=upload_closed account={} name=\"{}\" size={} sha256={} how={}", e.account,
-                 e.name, e.size, e.sha256 ? ToHex(*e.sha256) : "-",
+                 PrintableName(e.name), e.size, e.sha256 ? ToHex(*e.sha256) : "-",
                  e.how == UploadClosed::How::kClosed ? "close" : "rename");
   }
   if (next_ != nullptr) next_->OnUploadClosed(e);
@@ -50,7 +53,7 @@ void EventLog::OnUploadClosed(const UploadClosed& e) {
 void EventLog::OnSessionEvent(const SessionEvent& e) {
   if (e.kind == SessionEvent::Kind::kRemoved || e.kind == SessionEvent::Kind::kDownloaded) {
     spdlog::info("event={} account={} folder={} name=\"{}\"", KindName(e.kind), e.account,
-                 FolderName(e.folder), e.name);
+                 FolderName(e.folder), PrintableName(e.name));
   }
   if (next_ != nullptr) next_->OnSessionEvent(e);
 }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "daemon/log_format.h"
 
 namespace {
 
@@ -24,8 +25,7 @@ void SetUpLogging() {
   auto logger = spdlog::stderr_logger_mt("fordelerd");
   // Under systemd, journald adds its own time stamp; the level is enough.
   bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
-  logger->set_pattern(journal ? "%l %v" : "%Y-%m-%dT%H:%M:%S.%eZ %l %v",
-                      spdlog::pattern_time_type::utc);
+  logger->set_formatter(fordeler::MakeLogFormatter(!journal));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "audit/records.h"
+#include "core/names.h"
 #include "core/thread_name.h"
 
 namespace fordeler {
@@ -44,8 +45,8 @@ void Log(const Alert& a) {
   spdlog::warn(
       "event=alert kind={} route={} authority={} state={} due={} transfer={} sender={} "
       "recipient={} code={} message=\"{}\"",
-      a.kind, a.route.empty() ? "-" : a.route, a.authority.empty() ? "-" : a.authority, a.state,
-      a.due ? FormatTime(*a.due) : "-", a.transfer.empty() ? "-" : a.transfer,
+      a.kind, a.route.empty() ? "-" : a.route, a.authority.empty() ? "-" : LogValue(a.authority),
+      a.state, a.due ? FormatTime(*a.due) : "-", a.transfer.empty() ? "-" : a.transfer,
       a.sender.empty() ? "-" : Alerter::Sanitize(a.sender, 64),
       a.recipient.empty() ? "-" : Alerter::Sanitize(a.recipient, 64), a.error_code,
       Alerter::Sanitize(a.message));
@@ -64,12 +65,9 @@ bool WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline, int* s
 }  // namespace
 
 std::string Alerter::Sanitize(std::string_view value, size_t max) {
-  std::string out;
-  out.reserve(std::min(value.size(), max));
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
+  // C0, DEL, C1 and bidirectional controls and bytes that are not UTF-8: a file name or trigger
+  // value (FILE, AUTHORITY) may hold them, and a command may show the value on a terminal.
+  std::string out = ReplaceUnshowable(value, "?");
   if (out.size() > max) {
     size_t cut = max;
     // Never cut inside a UTF-8 sequence: step back over continuation bytes.

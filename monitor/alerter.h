@@ -70,7 +70,8 @@ class Alerter : public AlertSink {
 
   // The command's environment for `alert` ("NAME=value" strings), as described above.
   static std::vector<std::string> Environment(const Alert& alert, TimePoint now, int count);
-  // `value` with control characters replaced and cut to `max` bytes (header).
+  // `value` with control characters and bytes that are not UTF-8 replaced by '?' (see
+  // ReplaceUnshowable, core/names.h) and cut to `max` bytes (header).
   static std::string Sanitize(std::string_view value, size_t max = 256);
 
  private:

@@ -75,6 +75,11 @@ TEST(AlerterSanitizeTest, ReplacesControlCharactersAndCutsAtCharacterBoundary) {
   // "ø" is two bytes; 255 x's and "ø" would cut it in half at 256: it is dropped whole.
   EXPECT_EQ(Alerter::Sanitize(std::string(255, 'x') + "øø"), std::string(255, 'x'));
   EXPECT_EQ(Alerter::Sanitize("blåbær"), "blåbær");
+  // C1 (CSI), bidirectional controls and bytes that are not UTF-8 too.
+  EXPECT_EQ(Alerter::Sanitize("a\xc2\x9b"
+                              "2Jb\xe2\x80\xae"
+                              "c\xff"),
+            "a?2Jb?c?");
 }
 
 TEST(AlerterEnvironmentTest, HoldsOnlyTheAlertAndPath) {

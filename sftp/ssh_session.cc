@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/env.h"
+#include "core/names.h"
 #include "sftp/account_registry.h"
 #include "sftp/sftp_session.h"
 
@@ -62,7 +63,7 @@ void SshSession::RecordLoginFailure() {
   std::string why = "banned after " + std::to_string(config->server.ban_after) +
                     " failed logins from " + source_ + " until " + until;
   spdlog::warn("event=ban address={} account={} failures={} until={} duration={}s", source_,
-               failed_user_, config->server.ban_after, until, duration.count());
+               LogValue(failed_user_), config->server.ban_after, until, duration.count());
   server_->listener()->OnSessionEvent(
       {SessionEvent::Kind::kLimit, failed_user_, address_, "", Folder::kRoot, "", why});
 }
@@ -173,7 +174,9 @@ void SshSession::ContinueKeyExchange() {
     }
   }
   if (rc == SSH_ERROR) {
-    spdlog::info("event=kex_failed peer={} error=\"{}\"", address_, ssh_get_error(session_));
+    // libssh's message may quote what the client sent (its banner): escaped like a name.
+    spdlog::info("event=kex_failed peer={} error=\"{}\"", address_,
+                 PrintableName(ssh_get_error(session_)));
     Close("key exchange failed");
     return;
   }
@@ -257,8 +260,8 @@ void SshSession::AfterPoll() {
   if (!authenticated_ && ssh_get_error_code(session_) == SSH_FATAL) {
     // libssh drops a signed request it refuses (bad signature, SHA-1 RSA) without answering:
     // tell the client instead of leaving it waiting.
-    spdlog::info("event=login_failed peer={} user={} reason=\"{}\"", address_, attempted_user_,
-                 ssh_get_error(session_));
+    spdlog::info("event=login_failed peer={} user={} reason=\"{}\"", address_,
+                 LogValue(attempted_user_), PrintableName(ssh_get_error(session_)));
     // The client tried a key: a failed login like a wrong key (audit event, metric, ban count),
     // although libssh refused it before AuthPubkey saw it.
     ++auth_attempts_;

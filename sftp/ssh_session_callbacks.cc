@@ -7,6 +7,7 @@
 
 #include "config/address_pattern.h"
 #include "core/env.h"
+#include "core/names.h"
 #include "sftp/account_registry.h"
 #include "sftp/sftp_session.h"
 #include "sftp/ssh_session.h"
@@ -24,7 +25,7 @@ int SshSession::OnAuthPassword(ssh_session, const char* user, const char*, void*
   s->failed_user_ = s->attempted_user_;
   ++s->auth_attempts_;
   spdlog::info("event=auth_refused peer={} user={} method=password", s->address_,
-               s->attempted_user_);
+               LogValue(s->attempted_user_));
   return SSH_AUTH_DENIED;
 }
 
@@ -56,8 +57,8 @@ bool SshSession::Banned(const std::string& user) {
   if (!allow.empty() && AddressMatchesPatterns(ip_, allow)) return false;
   std::chrono::milliseconds left{};
   if (!server_->bans().IsBanned(ip_, user, server_->env()->Steady(), &left)) return false;
-  spdlog::info("event=login_refused peer={} user={} reason=banned ban_left={}s", address_, user,
-               std::chrono::ceil<std::chrono::seconds>(left).count());
+  spdlog::info("event=login_refused peer={} user={} reason=banned ban_left={}s", address_,
+               LogValue(user), std::chrono::ceil<std::chrono::seconds>(left).count());
   return true;
 }
 
@@ -73,11 +74,12 @@ int SshSession::AuthPubkey(const std::string& user, ssh_key key, char state) {
   ++auth_attempts_;
   fingerprint_ = KeyFingerprintOf(key);
   if (state != SSH_PUBLICKEY_STATE_VALID || match == nullptr) {
-    spdlog::info("event=login_failed peer={} user={} key={}", address_, user, fingerprint_);
+    spdlog::info("event=login_failed peer={} user={} key={}", address_, LogValue(user),
+                 fingerprint_);
     return SSH_AUTH_DENIED;
   }
   if (server_->registry()->JailOf(user) == nullptr) {
-    spdlog::warn("event=login_failed peer={} user={} reason=\"no jail\"", address_, user);
+    spdlog::warn("event=login_failed peer={} user={} reason=\"no jail\"", address_, LogValue(user));
     failed_user_.clear();  // our fault, not the client's
     return SSH_AUTH_DENIED;
   }
