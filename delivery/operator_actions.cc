@@ -80,7 +80,7 @@ Result<UniqueFd> OpenQuarantine(Impl& p, const TransferRecord& t) {
 // "a.csv,a.csv.trigger" for an event's detail.
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ",") + PrintableName(n);
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + LogValue(n);
   return out;
 }
 
@@ -92,7 +92,7 @@ Status RecallOne(Impl& p, const DeliveryRecord& d, const std::string& by, bool* 
   DeliveryRecord r = d;
   r.state = DeliveryState::kRecalled;
   r.recalled_at = p.env->Now();
-  std::string name = "name=" + PrintableName(d.name_in_in);
+  std::string name = "name=" + LogValue(d.name_in_in);
   Status s = Record(
       p,
       std::move(Batch()
@@ -206,9 +206,8 @@ Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
   d.picked_up_at.reset();
   d.expired_at.reset();
   d.recalled_at.reset();
-  s = Record(p,
-             std::move(Batch().PutDelivery(d).AddEvent(
-                 "redelivered", uuid, recipient, "name=" + PrintableName(*placed) + " by=" + by)));
+  s = Record(p, std::move(Batch().PutDelivery(d).AddEvent(
+                    "redelivered", uuid, recipient, "name=" + LogValue(*placed) + " by=" + by)));
   if (!s.ok()) return s;
   spdlog::info("event=redelivered transfer={} recipient={} name=\"{}\"", uuid, recipient,
                PrintableName(*placed));

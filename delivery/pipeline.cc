@@ -23,7 +23,7 @@ namespace {
 Batch ReceivedBatch(const TransferRecord& t) {
   Batch batch;
   batch.PutTransfer(t).AddEvent("received", t.uuid, t.sender,
-                                "trigger=" + PrintableName(t.trigger_name));
+                                "trigger=" + LogValue(t.trigger_name));
   return batch;
 }
 
@@ -36,8 +36,7 @@ void ReportIgnoredTrigger(AuditStore* audit, const std::string& account,
   spdlog::warn("event=trigger_ignored account={} trigger=\"{}\" reason=\"{}\"", account,
                PrintableName(trigger), kWhy);
   Batch batch;
-  batch.AddEvent("ignored", "", account,
-                 "name=" + PrintableName(trigger) + " reason=\"" + kWhy + "\"");
+  batch.AddEvent("ignored", "", account, "name=" + LogValue(trigger) + " reason=\"" + kWhy + "\"");
   audit->Submit(std::move(batch), [](const Status&) {});
 }
 
@@ -337,7 +336,7 @@ void DeliveryPipeline::OnSessionEvent(const SessionEvent& e) {
   }
   if (e.kind == SessionEvent::Kind::kDownloaded) {
     Batch batch;
-    batch.AddEvent("downloaded", "", e.account, "name=" + PrintableName(e.name));
+    batch.AddEvent("downloaded", "", e.account, "name=" + LogValue(e.name));
     impl_->audit->Submit(std::move(batch), [](const Status&) {});
     return;
   }

@@ -46,7 +46,7 @@ void DeliveryPipeline::Impl::RecordPickup(const std::string& account, const std:
 
 void DeliveryPipeline::Impl::RecordPickupOf(DeliveryRecord d, const std::string& note,
                                             AuditStore::Done done) {
-  std::string detail = "name=" + PrintableName(d.name_in_in) + note;
+  std::string detail = "name=" + LogValue(d.name_in_in) + note;
   d.state = DeliveryState::kPickedUp;
   d.picked_up_at = env->Now();
   Batch batch;

@@ -118,7 +118,7 @@ void RetentionSweeper::SweepOut(Context& c, const std::string& account) {
     if (!e.regular || e.placed >= c.expire_before) continue;
     if (env_->UnlinkAt(*out, e.name).ok()) {
       ++c.report.expired_out;
-      c.batch.AddEvent("expired", "", account, "folder=OUT name=" + PrintableName(e.name));
+      c.batch.AddEvent("expired", "", account, "folder=OUT name=" + LogValue(e.name));
     }
   }
 }
@@ -160,7 +160,7 @@ void RetentionSweeper::SweepIn(Context& c, const std::string& account) {
     auto metadata_is_data = delivered(its_metadata);  // never remove a delivered data file
     if (!metadata_is_data.ok() || !env_->UnlinkAt(*in, e.name).ok()) continue;
     if (!*metadata_is_data) env_->UnlinkAt(*in, its_metadata);
-    c.batch.AddEvent("expired", "", account, "folder=IN name=" + PrintableName(e.name));
+    c.batch.AddEvent("expired", "", account, "folder=IN name=" + LogValue(e.name));
     ++c.report.expired_receipts;
   }
   ExpireDeliveries(c, *in, expiring);
@@ -170,7 +170,7 @@ void RetentionSweeper::SweepIn(Context& c, const std::string& account) {
     std::string data = e.name.substr(0, e.name.size() - 9);
     if (fstatat(*in, data.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
     if (env_->UnlinkAt(*in, e.name).ok()) {
-      c.batch.AddEvent("expired", "", account, "folder=IN name=" + PrintableName(e.name));
+      c.batch.AddEvent("expired", "", account, "folder=IN name=" + LogValue(e.name));
       ++c.report.expired_receipts;
     }
   }
@@ -231,7 +231,7 @@ void RetentionSweeper::ExpireDeliveries(Context& c, int in,
     batch.RequireDeliveryState(d.transfer_uuid, d.recipient, DeliveryState::kDelivered)
         .PutDelivery(x)
         .AddEvent("expired", d.transfer_uuid, d.recipient,
-                  "folder=IN name=" + PrintableName(d.name_in_in));
+                  "folder=IN name=" + LogValue(d.name_in_in));
     auto done = std::make_shared<std::promise<Status>>();
     recorded.push_back(done->get_future());
     audit_->Submit(std::move(batch), [done](const Status& s) { done->set_value(s); });
@@ -258,7 +258,7 @@ void RetentionSweeper::RemoveExpired(Context& c, int in, const DeliveryRecord& d
     ++c.report.expired_deliveries;
     return;
   }
-  std::string name = "name=" + PrintableName(d.name_in_in);
+  std::string name = "name=" + LogValue(d.name_in_in);
   DeliveryRecord back = d;
   Batch batch;
   batch.RequireDeliveryState(d.transfer_uuid, d.recipient, DeliveryState::kExpired);

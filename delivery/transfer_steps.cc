@@ -514,8 +514,7 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
     d.name_in_in = p.placed;
     d.state = DeliveryState::kDelivered;
     d.delivered_at = env->Now();
-    batch.PutDelivery(d).AddEvent("delivered", t.uuid, d.recipient,
-                                  "name=" + PrintableName(p.placed));
+    batch.PutDelivery(d).AddEvent("delivered", t.uuid, d.recipient, "name=" + LogValue(p.placed));
     spdlog::info("event=delivered transfer={} recipient={} name=\"{}\"", t.uuid, d.recipient,
                  PrintableName(p.placed));
   }

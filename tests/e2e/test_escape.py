@@ -129,8 +129,13 @@ def test_quotes_in_a_name_cannot_forge_a_log_field(d, keyset):
         s.putfo(io.BytesIO(b"abc"), f"OUT/{name}")
         s.putfo(io.BytesIO(trigger_xml(name, 3, KMD, [FLIS], inf_ref=INF_REF)),
                 f"OUT/{name}.trigger")
-    wait_receipt(d, KMD, name)
+    uuid = wait_receipt(d, KMD, name)["FileTransferUUID"]
     shown = name.replace('"', r"\x22")
+    # The audit event's detail quotes the name as a whole: it has spaces.
+    events = json.loads(cli(d, "show", uuid, "--json").stdout)["events"]
+    assert [e["detail"] for e in events if e["kind"] == "delivered"] == [f'name="{shown}"'], events
+    received = [e["detail"] for e in events if e["kind"] == "received"]
+    assert received == [f'trigger="{shown}.trigger"'], events
     d.wait_log(rf'event=upload_closed account={KMD} name="{re.escape(shown)}" size=3 ')
     d.wait_log(rf'event=delivered transfer=\S+ recipient={FLIS} name="{re.escape(shown)}"')
     assert 'name="q" size=0' not in d.stderr_text()
