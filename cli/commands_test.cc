@@ -321,6 +321,18 @@ TEST_F(CommandsTest, ExplainAcceptsAndRejects) {
   EXPECT_EQ(name.rejection.code, ErrorCode::kFilenameMismatch);
   Explanation bad = ExplainTrigger(*config_, "kmd", "a.csv.trigger", "<oops");
   EXPECT_EQ(bad.rejection.code, ErrorCode::kTriggerMalformed);
+
+  // A sender's trigger may hold C1 controls (XML allows them) and line breaks: shown escaped.
+  std::string path = dir_.File("c1.csv.trigger");
+  std::ofstream(path) << trigger("c1.csv", "flis")
+                             .replace(trigger("c1.csv", "flis").find("<SizeInBytes>1"), 14,
+                                      "<SizeInBytes>1\xc2\x9b"
+                                      "2J\nx");
+  ASSERT_EQ(RunExplain(config_path_, path, "kmd", false, io_), kExitBadNews);
+  EXPECT_EQ(out_.str(),
+            "REJECTED: 1002 TRIGGER_INVALID\n  SizeInBytes \"1\\xc2\\x9b2J\\x0ax\" is not a whole "
+            "number\n")
+      << out_.str();
 }
 
 TEST_F(CommandsTest, AuditVerifyFindsAChangedRow) {

@@ -43,14 +43,15 @@ void PrintExplanation(const Config& config, const std::string& account, const Ex
                       const Io& io) {
   if (!e.accepted) {
     io.out << "REJECTED: " << static_cast<int>(e.rejection.code) << " "
-           << ErrorName(e.rejection.code) << "\n  " << e.rejection.description << "\n";
+           << ErrorName(e.rejection.code) << "\n  " << ShowableText(e.rejection.description)
+           << "\n";
     return;
   }
   const Resolution& r = e.resolution;
   const DataArea* area = config.FindDataArea(r.data_area);
-  io.out << "ACCEPTED: " << e.file_name << " from " << account << "\n"
+  io.out << "ACCEPTED: " << ShowableText(e.file_name) << " from " << account << "\n"
          << "  data area:  " << r.data_area << (area ? " (" + area->name + ")" : "") << "\n"
-         << "  authority:  " << (r.authority.empty() ? "-" : r.authority) << "\n"
+         << "  authority:  " << (r.authority.empty() ? "-" : ShowableText(r.authority)) << "\n"
          << "  routes:     " << Join(r.route_ids) << "\n"
          << "  recipients: " << Join(r.recipients) << "\n"
          << "  (SizeInBytes and Sha256 are checked against the data file when it arrives)\n";
