@@ -19,9 +19,10 @@ import subprocess
 
 import paramiko
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from harness import (AccountSpec, data_areas_toml, db_rows, fordeler_path, parse_xml, run,
-                     trigger_xml, wait_receipt, wait_until)
+from harness import (AccountSpec, data_areas_toml, db_rows, fordeler_path, trigger_xml,
+                     wait_receipt, wait_until)
 
 KMD, FLIS = "kmd", "flis"
 KEY_NAMES = ["kmd_ed25519", "flis_ed25519"]
@@ -120,6 +121,10 @@ def test_name_from_the_file_system_that_is_not_utf8_nor_printable(d):
     assert any(row["uuid"] == uuid and row["name"] == replaced for row in q), q
     log = d.stderr_text()
     assert rf'trigger="{SHOWN}.trigger"' in log
+    status, body = get(d, "/metrics")  # labels hold configured ids only: still parses
+    assert status == 200
+    families = {f.name for f in text_string_to_metric_families(body.decode("utf-8"))}
+    assert "fordeler_transfers" in families
 
 
 def test_quotes_in_a_name_cannot_forge_a_log_field(d, keyset):
