@@ -1,5 +1,6 @@
 // EventLog: a FileEventListener that writes every event the SFTP server reports to the log, one
-// key=value line each; names are PrintableName in double quotes. fordelerd chains it in front of the delivery pipeline. Thread-safe.
+// key=value line each; names are PrintableName in double quotes. fordelerd chains it in front of
+// the delivery pipeline. Thread-safe.
 #pragma once
 
 #include "core/file_events.h"
