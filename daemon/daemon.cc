@@ -19,7 +19,6 @@
 #include "core/thread_name.h"
 #include "daemon/control_server.h"
 #include "daemon/event_log.h"
-#include "sftp/host_key_check.h"
 #include "daemon/metrics_listener.h"
 #include "daemon/systemd_notify.h"
 #include "delivery/folder_watcher.h"
@@ -30,6 +29,7 @@
 #include "http/router.h"
 #include "monitor/monitor.h"
 #include "sftp/account_registry.h"
+#include "sftp/host_key_check.h"
 #include "sftp/host_keys.h"
 #include "sftp/ssh_server.h"
 
