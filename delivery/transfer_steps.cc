@@ -425,15 +425,14 @@ Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
 // than placed where nobody will find it. Not once its metadata may have been revealed (the
 // mark): then it is delivered, as decided.
 std::optional<Rejection> DeliveryPipeline::Impl::RecipientRemoved(const JobPtr& job) {
-  if (StatAt(storage->staging(), RevealedMarkName(job->t.uuid)).ok()) return std::nullopt;
   auto cfg = config();
   for (const DeliveryRecord& d : job->deliveries) {
-    if (d.state == DeliveryState::kPending && cfg->FindAccount(d.recipient) == nullptr) {
-      return Rejection{ErrorCode::kUnknownRecipient,
-                       d.recipient +
-                           " is no longer an account: it was removed from the "
-                           "configuration before the transfer could be placed"};
-    }
+    if (d.state != DeliveryState::kPending || cfg->FindAccount(d.recipient) != nullptr) continue;
+    if (StatAt(storage->staging(), RevealedMarkName(job->t.uuid)).ok()) return std::nullopt;
+    return Rejection{ErrorCode::kUnknownRecipient,
+                     d.recipient +
+                         " is no longer an account: it was removed from the "
+                         "configuration before the transfer could be placed"};
   }
   return std::nullopt;
 }
