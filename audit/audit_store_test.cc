@@ -82,6 +82,53 @@ TEST_F(AuditStoreTest, TransferWithEveryFieldRoundTripsAndIsReplaced) {
   EXPECT_EQ((*got)->updated_at, env_.Now());
 }
 
+// A later step usually changes only state, step, error and receipt, and is written as a narrow
+// UPDATE; a change to any other column must still replace the whole row (sql.cc).
+TEST_F(AuditStoreTest, ALaterStepChangingAnyOneColumnIsRecordedExactly) {
+  using Change = void (*)(TransferRecord&);
+  const Change changes[] = {
+      [](TransferRecord& t) { t.state = TransferState::kDelivered; },
+      [](TransferRecord& t) { t.step = TransferStep::kDone; },
+      [](TransferRecord& t) { t.error_code = 5001; },
+      [](TransferRecord& t) { t.error_description = "disk full"; },
+      [](TransferRecord& t) { t.receipt_xml = "<r/>"; },
+      [](TransferRecord& t) { t.sender = "other"; },
+      [](TransferRecord& t) { t.trigger_name = "g.trigger"; },
+      [](TransferRecord& t) { t.name = "g"; },
+      [](TransferRecord& t) { t.senders_file_id = "F-18"; },
+      [](TransferRecord& t) { t.senders_file_id.reset(); },
+      [](TransferRecord& t) { t.size = 5; },
+      [](TransferRecord& t) { t.size.reset(); },
+      [](TransferRecord& t) { t.sha256 = std::string(64, 'b'); },
+      [](TransferRecord& t) { t.data_area = "invoices"; },
+      [](TransferRecord& t) { t.data_area.reset(); },
+      [](TransferRecord& t) { t.authority = "urn:x:other"; },
+      [](TransferRecord& t) { t.route_ids = {"r9"}; },
+      [](TransferRecord& t) { t.trigger_xml += " "; },
+      [](TransferRecord& t) { t.received_at += std::chrono::milliseconds(1); },
+  };
+  for (size_t i = 0; i < std::size(changes); ++i) {
+    SCOPED_TRACE(i);
+    std::string uuid = kUuid;
+    uuid.replace(uuid.size() - 2, 2, (i < 10 ? "0" : "") + std::to_string(i));
+    TransferRecord t = SampleTransfer(uuid, At(1'795'312'800'123));
+    t.senders_file_id = "F-17";
+    t.size = 3;
+    t.sha256 = std::string(64, 'a');
+    t.data_area = "orders";
+    t.authority = "urn:x:orders";
+    t.route_ids = {"r1", "r2"};
+    ASSERT_TRUE(store_->Commit(Batch().PutTransfer(t)).ok());
+    changes[i](t);
+    env_.Advance(std::chrono::seconds(1));
+    ASSERT_TRUE(store_->Commit(Batch().PutTransfer(t)).ok());
+    auto got = store_->GetTransfer(uuid);
+    ASSERT_TRUE(got.ok() && got->has_value());
+    ExpectSameTransfer(**got, t);
+    EXPECT_EQ((*got)->updated_at, env_.Now());
+  }
+}
+
 TEST_F(AuditStoreTest, UnknownTransferIsEmptyNotAnError) {
   auto got = store_->GetTransfer(kUuid);
   ASSERT_TRUE(got.ok());

@@ -72,6 +72,7 @@ Result<std::unique_ptr<AuditWriter>> AuditWriter::Start(Db db, Env* env) {
       {&st.commit, sql::kCommit},
       {&st.rollback, sql::kRollback},
       {&st.upsert_transfer, sql::kUpsertTransfer},
+      {&st.update_transfer_state, sql::kUpdateTransferState},
       {&st.delete_routes, sql::kDeleteTransferRoutes},
       {&st.delete_pending_deliveries, sql::kDeletePendingDeliveries},
       {&st.insert_route, sql::kInsertTransferRoute},
@@ -246,13 +247,31 @@ Status AuditWriter::Apply(const Batch& batch, ChainHead* head, int* rc) {
 }
 
 Status AuditWriter::ApplyTransfer(const TransferRecord& t, int* rc) {
+  const TimePoint now = env_->Now();
+  Status s;
+  bool updated = false;
+  {  // the common case: a later step of a transfer recorded before (see kUpdateTransferState)
+    ScopedReset reset(st_.update_transfer_state);
+    BindTransfer(st_.update_transfer_state, t, now);
+    s = st_.update_transfer_state.Run(rc);
+    updated = s.ok() && db_.changes() == 1;
+  }
+  if (s.ok() && !updated) s = RewriteTransfer(t, now, rc);
+  if (s.ok() && t.state == TransferState::kRejected) {
+    st_.delete_pending_deliveries.Bind(1, std::string_view(t.uuid));
+    s = Execute(st_.delete_pending_deliveries, rc);
+  }
+  return s;
+}
+
+// The whole row, and its route rows (a handful, all in one transaction).
+Status AuditWriter::RewriteTransfer(const TransferRecord& t, TimePoint now, int* rc) {
   {
     ScopedReset reset(st_.upsert_transfer);
-    BindTransfer(st_.upsert_transfer, t, env_->Now());
+    BindTransfer(st_.upsert_transfer, t, now);
     Status s = st_.upsert_transfer.Run(rc);
     if (!s.ok()) return s;
   }
-  // The routes are rewritten with the transfer (a handful of rows, all in one transaction).
   st_.delete_routes.Bind(1, std::string_view(t.uuid));
   Status s = Execute(st_.delete_routes, rc);
   std::string received_at = FormatTime(t.received_at);
@@ -261,10 +280,6 @@ Status AuditWriter::ApplyTransfer(const TransferRecord& t, int* rc) {
     st_.insert_route.Bind(2, std::string_view(t.route_ids[i]));
     st_.insert_route.Bind(3, std::string_view(received_at));
     s = Execute(st_.insert_route, rc);
-  }
-  if (s.ok() && t.state == TransferState::kRejected) {
-    st_.delete_pending_deliveries.Bind(1, std::string_view(t.uuid));
-    s = Execute(st_.delete_pending_deliveries, rc);
   }
   return s;
 }

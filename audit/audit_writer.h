@@ -59,8 +59,8 @@ class AuditWriter {
   };
   struct Statements {
     Stmt begin, commit, rollback;
-    Stmt upsert_transfer, delete_routes, insert_route, upsert_delivery, insert_event,
-        delete_pending_deliveries, select_delivery_state;
+    Stmt upsert_transfer, update_transfer_state, delete_routes, insert_route, upsert_delivery,
+        insert_event, delete_pending_deliveries, select_delivery_state;
   };
 
   AuditWriter(Db db, Env* env, Statements stmts, ChainHead head);
@@ -70,6 +70,7 @@ class AuditWriter {
   Status Attempt(std::vector<Pending>& group, size_t* bad);
   Status Apply(const Batch& batch, ChainHead* head, int* rc);
   Status ApplyTransfer(const TransferRecord& t, int* rc);
+  Status RewriteTransfer(const TransferRecord& t, TimePoint now, int* rc);
   Status ApplyEvent(const EventRecord& e, ChainHead* head, int* rc);
   Status CheckDeliveryState(const DeliveryStateCheck& check, int* rc);
   void RollbackIfOpen();

@@ -127,6 +127,18 @@ ON CONFLICT (uuid) DO UPDATE SET
   received_at = excluded.received_at, updated_at = excluded.updated_at
 )sql";
 
+// A transfer's later steps change only its state, error and receipt. This UPDATE (with the
+// parameters of kUpsertTransfer) sets just those, so SQLite rewrites only the indexes on state
+// and step, not those on sender, time and data area, nor the route rows; it changes the row only
+// if everything else is as stored, and otherwise kUpsertTransfer rewrites the whole transfer.
+const char kUpdateTransferState[] = R"sql(
+UPDATE transfers SET state = ?11, step = ?12, error_code = ?13, error_description = ?14,
+                     receipt_xml = ?16, updated_at = ?18
+WHERE uuid = ?1 AND sender = ?2 AND trigger_name = ?3 AND name = ?4
+  AND senders_file_id IS ?5 AND size IS ?6 AND sha256 IS ?7 AND data_area IS ?8
+  AND authority IS ?9 AND route_ids = ?10 AND trigger_xml = ?15 AND received_at = ?17
+)sql";
+
 const char kDeleteTransferRoutes[] = "DELETE FROM transfer_routes WHERE transfer_uuid = ?1";
 // A rejected transfer is delivered to nobody (contract §5): deliveries planned before a late
 // check (Sha256, ...) rejected it go with the rejection.

@@ -30,6 +30,7 @@ extern const char kRollback[];
 
 // Writes. Parameters are numbered in the order the codec binds them (see row_codec.cc).
 extern const char kUpsertTransfer[];
+extern const char kUpdateTransferState[];  // kUpsertTransfer's parameters; changes 0 or 1 row
 extern const char kDeleteTransferRoutes[];
 extern const char kDeletePendingDeliveries[];  // ?1 transfer uuid
 extern const char kInsertTransferRoute[];

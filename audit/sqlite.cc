@@ -98,6 +98,8 @@ void Db::SetBusyTimeout(int ms) { sqlite3_busy_timeout(db_, ms); }
 
 bool Db::autocommit() const { return sqlite3_get_autocommit(db_) != 0; }
 
+int64_t Db::changes() const { return sqlite3_changes64(db_); }
+
 Stmt::~Stmt() { sqlite3_finalize(stmt_); }
 
 Stmt& Stmt::operator=(Stmt&& other) noexcept {

@@ -46,6 +46,7 @@ class Db {
   Result<Stmt> Prepare(std::string_view sql, bool persistent = false);
   void SetBusyTimeout(int ms);
   bool autocommit() const;  // false while a transaction is open
+  int64_t changes() const;  // rows changed by the last INSERT, UPDATE or DELETE
 
   sqlite3* get() const { return db_; }
 
