@@ -7,13 +7,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace fordeler {
@@ -200,6 +205,76 @@ TEST_F(DurableWriteTest, FsyncAllSyncsEveryFdThroughFsyncAndReportsAFailure) {
   EXPECT_EQ(env.calls, 5 + 16 * 5 + 5);
   std::vector<int> bad = {tmp_, -1};
   EXPECT_FALSE(Env::Default()->FsyncAll(bad).ok());
+}
+
+// Syncs of a set duration on a clock of the test's, each noting the thread it ran on and how
+// many ran at once; `wait_for_company` holds each until another is running too (up to 10 s).
+class TimedSyncEnv : public EnvWrapper {
+ public:
+  TimedSyncEnv() : EnvWrapper(Env::Default()) {}
+  std::chrono::steady_clock::time_point Steady() const override {
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(clock_ns_.load()));
+  }
+  Status Fsync(int) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    threads_.insert(std::this_thread::get_id());
+    ++running_;
+    most_at_once_ = std::max(most_at_once_, running_);
+    company_.notify_all();
+    if (wait_for_company) {
+      company_.wait_for(lock, std::chrono::seconds(10), [this] { return most_at_once_ >= 2; });
+    }
+    --running_;
+    clock_ns_ += took.count();
+    return Status::Ok();
+  }
+  // The threads that synced, and the most syncs at once, since the last call.
+  std::pair<std::set<std::thread::id>, int> Seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto seen = std::make_pair(std::move(threads_), most_at_once_);
+    threads_.clear();
+    most_at_once_ = 0;
+    return seen;
+  }
+
+  std::chrono::nanoseconds took{0};
+  bool wait_for_company = false;
+
+ private:
+  std::atomic<int64_t> clock_ns_{1'000'000'000};
+  std::mutex mu_;
+  std::condition_variable company_;
+  std::set<std::thread::id> threads_;
+  int running_ = 0;
+  int most_at_once_ = 0;
+};
+
+TEST(FsyncAllTest, QuickSyncsRunOnTheCallersThreadAndSlowOnesTogether) {
+  using std::chrono::microseconds;
+  TimedSyncEnv env;
+  const std::vector<int> fds = {3, 4, 5, 6};
+  const std::set<std::thread::id> caller = {std::this_thread::get_id()};
+  env.took = microseconds(2);  // tmpfs-like: no hand-offs
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(env.FsyncAll(fds).ok());
+  EXPECT_EQ(env.Seen().first, caller);
+
+  // A slow sync sends what follows it to the helpers; then they run at once.
+  env.took = microseconds(3000);
+  ASSERT_TRUE(env.FsyncAll(std::vector<int>{3}).ok());
+  env.Seen();
+  env.wait_for_company = true;
+  ASSERT_TRUE(env.FsyncAll(fds).ok());
+  auto [threads, at_once] = env.Seen();
+  EXPECT_GE(at_once, 2);
+  EXPECT_GT(threads.size(), 1u);
+
+  // Quick again: back on the caller's thread once the average has come down.
+  env.wait_for_company = false;
+  env.took = microseconds(2);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(env.FsyncAll(fds).ok());
+  env.Seen();
+  ASSERT_TRUE(env.FsyncAll(fds).ok());
+  EXPECT_EQ(env.Seen().first, caller);
 }
 
 }  // namespace
