@@ -80,6 +80,10 @@ class SqliteAuditStore final : public AuditStore {
   Result<std::vector<DeliveryRecord>> DeliveriesOf(const std::string& uuid) override;
   Result<std::optional<DeliveryRecord>> FindDelivered(const std::string& recipient,
                                                       const std::string& name) override;
+  Result<std::optional<DeliveryRecord>> FindPlaced(const std::string& recipient,
+                                                   const std::string& name) override;
+  Result<std::optional<std::string>> FindLastReceipt(const std::string& sender,
+                                                     const std::string& name) override;
   Status EventsOf(const std::string& uuid,
                   const std::function<bool(const EventRecord&)>& row) override;
   Result<ChainHead> Head() override;
@@ -111,6 +115,10 @@ class SqliteAuditStore final : public AuditStore {
   Result<int64_t> Count(std::string_view sql, const std::vector<std::string>& texts);
   // Runs a query whose one row holds one time or NULL (a MIN or MAX), binding `text` as ?1.
   Result<std::optional<TimePoint>> OptionalTime(std::string_view sql, const std::string& text);
+  // Runs a query returning at most one delivery, binding `recipient` and `name` as ?1, ?2.
+  Result<std::optional<DeliveryRecord>> OneDelivery(std::string_view sql,
+                                                    const std::string& recipient,
+                                                    const std::string& name);
   template <typename Record>
   Status Collect(std::string_view sql, const std::function<void(Stmt&)>& bind,
                  Result<Record> (*read)(const Stmt&), std::vector<Record>* out);
@@ -190,9 +198,38 @@ Result<std::vector<DeliveryRecord>> SqliteAuditStore::DeliveriesOf(const std::st
 
 Result<std::optional<DeliveryRecord>> SqliteAuditStore::FindDelivered(const std::string& recipient,
                                                                       const std::string& name) {
+  return OneDelivery(sql::kSelectDelivered, recipient, name);
+}
+
+Result<std::optional<DeliveryRecord>> SqliteAuditStore::FindPlaced(const std::string& recipient,
+                                                                   const std::string& name) {
+  return OneDelivery(sql::kSelectPlaced, recipient, name);
+}
+
+Result<std::optional<std::string>> SqliteAuditStore::FindLastReceipt(const std::string& sender,
+                                                                     const std::string& name) {
+  std::optional<std::string> uuid;
+  Status s = Query(
+      sql::kSelectLastReceipt,
+      [&](Stmt& st) {
+        st.Bind(1, std::string_view(sender));
+        st.Bind(2, std::string_view(name));
+      },
+      [&](const Stmt& st, bool* more) {
+        uuid = st.Text(0);
+        *more = false;
+        return Status::Ok();
+      });
+  if (!s.ok()) return s;
+  return uuid;
+}
+
+Result<std::optional<DeliveryRecord>> SqliteAuditStore::OneDelivery(std::string_view sql,
+                                                                    const std::string& recipient,
+                                                                    const std::string& name) {
   std::vector<DeliveryRecord> found;
   Status s = Collect<DeliveryRecord>(
-      sql::kSelectDelivered,
+      sql,
       [&](Stmt& st) {
         st.Bind(1, std::string_view(recipient));
         st.Bind(2, std::string_view(name));

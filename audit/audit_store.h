@@ -173,6 +173,17 @@ class AuditStore {
   // The delivered (not yet picked up) delivery placed in `recipient`'s /IN as `name`, if any.
   virtual Result<std::optional<DeliveryRecord>> FindDelivered(const std::string& recipient,
                                                               const std::string& name) = 0;
+  // The newest delivery (by delivered_at) ever placed in `recipient`'s /IN as `name`, whatever
+  // its state since (picked up, expired, recalled), if any: whose file a download of IN/<name>
+  // read, unless the name was freed and taken again meanwhile (the caller judges).
+  virtual Result<std::optional<DeliveryRecord>> FindPlaced(const std::string& recipient,
+                                                           const std::string& name) = 0;
+  // The uuid of `sender`'s transfer of `name` whose receipt was sent last, if any among the
+  // sender's 1,000 newest receipts (`receipt_sent` events): the one IN/<name>.sftpreceipt holds,
+  // each receipt of a name replacing the one before (contract §5). An older one is not found:
+  // the bound keeps a lookup's cost independent of the sender's history.
+  virtual Result<std::optional<std::string>> FindLastReceipt(const std::string& sender,
+                                                             const std::string& name) = 0;
   virtual Status EventsOf(const std::string& uuid,
                           const std::function<bool(const EventRecord&)>& row) = 0;
 

@@ -207,6 +207,81 @@ TEST_F(AuditStoreTest, FindDeliveredOnlyFindsWhatIsWaitingInIn) {
   EXPECT_FALSE(store_->FindDelivered("clinic-b", "orders.xml")->has_value());
 }
 
+// A download of IN/<name> is linked to the newest delivery placed under that name, even one picked
+// up (the recipient removed it at once) or expired since; never one not yet placed.
+TEST_F(AuditStoreTest, FindPlacedFindsTheNewestPlacementOfTheNameWhateverItsState) {
+  constexpr char kUuid3[] = "c0000000-0000-4000-8000-000000000003";
+  DeliveryRecord older = Delivery(kUuid, "clinic-b", "orders.xml", DeliveryState::kPickedUp);
+  older.delivered_at = At(1'000);
+  older.picked_up_at = At(2'000);
+  DeliveryRecord newer = Delivery(kUuid2, "clinic-b", "orders.xml", DeliveryState::kExpired);
+  newer.delivered_at = At(3'000);
+  newer.expired_at = At(4'000);
+  DeliveryRecord unplaced = Delivery(kUuid3, "clinic-b", "orders.xml", DeliveryState::kPending);
+  Batch batch;
+  // Put newest first: the order is the placements', not the rows'.
+  batch.PutTransfer(SampleTransfer(kUuid2, At(2'500)))
+      .PutDelivery(newer)
+      .PutTransfer(SampleTransfer(kUuid, At(0)))
+      .PutDelivery(older)
+      .PutTransfer(SampleTransfer(kUuid3, At(5'000)))
+      .PutDelivery(unplaced);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  auto found = store_->FindPlaced("clinic-b", "orders.xml");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->transfer_uuid, kUuid2);
+  EXPECT_EQ((*found)->state, DeliveryState::kExpired);
+  EXPECT_FALSE(store_->FindPlaced("clinic-c", "orders.xml")->has_value());
+  EXPECT_FALSE(store_->FindPlaced("clinic-b", "orders.xml.metadata")->has_value());
+
+  ASSERT_TRUE(store_
+                  ->Commit(Batch().PutDelivery(Delivery(kUuid2, "clinic-b", "orders.xml",
+                                                        DeliveryState::kPending)))
+                  .ok());  // only the older placement is left
+  found = store_->FindPlaced("clinic-b", "orders.xml");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->transfer_uuid, kUuid);
+  EXPECT_EQ((*found)->state, DeliveryState::kPickedUp);
+}
+
+// IN/<name>.sftpreceipt holds the receipt sent last for <name> (contract §5): the order of the
+// receipts, not of the transfers' arrival.
+TEST_F(AuditStoreTest, FindLastReceiptFindsTheReceiptSentLastForTheName) {
+  constexpr char kUuid3[] = "c0000000-0000-4000-8000-000000000003";
+  TransferRecord other_name = SampleTransfer(kUuid3, At(3'000));
+  other_name.name = "other.xml";
+  Batch batch;
+  batch.PutTransfer(SampleTransfer(kUuid, At(0)))
+      .PutTransfer(SampleTransfer(kUuid2, At(1'000)))
+      .PutTransfer(other_name)
+      .AddEvent("receipt_sent", kUuid2, "vendor-a", "code=SUCCESS");
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  auto found = store_->FindLastReceipt("vendor-a", "orders.xml");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, std::optional<std::string>(kUuid2));
+  env_.Advance(std::chrono::milliseconds(10));
+  // The earlier transfer's receipt goes out after the later one's (it was retried).
+  ASSERT_TRUE(store_
+                  ->Commit(Batch()
+                               .AddEvent("receipt_sent", kUuid, "vendor-a", "code=SUCCESS")
+                               .AddEvent("receipt_sent", kUuid3, "vendor-a", "code=SUCCESS"))
+                  .ok());
+  EXPECT_EQ(*store_->FindLastReceipt("vendor-a", "orders.xml"), std::optional<std::string>(kUuid));
+  EXPECT_EQ(*store_->FindLastReceipt("vendor-a", "other.xml"), std::optional<std::string>(kUuid3));
+  EXPECT_FALSE(store_->FindLastReceipt("vendor-b", "orders.xml")->has_value());
+  EXPECT_FALSE(store_->FindLastReceipt("vendor-a", "third.xml")->has_value());
+
+  // Only the sender's 1,000 newest receipts are looked through.
+  env_.Advance(std::chrono::milliseconds(10));
+  Batch many;
+  for (int i = 0; i < 1'000; ++i) {
+    many.AddEvent("receipt_sent", kUuid3, "vendor-a", "code=SUCCESS");
+  }
+  ASSERT_TRUE(store_->Commit(std::move(many)).ok());
+  EXPECT_FALSE(store_->FindLastReceipt("vendor-a", "orders.xml")->has_value());
+  EXPECT_EQ(*store_->FindLastReceipt("vendor-a", "other.xml"), std::optional<std::string>(kUuid3));
+}
+
 TEST_F(AuditStoreTest, EventsOfATransferInSeqOrderWithClockTimes) {
   Batch batch;
   batch.PutTransfer(SampleTransfer(kUuid, At(0)))

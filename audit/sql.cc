@@ -200,6 +200,29 @@ FROM deliveries WHERE recipient = ?1 AND name_in_in = ?2 AND state = 'delivered'
 ORDER BY delivered_at DESC LIMIT 1
 )sql";
 
+// The newest delivery ever placed under the name, whatever its state since: deliveries_in, then
+// the few placements of that name sorted.
+const char kSelectPlaced[] = R"sql(
+SELECT transfer_uuid, recipient, name_in_in, state, delivered_at, picked_up_at, expired_at,
+       recalled_at
+FROM deliveries WHERE recipient = ?1 AND name_in_in = ?2 AND delivered_at IS NOT NULL
+ORDER BY delivered_at DESC LIMIT 1
+)sql";
+
+// The sender's last receipt for the name, among its 1,000 newest receipts: events_kind_account
+// walked backwards (time, then seq: commit order) for at most 1,000 rows, each joined to its
+// transfer by primary key. The bound keeps the cost of one lookup independent of how much the
+// sender ever sent.
+const char kSelectLastReceipt[] = R"sql(
+SELECT t.uuid
+FROM (SELECT transfer_uuid, time, seq FROM events
+      WHERE kind = 'receipt_sent' AND account = ?1
+      ORDER BY time DESC, seq DESC LIMIT 1000) e
+  CROSS JOIN transfers t ON t.uuid = e.transfer_uuid
+WHERE t.name = ?2
+ORDER BY e.time DESC, e.seq DESC LIMIT 1
+)sql";
+
 const char kSelectEventsOf[] = R"sql(
 SELECT seq, time, kind, transfer_uuid, account, detail, hash
 FROM events WHERE transfer_uuid = ?1 ORDER BY seq

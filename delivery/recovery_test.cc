@@ -46,6 +46,14 @@ class NeverCommits : public AuditStore {
                                                       const std::string& name) override {
     return (*t_)->FindDelivered(recipient, name);
   }
+  Result<std::optional<DeliveryRecord>> FindPlaced(const std::string& recipient,
+                                                   const std::string& name) override {
+    return (*t_)->FindPlaced(recipient, name);
+  }
+  Result<std::optional<std::string>> FindLastReceipt(const std::string& sender,
+                                                     const std::string& name) override {
+    return (*t_)->FindLastReceipt(sender, name);
+  }
   Status EventsOf(const std::string& uuid,
                   const std::function<bool(const EventRecord&)>& row) override {
     return (*t_)->EventsOf(uuid, row);
