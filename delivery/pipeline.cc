@@ -335,9 +335,10 @@ void DeliveryPipeline::OnSessionEvent(const SessionEvent& e) {
     return;
   }
   if (e.kind == SessionEvent::Kind::kDownloaded) {
-    Batch batch;
-    batch.AddEvent("downloaded", "", e.account, "name=" + LogValue(e.name));
-    impl_->audit->Submit(std::move(batch), [](const Status&) {});
+    // Which transfer the file was is read from the audit log: on a worker, not on the session's
+    // thread. The time is the report's, taken here.
+    auto at = impl_->env->Now();
+    asio::post(impl_->pool, [this, e, at] { impl_->RecordDownload(e.account, e.name, at); });
     return;
   }
   impl_->RecordSessionEvent(e);

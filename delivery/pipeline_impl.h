@@ -94,6 +94,16 @@ struct DeliveryPipeline::Impl {
   // name the recipient removed before that commit (pipeline_records.cc).
   void RecordPickupsMeanwhile(const Job& job);
   void RecordSessionEvent(const SessionEvent& event);
+  // Records a download of IN/<name> by `account`, reported at `at`, as `downloaded` with the
+  // transfer whose file it read when the audit log tells (TransferDownloaded), else with none.
+  void RecordDownload(const std::string& account, const std::string& name, TimePoint at);
+  // The uuid of the transfer whose data, metadata or (for its sender) receipt IN/<name> of
+  // `account` was when its download was reported at `at`; "" when none is known.
+  std::string TransferDownloaded(const std::string& account, const std::string& name, TimePoint at);
+  // The delivery whose data (`data`) or metadata IN/<name> of `recipient` held at `at`: the
+  // newest placed under that name, unless that file had left /IN before `at`.
+  std::optional<DeliveryRecord> PlacedAt(const std::string& recipient, const std::string& name,
+                                         TimePoint at, bool data);
   void Rescan();
 
   // transfer_steps.cc: one step of the state machine per call, chosen by job->t.step.

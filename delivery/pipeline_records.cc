@@ -1,9 +1,11 @@
 // What the pipeline records besides a transfer's steps: recipients' pickups (reported by the SFTP
-// server's remove, by inotify, or found after a transfer's last commit) and the sessions' logins,
-// failed logins and limits (contract §10).
+// server's remove, by inotify, or found after a transfer's last commit), downloads of files in
+// /IN (with the transfer they belong to) and the sessions' logins, failed logins and limits
+// (contract §10).
 #include <spdlog/spdlog.h>
 
 #include "core/names.h"
+#include "core/uuid.h"
 #include "delivery/file_ops.h"
 #include "delivery/pipeline_impl.h"
 #include "delivery/storage.h"
@@ -76,6 +78,62 @@ void DeliveryPipeline::Impl::RecordPickupsMeanwhile(const Job& job) {
                 (placed.ok() && spooled.ok() && placed->inode != spooled->inode);
     if (gone) RecordPickupOf(d, " note=\"before its delivery was recorded\"", nullptr);
   }
+}
+
+// Who read a transfer's files is part of its record (contract §10): a download is recorded with
+// the transfer when the audit log can tell which it was, and without one otherwise (a file put in
+// /IN by other means, a record no longer there), as before.
+void DeliveryPipeline::Impl::RecordDownload(const std::string& account, const std::string& name,
+                                            TimePoint at) {
+  Batch batch;
+  batch.AddEvent("downloaded", TransferDownloaded(account, name, at), account,
+                 "name=" + LogValue(name));
+  audit->Submit(std::move(batch), [](const Status&) {});
+}
+
+// A <name> may itself end in ".metadata" or ".sftpreceipt" (contract §2): a delivered data file
+// of that name is data (KindOfInFile's rule), and only then the suffix says what the file is.
+std::string DeliveryPipeline::Impl::TransferDownloaded(const std::string& account,
+                                                       const std::string& name, TimePoint at) {
+  if (auto d = PlacedAt(account, name, at, /*data=*/true)) return d->transfer_uuid;
+  constexpr std::string_view kMetadata = ".metadata", kReceipt = ".sftpreceipt";
+  if (name.ends_with(kMetadata)) {
+    // Placement never lets a data file take another's metadata name: "<x>.metadata" is x's.
+    auto d = PlacedAt(account, name.substr(0, name.size() - kMetadata.size()), at, false);
+    return d ? d->transfer_uuid : "";
+  }
+  if (!name.ends_with(kReceipt)) return "";
+  std::string stem = name.substr(0, name.size() - kReceipt.size());
+  // "<name>.<uuid>.sftpreceipt" (ReceiptName's second form) names its transfer.
+  if (stem.size() > 37 && stem[stem.size() - 37] == '.' && IsUuid(stem.substr(stem.size() - 36))) {
+    auto t = audit->GetTransfer(stem.substr(stem.size() - 36));
+    if (t.ok() && t->has_value() && (*t)->sender == account && !(*t)->receipt_xml.empty()) {
+      return (*t)->uuid;
+    }
+  }
+  auto last = audit->FindLastReceipt(account, stem);
+  return last.ok() && last->has_value() ? **last : "";
+}
+
+// The name may have been freed and taken by a later delivery whose commit is not yet durable (its
+// files appear just before it): the newest placement recorded is then an older one, gone from /IN
+// before the download, and not the file read. A data file removed while a handle still read it
+// (the handle closed after the removal) is taken for that case too: recorded without a transfer,
+// rather than with the wrong one. The metadata stays when the data is picked up; expiry and
+// recall remove both. Times are compared in the stored milliseconds.
+std::optional<DeliveryRecord> DeliveryPipeline::Impl::PlacedAt(const std::string& recipient,
+                                                               const std::string& name,
+                                                               TimePoint at, bool data) {
+  auto found = audit->FindPlaced(recipient, name);
+  if (!found.ok() || !found->has_value()) return std::nullopt;
+  const DeliveryRecord& d = **found;
+  std::optional<TimePoint> left;
+  if (data && d.state == DeliveryState::kPickedUp) left = d.picked_up_at;
+  if (d.state == DeliveryState::kExpired) left = d.expired_at;
+  if (d.state == DeliveryState::kRecalled) left = d.recalled_at;
+  auto ms = [](TimePoint t) { return std::chrono::floor<std::chrono::milliseconds>(t); };
+  if (left && ms(*left) < ms(at)) return std::nullopt;
+  return d;
 }
 
 void DeliveryPipeline::Impl::RecordSessionEvent(const SessionEvent& e) {
