@@ -226,7 +226,6 @@ Status Daemon::Impl::StartDelivery() {
                                                 &registry, pipeline_options);
   pipeline->SetConfig(config);
   events.set_next(pipeline.get());
-  session_metrics.set_audit(audit.get());
   Status s = watcher.Start();
   if (s.ok()) watcher.Watch(*config);
   if (s.ok()) s = pipeline->Start();

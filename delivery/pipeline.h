@@ -32,8 +32,9 @@ class Metrics;
 class Storage;
 
 struct PipelineOptions {
-  int threads = 4;             // worker threads for file work
-  Metrics* metrics = nullptr;  // counts outcomes, routing latency, bytes in (/metrics); may be null
+  int threads = 4;  // worker threads for file work
+  Metrics* metrics =
+      nullptr;  // counts outcomes, routing latency, bytes in and out (/metrics); may be null
 };
 
 class DeliveryPipeline : public FileEventListener {

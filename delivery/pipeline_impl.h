@@ -98,8 +98,10 @@ struct DeliveryPipeline::Impl {
   // transfer whose file it read when the audit log tells (TransferDownloaded), else with none.
   void RecordDownload(const std::string& account, const std::string& name, TimePoint at);
   // The uuid of the transfer whose data, metadata or (for its sender) receipt IN/<name> of
-  // `account` was when its download was reported at `at`; "" when none is known.
-  std::string TransferDownloaded(const std::string& account, const std::string& name, TimePoint at);
+  // `account` was when its download was reported at `at`; "" when none is known. *data tells
+  // whether it was the transfer's data file.
+  std::string TransferDownloaded(const std::string& account, const std::string& name, TimePoint at,
+                                 bool* data);
   // The delivery whose data (`data`) or metadata IN/<name> of `recipient` held at `at`: the
   // newest placed under that name, unless that file had left /IN before `at`.
   std::optional<DeliveryRecord> PlacedAt(const std::string& recipient, const std::string& name,

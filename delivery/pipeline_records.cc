@@ -82,20 +82,30 @@ void DeliveryPipeline::Impl::RecordPickupsMeanwhile(const Job& job) {
 
 // Who read a transfer's files is part of its record (contract §10): a download is recorded with
 // the transfer when the audit log can tell which it was, and without one otherwise (a file put in
-// /IN by other means, a record no longer there), as before.
+// /IN by other means, a record no longer there), as before. A delivered data file's size also
+// counts as bytes sent (/metrics). Runs on a worker: these are audit-log reads.
 void DeliveryPipeline::Impl::RecordDownload(const std::string& account, const std::string& name,
                                             TimePoint at) {
+  bool data = false;
+  std::string uuid = TransferDownloaded(account, name, at, &data);
+  if (data && metrics != nullptr) {  // fordeler_sent_bytes_total: the delivered file's size
+    auto t = audit->GetTransfer(uuid);
+    if (t.ok() && t->has_value() && (*t)->size) metrics->AddBytesOut(*(*t)->size);
+  }
   Batch batch;
-  batch.AddEvent("downloaded", TransferDownloaded(account, name, at), account,
-                 "name=" + LogValue(name));
+  batch.AddEvent("downloaded", uuid, account, "name=" + LogValue(name));
   audit->Submit(std::move(batch), [](const Status&) {});
 }
 
 // A <name> may itself end in ".metadata" or ".sftpreceipt" (contract §2): a delivered data file
 // of that name is data (KindOfInFile's rule), and only then the suffix says what the file is.
 std::string DeliveryPipeline::Impl::TransferDownloaded(const std::string& account,
-                                                       const std::string& name, TimePoint at) {
-  if (auto d = PlacedAt(account, name, at, /*data=*/true)) return d->transfer_uuid;
+                                                       const std::string& name, TimePoint at,
+                                                       bool* data) {
+  if (auto d = PlacedAt(account, name, at, /*data=*/true)) {
+    *data = true;
+    return d->transfer_uuid;
+  }
   constexpr std::string_view kMetadata = ".metadata", kReceipt = ".sftpreceipt";
   if (name.ends_with(kMetadata)) {
     // Placement never lets a data file take another's metadata name: "<x>.metadata" is x's.
