@@ -153,6 +153,7 @@ void Env::NoteSyncTime(std::chrono::nanoseconds took) {
 }
 
 Status Env::FsyncAll(std::span<const int> fds) {
+  SyncHelpers& helpers = SyncHelpers::Get();  // started at the first call, whatever the disk
   auto timed_fsync = [this](int fd) {
     auto start = Steady();
     Status s = Fsync(fd);
@@ -182,7 +183,7 @@ Status Env::FsyncAll(std::span<const int> fds) {
   shared->left = rest.size() - 1;
   shared->results.resize(rest.size());
   for (size_t i = 0; i + 1 < rest.size(); ++i) {  // all but the last to the helpers
-    SyncHelpers::Get().Run([timed_fsync, fd = rest[i], i, shared] {
+    helpers.Run([timed_fsync, fd = rest[i], i, shared] {
       Status s = timed_fsync(fd);
       std::lock_guard<std::mutex> lock(shared->mu);
       shared->results[i] = std::move(s);
