@@ -14,6 +14,7 @@
 
 #include "audit/audit_store.h"
 #include "core/env.h"
+#include "core/names.h"
 #include "core/thread_name.h"
 #include "core/uuid.h"
 #include "daemon/peer_credentials.h"
@@ -178,19 +179,19 @@ void ControlServer::Serve(int client) {
     return;
   }
   if (!complete) return;
-  Json request = Json::parse(line, nullptr, false);
+  auto request = ParseControlRequest(line);
   Json reply =
-      request.is_object() ? Handle(request, by) : Error("bad_request", "not a JSON object");
+      request.ok() ? Handle(*request, by) : Error("bad_request", request.status().message());
   spdlog::info("event=control peer=\"{}\" command={} uuid={} ok={}", who,
-               request.is_object() ? request.value("command", "") : "",
-               request.is_object() ? request.value("uuid", "") : "", reply.value("ok", false));
+               LogValue(request.ok() ? request->command : ""),
+               LogValue(request.ok() ? request->uuid : ""), reply["ok"].get<bool>());
   SendReply(client, reply);
 }
 
-Json ControlServer::Handle(const Json& request, const std::string& by) {
-  std::string command = request.value("command", "");
-  std::string uuid = request.value("uuid", "");
-  std::string recipient = request.value("recipient", "");
+Json ControlServer::Handle(const ControlRequest& request, const std::string& by) {
+  const std::string& command = request.command;
+  const std::string& uuid = request.uuid;
+  const std::string& recipient = request.recipient;
   if (!IsUuid(uuid)) return Error("bad_request", "\"" + uuid + "\" is not a FileTransferUUID");
   if (command == "retry") {
     auto t = audit_->GetTransfer(uuid);

@@ -9,8 +9,9 @@
 // socket address allows is reached through /proc/self/fd of its folder.
 //
 // Protocol: one JSON request line (at most 64 KiB), one JSON reply line, then the connection is
-// closed. Requests are served one at a time on the server's own thread; a client has 10 s to send
-// its request.
+// closed. A line that is not a JSON object whose fields below are strings gets "bad_request"
+// (control_request.h). Requests are served one at a time on the server's own thread; a client has
+// 10 s to send its request.
 //   request: {"command": "retry"|"recall"|"redeliver"|"release"|"purge", "uuid": UUID,
 //             "recipient": ID}   (recipient: optional for recall, required for redeliver)
 //   reply:   {"ok": true, "message": TEXT, ...} with "recalled": [{recipient, name}] (recall),
@@ -27,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "daemon/control_request.h"
 #include "delivery/pipeline.h"
 
 namespace fordeler {
@@ -46,7 +48,7 @@ class ControlServer {
   void Stop();
 
   // The reply to one request (exposed for tests); `by` is who asked, for the audit events.
-  nlohmann::json Handle(const nlohmann::json& request,
+  nlohmann::json Handle(const ControlRequest& request,
                         const std::string& by = DeliveryPipeline::kOperator);
 
  private:

@@ -16,6 +16,7 @@ import tempfile
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import uuid as uuidlib
 from datetime import datetime
@@ -482,6 +483,48 @@ def test_a_refused_caller_gets_the_refusal(reachable_daemons, keyset):
         assert r.returncode != 0 and "only root and fordelerd's group" in r.stderr, r
         assert "Broken pipe" not in r.stderr
     assert "event=control_refused" in d.stderr_since_start()
+
+
+def control_request(d, line: bytes) -> dict:
+    """Sends one raw request line to d's control socket (reached through /proc/self/fd: the
+    test's path may be longer than a socket address) and returns the reply."""
+    folder = os.open(d.state, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(f"/proc/self/fd/{folder}/control.sock")
+            s.sendall(line + b"\n")
+            return json.loads(s.makefile("rb").readline())
+    finally:
+        os.close(folder)
+
+
+def test_a_malformed_control_request_is_refused_and_the_daemon_serves_on(daemons, keyset):
+    """A request line that is not JSON, not an object, or whose fields are not strings gets
+    `bad_request` with the reason; fordelerd goes on serving (a number where the command
+    belongs used to end the daemon on an uncaught JSON type error)."""
+    d = make_daemon(daemons, keyset)
+    uuid = send(d, keyset, fresh("control"), [FLIS])["FileTransferUUID"]
+    cases = {
+        json.dumps({"command": 5, "uuid": uuid}): '"command" is not a string',
+        json.dumps({"command": "retry", "uuid": [uuid]}): '"uuid" is not a string',
+        json.dumps({"command": "redeliver", "uuid": uuid, "recipient": {"id": FLIS}}):
+            '"recipient" is not a string',
+        json.dumps({"command": None, "uuid": uuid}): '"command" is not a string',
+        json.dumps(["retry", uuid]): "not a JSON object",
+        "retry " + uuid: "not a JSON object",
+    }
+    for line, why in cases.items():
+        reply = control_request(d, line.encode())
+        assert reply == {"ok": False, "error": "bad_request", "message": why}, (line, reply)
+        assert d.running(), f"fordelerd ended on {line!r}"
+    # Members the daemon does not know are ignored; a good request is answered as ever.
+    reply = control_request(d, json.dumps({"command": "retry", "uuid": uuid, "by": 7}).encode())
+    assert reply["ok"] is False and reply["error"] == "refused", reply
+    assert "nothing to retry" in reply["message"], reply
+    r = cli(d, "retry", uuid, expect=None)
+    assert r.returncode != 0 and "nothing to retry" in r.stderr, r
+    assert d.running()
 
 
 def test_check_config_and_fordelerd_refuse_a_host_key_the_server_cannot_use(tmp_path):

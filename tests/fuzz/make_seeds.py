@@ -129,8 +129,23 @@ recipients = ["vendor"]
     write("config", "broken.toml", "[server\nlisten = 5\n[[account]]\nid = \"\"\n")
 
 
+def controls():
+    uuid = "5f0c3b1e-8a7d-4c2e-9f10-0b6d2e4a9c71"
+    lines = [
+        f'{{"command": "retry", "uuid": "{uuid}"}}',
+        f'{{"command": "recall", "uuid": "{uuid}", "recipient": "flis"}}',
+        f'{{"command": "redeliver", "uuid": "{uuid}", "recipient": "lis-\\u00e6\\u00f8\\u00e5"}}',
+        f'{{"command": "purge", "uuid": "{uuid}", "by": 7, "extra": [1, {{"a": null}}]}}',
+        '{"command": 5, "uuid": ["x"]}',
+        '[1, 2, 3]',
+    ]
+    for i, line in enumerate(lines):
+        write("control", f"seed{i}", line)
+
+
 if __name__ == "__main__":
     triggers()
     sftp()
     paths()
     configs()
+    controls()
