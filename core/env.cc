@@ -203,6 +203,12 @@ Status Env::FsyncAll(std::span<const int> fds) {
 
 Status FsyncDir(Env* env, int dir) { return env->Fsync(dir); }
 
+bool IsStillAt(int fd, int dir_fd, const char* name) {
+  struct stat held, now;
+  return fstat(fd, &held) == 0 && fstatat(dir_fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+         held.st_dev == now.st_dev && held.st_ino == now.st_ino;
+}
+
 Result<int> CreateReplacing(Env* env, int dir, const std::string& name, mode_t mode) {
   constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL;
   auto fd = env->OpenAt(dir, name, kFlags, mode);

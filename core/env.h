@@ -124,6 +124,11 @@ Status WriteFileDurably(Env* env, int temp_dir, const std::string& temp_name, in
 // fsync of a directory fd opened by path (O_RDONLY|O_DIRECTORY), for renames into it.
 Status FsyncDir(Env* env, int dir);
 
+// True when `name` beneath `dir_fd` (not following a final symlink) is still the file `fd` is
+// open on: same device and inode. A folder held open since start-up may have been removed,
+// renamed away or replaced by an operator while fordelerd runs.
+bool IsStillAt(int fd, int dir_fd, const char* name);
+
 // RAII owner of a file descriptor.
 class UniqueFd {
  public:

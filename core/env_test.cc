@@ -169,6 +169,25 @@ TEST_F(DurableWriteTest, OpenAtNeverFollowsASymlink) {
   EXPECT_FALSE(fd.ok());
 }
 
+// A folder held open is "still at" its path until the path names another file: moved away and
+// made again, removed, or a symlink to it put in its place.
+TEST_F(DurableWriteTest, IsStillAtFollowsTheFolderAtItsPath) {
+  int root = open(root_.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(root, 0);
+  EXPECT_TRUE(IsStillAt(dest_, root, "dest"));
+  EXPECT_FALSE(IsStillAt(dest_, root, "tmp"));
+  ASSERT_EQ(rename((root_ + "/dest").c_str(), (root_ + "/dest.old").c_str()), 0);
+  EXPECT_FALSE(IsStillAt(dest_, root, "dest"));
+  ASSERT_EQ(symlink("dest.old", (root_ + "/dest").c_str()), 0);
+  EXPECT_FALSE(IsStillAt(dest_, root, "dest"));
+  EXPECT_TRUE(IsStillAt(dest_, root, "dest.old"));
+  ASSERT_EQ(rmdir((root_ + "/tmp").c_str()), 0);
+  EXPECT_FALSE(IsStillAt(tmp_, root, "tmp"));
+  ASSERT_EQ(mkdir((root_ + "/tmp").c_str(), 0700), 0);
+  EXPECT_FALSE(IsStillAt(tmp_, root, "tmp"));
+  close(root);
+}
+
 // Counts the syncs FsyncAll hands out (from several threads at once) and fails one fd's.
 class CountingEnv : public EnvWrapper {
  public:

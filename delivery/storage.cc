@@ -116,11 +116,7 @@ Status Storage::CheckOwnFolders() const {
   const std::pair<const char*, int> folders[] = {
       {"spool", spool_.get()}, {"staging", staging_.get()}, {"quarantine", quarantine_.get()}};
   for (const auto& [name, fd] : folders) {
-    struct stat held, now;
-    if (fstat(fd, &held) == 0 && fstatat(root_.get(), name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-        held.st_dev == now.st_dev && held.st_ino == now.st_ino) {
-      continue;
-    }
+    if (IsStillAt(fd, root_.get(), name)) continue;
     return Status::NotFound("the storage folder " + std::string(name) +
                             " was removed or replaced while fordelerd runs: make it again "
                             "(mode 0750) and restart fordelerd");

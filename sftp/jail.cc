@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "core/env.h"
+
 namespace fordeler {
 
 namespace {
@@ -88,23 +90,13 @@ Result<std::shared_ptr<Jail>> Jail::Open(const std::string& storage_root,
   return std::shared_ptr<Jail>(new Jail(account, *root, *in, *out));
 }
 
-namespace {
-
-bool SameFile(int fd, int dir_fd, const char* name) {
-  struct stat held, now;
-  return fstat(fd, &held) == 0 && fstatat(dir_fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-         held.st_dev == now.st_dev && held.st_ino == now.st_ino;
-}
-
-}  // namespace
-
 bool Jail::IsCurrent(const std::string& storage_root, std::initializer_list<Folder> folders) const {
   std::string path;
   for (Folder folder : folders) {
     path = storage_root + "/accounts/" + account_;
     if (folder == Folder::kIn) path += "/IN";
     if (folder == Folder::kOut) path += "/OUT";
-    if (!SameFile(folder_fd(folder), AT_FDCWD, path.c_str())) return false;
+    if (!IsStillAt(folder_fd(folder), AT_FDCWD, path.c_str())) return false;
   }
   return true;
 }
