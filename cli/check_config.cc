@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_support.h"
 #include "config/config.h"
 #include "sftp/host_key_check.h"
 #include "sftp/host_keys.h"
@@ -68,7 +69,7 @@ int RunCheckConfig(const std::string& config_path, bool json, std::ostream& out,
                    std::ostream& err) {
   LoadResult r = LoadConfig(config_path, LoadOptions{&HostKeyProblemForAnyUser});
   if (json) {
-    out << ToJson(r.config ? r.config->path : AbsolutePath(config_path), r).dump(2) << "\n";
+    out << DumpJson(ToJson(r.config ? r.config->path : AbsolutePath(config_path), r), 2) << "\n";
     return r.config ? kExitOk : kExitUsage;
   }
   for (const ConfigError& w : r.warnings) err << w.ToString() << ": warning\n";

@@ -89,7 +89,10 @@ Result<Json> CallDaemon(const std::string& socket_path, const Json& request, int
     }
     return Status::FromErrno(err, "connect to " + socket_path);
   }
-  Status sent = SendAll(sock.get(), request.dump() + "\n");
+  // An argument that is not UTF-8 (a recipient typed in another encoding) is sent with U+FFFD
+  // in its place, and refused by the daemon as an unknown account, rather than ending here.
+  Status sent =
+      SendAll(sock.get(), request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n");
   // fordelerd may have answered (a refusal) and closed before reading: its answer says more than
   // the failed send.
   if (!sent.ok() && sent.os_errno() != EPIPE && sent.os_errno() != ECONNRESET) return sent;

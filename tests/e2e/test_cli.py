@@ -527,6 +527,30 @@ def test_a_malformed_control_request_is_refused_and_the_daemon_serves_on(daemons
     assert d.running()
 
 
+def test_arguments_that_are_not_utf8_get_an_answer_not_an_abort(daemons, keyset, tmp_path):
+    """JSON cannot hold bytes that are not UTF-8: a configuration file named with one, and a
+    recipient typed in another encoding, are shown or sent with U+FFFD in their place (both used
+    to end `fordeler` on an uncaught JSON error, status 134)."""
+    bad_name = tmp_path / os.fsdecode(b"conf\xff.toml")
+    bad_name.write_text("nonsense = \n")
+    r = run([fordeler_path(), "--config", str(bad_name), "check-config", "--json"], timeout=30)
+    assert r.returncode == 2, r
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is False and doc["config"].endswith("conf\ufffd.toml"), doc
+    assert doc["errors"][0]["line"] == 1, doc
+
+    d = make_daemon(daemons, keyset)
+    uuid = send(d, keyset, fresh("not-utf8"), [FLIS])["FileTransferUUID"]
+    r = subprocess.run([fordeler_path(), "--config", str(d.config_path), "recall", uuid,
+                        "--recipient", os.fsdecode(b"fl\xffis")],
+                       capture_output=True, timeout=60)
+    assert r.returncode in (1, 2), r
+    assert b"fordeler recall:" in r.stderr and b"terminate" not in r.stderr, r
+    assert (d.in_dir(FLIS) / json.loads(cli(d, "show", uuid, "--json").stdout)["deliveries"][0]
+            ["name"]).exists(), "nothing was recalled"
+    assert d.running()
+
+
 def test_check_config_and_fordelerd_refuse_a_host_key_the_server_cannot_use(tmp_path):
     key = tmp_path / "host_ed25519"
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
