@@ -23,7 +23,8 @@ TEST(ControlRequestTest, RefusesWhatIsNotAnObjectOfStrings) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"command": 5, "uuid": "u"})", "\"command\" is not a string"},
       {R"({"command": "retry", "uuid": ["u"]})", "\"uuid\" is not a string"},
-      {R"({"command": "redeliver", "uuid": "u", "recipient": {}})", "\"recipient\" is not a string"},
+      {R"({"command": "redeliver", "uuid": "u", "recipient": {}})",
+       "\"recipient\" is not a string"},
       {R"({"command": null})", "\"command\" is not a string"},
       {R"(["retry"])", "not a JSON object"},
       {R"("retry")", "not a JSON object"},
