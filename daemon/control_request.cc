@@ -1,6 +1,8 @@
 #include "daemon/control_request.h"
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
 
 namespace fordeler {
 
