@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -141,9 +142,10 @@ struct DeliveryPipeline::Impl {
     UniqueFd receipt_fd;
   };
   std::optional<Rejection> RecipientRemoved(const JobPtr& job);
-  Result<Staged> Stage(const JobPtr& job);
+  // Links and temp files, then one round of syncs for them and the descriptors in `also`.
+  Result<Staged> Stage(const JobPtr& job, std::span<const int> also = {});
   Status Reveal(const JobPtr& job, Staged staged);
-  void CommitAndStage(const JobPtr& job, Batch batch);
+  Status StageThenCommit(const JobPtr& job, Batch batch, std::span<const int> taken);
   Status StepPlaced(const JobPtr& job);
   Status StepReceiptSent(const JobPtr& job);
   Status StepRejecting(const JobPtr& job);

@@ -1,8 +1,8 @@
 // Recovery of a transfer that fordelerd left between the first half of its placement and the
-// commit recording `spooled` (the fast path runs them at the same time: CommitAndStage). Its data
+// commit recording `spooled` (the fast path places first: StageThenCommit). Its data
 // is already linked into the recipients' /IN, nothing is recorded, and start-up adopts the
-// spooled trigger and examines it again (docs/architecture.md, "the `spooled` commit overlaps the
-// first round of the placement").
+// spooled trigger and examines it again (docs/architecture.md, "the take and the first round of
+// the placement share one round of syncs").
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -94,8 +94,8 @@ Status DeliveryPipeline::Impl::MoveToQuarantine(const JobPtr& job, int qdir) {
 }
 
 // A transfer examined again after a crash may be rejected although its data was already linked
-// into recipients' /IN (CommitAndStage places while the commit recording `spooled` is in flight,
-// and the routes or quotas may have changed meanwhile). A rejected transfer is delivered to nobody
+// into recipients' /IN (StageThenCommit places before the commit recording `spooled`, and the
+// routes or quotas may have changed meanwhile). A rejected transfer is delivered to nobody
 // (contract §5), so every such copy goes, durably, before the data goes to quarantine: in each
 // account's /IN the names PlaceData uses that are the spooled data's inode (never another file),
 // and links a placement cut short left in staging. The data has other links only then: with one

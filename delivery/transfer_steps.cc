@@ -49,7 +49,7 @@ std::vector<std::string> DeliveryPipeline::Impl::OwnCopies(int in, const Transfe
 
 // QUOTA_EXCEEDED when placing `size` more bytes would pass the recipient's quota or quota_files.
 // A copy of this transfer's data already in its /IN (the daemon stopped after placing it and
-// before the commit recording `spooled`: CommitAndStage) is this transfer's, not room taken.
+// before the commit recording `spooled`: StageThenCommit) is this transfer's, not room taken.
 std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
                                                             const std::string& recipient,
                                                             uint64_t size,
@@ -357,8 +357,9 @@ Status DeliveryPipeline::Impl::StepAccepted(const JobPtr& job) {
   return SpoolData(job, digest, Batch(), *out);
 }
 
-// Makes the spooled data and its move from `out` durable and the data read-only, checks its
-// digest against the trigger's Sha256, and commits `batch` with the transfer at `spooled`.
+// Makes the spooled data read-only, checks its digest against the trigger's Sha256, and goes on
+// to the placement, which makes the data and its move from `out` durable before it commits
+// `batch` with the transfer at `spooled` (StageThenCommit).
 Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest> digest,
                                          Batch batch, int out) {
   TransferRecord& t = job->t;
@@ -378,19 +379,20 @@ Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest
     return Status::Ok();
   }
   if (Status s = env->Fchmod(spooled.get(), 0440); !s.ok()) return s;
-  // The data must be on disk before anything that points at it is recorded or placed (contract
-  // §5: "fsynced"), and so must the renames that moved it (and the trigger) out of /OUT. A
-  // renamed upload was never fsynced; the SFTP server started its write-back while it arrived
-  // (sync_file_range), so this is short even for a large file.
-  const int syncs[] = {storage->spool(), out, spooled.get()};
-  if (Status s = env->FsyncAll(syncs); !s.ok()) return s;
   if (!digest) {
     auto hashed = HashFileAt(env, storage->spool(), t.uuid);
     if (!hashed.ok()) return hashed.status();
     digest = *hashed;
   }
   t.sha256 = ToHex(*digest);
+  // The data must be on disk before anything that points at it is recorded or revealed (contract
+  // §5: "fsynced"), and so must the renames that moved it (and the trigger) out of /OUT: one
+  // round of syncs, shared with the placement's first (StageThenCommit). A renamed upload was
+  // never fsynced; the SFTP server started its write-back while it arrived (sync_file_range), so
+  // this is short even for a large file.
+  const int taken[] = {storage->spool(), out, spooled.get()};
   if (job->trigger->sha256 && *job->trigger->sha256 != *t.sha256) {
+    if (Status s = env->FsyncAll(taken); !s.ok()) return s;
     Reject(job, {ErrorCode::kChecksumMismatch,
                  "Sha256 " + *job->trigger->sha256 + " differs from the data file's " + *t.sha256});
     return Status::Ok();
@@ -398,8 +400,7 @@ Status DeliveryPipeline::Impl::SpoolData(const JobPtr& job, std::optional<Digest
   t.state = TransferState::kDelivering;
   t.step = TransferStep::kSpooled;
   batch.PutTransfer(t);
-  CommitAndStage(job, std::move(batch));
-  return Status::Ok();
+  return StageThenCommit(job, std::move(batch), taken);
 }
 
 // Places data and metadata in every recipient's /IN and the receipt in the sender's, with two
@@ -437,10 +438,11 @@ std::optional<Rejection> DeliveryPipeline::Impl::RecipientRemoved(const JobPtr& 
   return std::nullopt;
 }
 
-Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPtr& job) {
+Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPtr& job,
+                                                                     std::span<const int> also) {
   TransferRecord& t = job->t;
   Staged staged;
-  std::vector<int> syncs;
+  std::vector<int> syncs(also.begin(), also.end());
   // Revealed before a stop: every pending delivery had its copy in /IN then.
   std::optional<uint64_t> revealed;
   if (StatAt(storage->staging(), RevealedMarkName(t.uuid)).ok()) {
@@ -546,37 +548,36 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   return FinishTransfer(job, std::move(batch));
 }
 
-// The fast path's `spooled`: the commit recording it and Stage (links and temp files, nothing a
-// recipient would take for a delivery) run at the same time, and whichever ends second goes on
-// to Reveal: one flush less before the metadata appears than committing first. Should the
-// daemon stop in between, recovery finds the data in the spool and its links already in /IN
-// (PlaceData recognises its own inode), and places nothing twice.
-void DeliveryPipeline::Impl::CommitAndStage(const JobPtr& job, Batch batch) {
-  struct Join {
-    std::atomic<int> left{2};
-    Status committed;
-    Result<Staged> staged{Status::Unavailable("not staged")};
-  };
-  auto join = std::make_shared<Join>();
-  auto go_on = [this, job, join] {
-    if (!join->committed.ok()) {  // only when the store is closing: resumes at the next start
-      spdlog::warn("event=audit_failed transfer={} error=\"{}\"", job->t.uuid,
-                   join->committed.message());
-      return;
-    }
-    Status s = join->staged.status();
-    if (s.ok()) s = Reveal(job, std::move(*join->staged));
-    if (!s.ok()) Failed(job, s);
-  };
+// The fast path's `spooled`: the first half of the placement (links into /IN and temp files,
+// nothing a recipient would take for a delivery) comes before the commit recording it, and its
+// round of syncs also makes the take durable (`taken`: spool, OUT and the spooled data), so the
+// metadata appears after one round of syncs and one commit. Should the daemon stop before the
+// commit, recovery finds the data in the spool and its links already in /IN (PlaceData
+// recognises its own inode), and places nothing twice. Should the placement fail, the take is
+// made durable on its own and `spooled` recorded; StepSpooled then retries the placement.
+Status DeliveryPipeline::Impl::StageThenCommit(const JobPtr& job, Batch batch,
+                                               std::span<const int> taken) {
+  auto staged = Stage(job, taken);
+  if (!staged.ok()) {
+    if (Status s = env->FsyncAll(taken); !s.ok()) return s;
+    CommitThen(job, std::move(batch));
+    return Status::Ok();
+  }
+  auto ready = std::make_shared<Staged>(std::move(*staged));
   batch = RecordReceived(*job, RecordRetried(*job, std::move(batch)));
   job->t.updated_at = env->Now();
-  audit->Submit(std::move(batch), [this, join, go_on](const Status& s) {
-    join->committed = s;
-    if (s.ok()) env->CrashPoint("after_spooled");
-    if (join->left.fetch_sub(1) == 1 && !stopping) asio::post(pool, go_on);
+  audit->Submit(std::move(batch), [this, job, ready](const Status& s) {
+    if (!s.ok()) {  // only when the store is closing: resumes at the next start
+      spdlog::warn("event=audit_failed transfer={} error=\"{}\"", job->t.uuid, s.message());
+      return;
+    }
+    env->CrashPoint("after_spooled");
+    if (stopping) return;
+    asio::post(pool, [this, job, ready] {
+      if (Status r = Reveal(job, std::move(*ready)); !r.ok()) Failed(job, r);
+    });
   });
-  join->staged = Stage(job);
-  if (join->left.fetch_sub(1) == 1) go_on();
+  return Status::Ok();
 }
 
 Status DeliveryPipeline::Impl::StepPlaced(const JobPtr& job) {
