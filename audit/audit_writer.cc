@@ -8,6 +8,7 @@
 #include "audit/row_codec.h"
 #include "audit/sql.h"
 #include "core/env.h"
+#include "core/names.h"
 #include "core/thread_name.h"
 
 namespace fordeler {
@@ -174,16 +175,16 @@ void AuditWriter::CommitGroup(std::vector<Pending>& group) {
     if (s.ok()) break;
     if (bad < group.size()) {
       if (s.code() == Status::Code::kAlreadyExists) {  // a DeliveryStateCheck that did not hold
-        spdlog::info("event=audit_batch_skipped reason=\"{}\"", s.message());
+        spdlog::info("event=audit_batch_skipped reason={}", LogValue(s.message()));
       } else {
-        spdlog::error("event=audit_batch_failed error=\"{}\"", s.ToString());
+        spdlog::error("event=audit_batch_failed error={}", LogValue(s.ToString()));
       }
       group[bad].failed = true;
       group[bad].status = s;
       continue;  // the others again, without it
     }
-    spdlog::warn("event=audit_retry batches={} backoff_ms={} error=\"{}\"", group.size(),
-                 backoff.count(), s.ToString());
+    spdlog::warn("event=audit_retry batches={} backoff_ms={} error={}", group.size(),
+                 backoff.count(), LogValue(s.ToString()));
     if (Closing()) {
       for (Pending& p : group) {
         if (!p.failed)
@@ -319,7 +320,7 @@ Status AuditWriter::CheckDeliveryState(const DeliveryStateCheck& check, int* rc)
 void AuditWriter::RollbackIfOpen() {
   if (db_.autocommit()) return;
   Status s = Execute(st_.rollback, nullptr);
-  if (!s.ok()) spdlog::warn("event=audit_rollback_failed error=\"{}\"", s.ToString());
+  if (!s.ok()) spdlog::warn("event=audit_rollback_failed error={}", LogValue(s.ToString()));
 }
 
 void AuditWriter::Published(const ChainHead& head) {

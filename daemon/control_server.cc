@@ -133,7 +133,7 @@ Status ControlServer::Start(const std::string& path) {
     NameThisThread("control");
     Loop();
   });
-  spdlog::info("event=control_socket path=\"{}\"", path);
+  spdlog::info("event=control_socket path={}", LogValue(path));
   return Status::Ok();
 }
 
@@ -174,7 +174,7 @@ void ControlServer::Serve(int client) {
   // A caller who is refused gets a second to send it: the socket serves one caller at a time.
   bool complete = ReadRequest(client, &line, allowed ? kRequestTimeoutMs : kRefusedTimeoutMs);
   if (!allowed) {
-    spdlog::warn("event=control_refused peer=\"{}\"", who);
+    spdlog::warn("event=control_refused peer={}", LogValue(who));
     SendReply(client, Error("refused", "permission denied: only root and fordelerd's group"));
     return;
   }
@@ -182,7 +182,7 @@ void ControlServer::Serve(int client) {
   auto request = ParseControlRequest(line);
   Json reply =
       request.ok() ? Handle(*request, by) : Error("bad_request", request.status().message());
-  spdlog::info("event=control peer=\"{}\" command={} uuid={} ok={}", who,
+  spdlog::info("event=control peer={} command={} uuid={} ok={}", LogValue(who),
                LogValue(request.ok() ? request->command : ""),
                LogValue(request.ok() ? request->uuid : ""), reply["ok"].get<bool>());
   SendReply(client, reply);

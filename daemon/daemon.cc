@@ -16,6 +16,7 @@
 #include "audit/audit_store.h"
 #include "config/config.h"
 #include "core/env.h"
+#include "core/names.h"
 #include "core/thread_name.h"
 #include "daemon/control_server.h"
 #include "daemon/event_log.h"
@@ -135,13 +136,13 @@ struct Daemon::Impl {
 std::shared_ptr<const Config> Daemon::Impl::Load(bool at_start) {
   LoadResult loaded = LoadConfig(options.config_path, LoadOptions{&HostKeyProblem});
   for (const auto& warning : loaded.warnings) {
-    spdlog::warn("event=config_warning {}", warning.ToString());
+    spdlog::warn("event=config_warning warning={}", LogValue(warning.ToString()));
   }
   for (const auto& error : loaded.errors) {
     if (at_start) {
-      spdlog::error("event=config_error {}", error.ToString());
+      spdlog::error("event=config_error error={}", LogValue(error.ToString()));
     } else {
-      spdlog::error("event=reload_refused {}", error.ToString());
+      spdlog::error("event=reload_refused error={}", LogValue(error.ToString()));
     }
   }
   return loaded.config;
@@ -196,7 +197,7 @@ void Daemon::Impl::Reload() {
       spdlog::info("event=reloaded accounts={} routes={}", fresh->accounts.size(),
                    fresh->routes.size());
     } else {
-      spdlog::error("event=reload_refused error=\"{}\"", s.message());
+      spdlog::error("event=reload_refused error={}", LogValue(s.message()));
     }
   }
   systemd::NotifyReady("serving");
@@ -289,14 +290,14 @@ int Daemon::Run() {
   Impl& d = *impl_;
   d.config = d.started = d.Load(true);
   if (d.config == nullptr) {
-    spdlog::critical("event=not_started reason=\"configuration errors in {}\"",
-                     d.options.config_path);
+    spdlog::critical("event=not_started reason={}",
+                     LogValue("configuration errors in " + d.options.config_path));
     return 2;
   }
   // Like sshd's "UNPROTECTED PRIVATE KEY FILE": a configuration error (exit status 2).
   if (Status keys = CheckHostKeyPermissions(d.config->server.host_keys, {::geteuid(), ::getegid()});
       !keys.ok()) {
-    spdlog::critical("event=not_started reason=\"{}\"", keys.message());
+    spdlog::critical("event=not_started reason={}", LogValue(keys.message()));
     return 2;
   }
   Status s = EnsureStorageRoot(d.config->storage.root);
@@ -306,7 +307,7 @@ int Daemon::Run() {
   if (s.ok()) s = d.server.Start(d.config);
   if (s.ok()) s = d.StartHttp();
   if (!s.ok()) {
-    spdlog::critical("event=not_started error=\"{}\"", s.message());
+    spdlog::critical("event=not_started error={}", LogValue(s.message()));
     d.StopDelivery();
     return 1;
   }

@@ -1,4 +1,5 @@
 #include "delivery/folder_watcher.h"
+#include "core/names.h"
 #include "core/thread_name.h"
 
 #include <dirent.h>
@@ -52,9 +53,8 @@ void FolderWatcher::Watch(const Config& config) {
       if (Add(w)) {
         lost_.erase(w.path);
       } else if (lost_.count(w.path) == 0) {
-        spdlog::warn(
-            "event=watch_failed path=\"{}\" error=\"{}\" note=\"tried again every second\"", w.path,
-            std::strerror(errno));
+        spdlog::warn("event=watch_failed path={} error={} note=\"tried again every second\"",
+                     LogValue(w.path), LogValue(std::strerror(errno)));
         lost_[w.path] = std::move(w);
       }
     }

@@ -33,8 +33,8 @@ Batch ReceivedBatch(const TransferRecord& t) {
 void ReportIgnoredTrigger(AuditStore* audit, const std::string& account,
                           const std::string& trigger) {
   constexpr char kWhy[] = "not a regular file with a single link";
-  spdlog::warn("event=trigger_ignored account={} trigger=\"{}\" reason=\"{}\"", account,
-               PrintableName(trigger), kWhy);
+  spdlog::warn("event=trigger_ignored account={} trigger=\"{}\" reason={}", account,
+               PrintableName(trigger), LogValue(kWhy));
   Batch batch;
   batch.AddEvent("ignored", "", account, "name=" + LogValue(trigger) + " reason=\"" + kWhy + "\"");
   audit->Submit(std::move(batch), [](const Status&) {});
@@ -194,7 +194,7 @@ void DeliveryPipeline::Impl::CommitThen(JobPtr job, Batch batch) {
   job->t.updated_at = env->Now();
   audit->Submit(std::move(batch), [this, job](const Status& s) {
     if (!s.ok()) {  // only when the store is closing: the step resumes at the next start
-      spdlog::warn("event=audit_failed transfer={} error=\"{}\"", job->t.uuid, s.message());
+      spdlog::warn("event=audit_failed transfer={} error={}", job->t.uuid, LogValue(s.message()));
       return;
     }
     env->CrashPoint(std::string("after_") + std::string(ToString(job->t.step)));

@@ -86,7 +86,7 @@ SweepReport RetentionSweeper::Sweep() {
   SweepSpool(c);
   if (!c.batch.empty()) {
     Status s = audit_->Commit(std::move(c.batch));
-    if (!s.ok()) spdlog::warn("event=retention_audit_failed error=\"{}\"", s.message());
+    if (!s.ok()) spdlog::warn("event=retention_audit_failed error={}", LogValue(s.message()));
   }
   const SweepReport& r = c.report;
   spdlog::info(
@@ -186,7 +186,7 @@ void RetentionSweeper::WarnBeforeExpiry(Context& c, const DeliveryRecord& d,
   if (warned_.count(key) != 0) return;
   auto recorded = audit_->AlertRecorded(d.recipient, placed, key);
   if (!recorded.ok()) {
-    spdlog::warn("event=retention_audit_failed error=\"{}\"", recorded.status().message());
+    spdlog::warn("event=retention_audit_failed error={}", LogValue(recorded.status().message()));
     return;  // the next sweep looks again
   }
   if (warned_.size() >= kMaxRememberedWarnings) warned_.clear();
@@ -241,7 +241,7 @@ void RetentionSweeper::ExpireDeliveries(Context& c, int in,
     if (s.ok()) {
       RemoveExpired(c, in, expiring[i]);
     } else if (s.code() != Status::Code::kAlreadyExists) {
-      spdlog::warn("event=retention_audit_failed error=\"{}\"", s.message());
+      spdlog::warn("event=retention_audit_failed error={}", LogValue(s.message()));
     }
   }
 }
@@ -268,13 +268,13 @@ void RetentionSweeper::RemoveExpired(Context& c, int in, const DeliveryRecord& d
     batch.PutDelivery(back).AddEvent("picked_up", d.transfer_uuid, d.recipient,
                                      name + " note=\"before retention removed it\"");
   } else {
-    spdlog::warn("event=expire_failed transfer={} recipient={} error=\"{}\"", d.transfer_uuid,
-                 d.recipient, s.message());
+    spdlog::warn("event=expire_failed transfer={} recipient={} error={}", d.transfer_uuid,
+                 d.recipient, LogValue(s.message()));
     batch.PutDelivery(back).AddEvent("expire_failed", d.transfer_uuid, d.recipient,
                                      name + " error=\"" + s.message() + "\"");
   }
   if (Status undo = audit_->Commit(std::move(batch)); !undo.ok()) {
-    spdlog::warn("event=retention_audit_failed error=\"{}\"", undo.message());
+    spdlog::warn("event=retention_audit_failed error={}", LogValue(undo.message()));
   }
 }
 

@@ -20,8 +20,8 @@ void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
   t.error_description = why.description;
   t.step = TransferStep::kRejecting;
   job->deliveries.clear();  // a rejected transfer is delivered to nobody
-  spdlog::info("event=rejected transfer={} sender={} code={} reason=\"{}\"", t.uuid, t.sender,
-               t.error_code, why.description);
+  spdlog::info("event=rejected transfer={} sender={} code={} reason={}", t.uuid, t.sender,
+               t.error_code, LogValue(why.description));
   if (metrics != nullptr) {
     metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kRejected);
   }
@@ -41,8 +41,8 @@ void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& failure) {
   if (status.ok()) status = failure;
   int failures = ++job->failures;
   auto delay = std::chrono::milliseconds(100) * (1 << std::min(failures - 1, 9));
-  spdlog::warn("event=failed transfer={} step={} attempt={} retry_in_ms={} error=\"{}\"", t.uuid,
-               ToString(t.step), failures, delay.count(), status.message());
+  spdlog::warn("event=failed transfer={} step={} attempt={} retry_in_ms={} error={}", t.uuid,
+               ToString(t.step), failures, delay.count(), LogValue(status.message()));
   if (failures == 1 && metrics != nullptr) {  // counted once per transfer
     metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kFailed);
   }

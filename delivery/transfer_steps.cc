@@ -539,7 +539,8 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   // Should the receipt have failed, the placements are recorded as `placed`, and that step
   // sends the receipt again (and reports the failure if it persists).
   if (!receipt_status.ok()) {
-    spdlog::warn("event=receipt_failed transfer={} error=\"{}\"", t.uuid, receipt_status.message());
+    spdlog::warn("event=receipt_failed transfer={} error={}", t.uuid,
+                 LogValue(receipt_status.message()));
     batch.PutTransfer(t);
     CommitThen(job, std::move(batch));
     return Status::Ok();
@@ -568,7 +569,7 @@ Status DeliveryPipeline::Impl::StageThenCommit(const JobPtr& job, Batch batch,
   job->t.updated_at = env->Now();
   audit->Submit(std::move(batch), [this, job, ready](const Status& s) {
     if (!s.ok()) {  // only when the store is closing: resumes at the next start
-      spdlog::warn("event=audit_failed transfer={} error=\"{}\"", job->t.uuid, s.message());
+      spdlog::warn("event=audit_failed transfer={} error={}", job->t.uuid, LogValue(s.message()));
       return;
     }
     env->CrashPoint("after_spooled");
@@ -641,7 +642,8 @@ Status DeliveryPipeline::Impl::EndTransfer(const JobPtr& job, Batch batch) {
     Status s = env->UnlinkAt(storage->spool(), name);
     if (s.ok()) break;
     if (!IsNotFound(s)) {
-      spdlog::warn("event=spool_cleanup_failed transfer={} error=\"{}\"", t.uuid, s.message());
+      spdlog::warn("event=spool_cleanup_failed transfer={} error={}", t.uuid,
+                   LogValue(s.message()));
     }
   }
   t.step = TransferStep::kDone;

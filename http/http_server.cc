@@ -87,14 +87,14 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       Read();
     } else {
       beast::get_lowest_layer(stream_).expires_after(HttpServer::kTimeout);
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) {
-                                  spdlog::debug("event=http_tls_failed error=\"{}\"", ec.message());
-                                  return;
-                                }
-                                self->Read();
-                              });
+      stream_.async_handshake(
+          asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) {
+              spdlog::debug("event=http_tls_failed error={}", LogValue(ec.message()));
+              return;
+            }
+            self->Read();
+          });
     }
   }
 
@@ -130,8 +130,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       try {
         reply = shared_->router->Handle(View(req.method_string()), View(req.target()));
       } catch (const std::exception& e) {  // a page that cannot be made must not end the daemon
-        spdlog::error("event=http_error target={} error=\"{}\"", LogValue(View(req.target())),
-                      PrintableName(e.what()));
+        spdlog::error("event=http_error target={} error={}", LogValue(View(req.target())),
+                      LogValue(e.what()));
         return Refuse(500, "the page could not be made (see the daemon's log)");
       }
     }

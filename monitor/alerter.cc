@@ -44,12 +44,12 @@ std::string Detail(const Alert& a) {
 void Log(const Alert& a) {
   spdlog::warn(
       "event=alert kind={} route={} authority={} state={} due={} transfer={} sender={} "
-      "recipient={} code={} message=\"{}\"",
+      "recipient={} code={} message={}",
       a.kind, a.route.empty() ? "-" : a.route, a.authority.empty() ? "-" : LogValue(a.authority),
       a.state, a.due ? FormatTime(*a.due) : "-", a.transfer.empty() ? "-" : a.transfer,
       a.sender.empty() ? "-" : Alerter::Sanitize(a.sender, 64),
       a.recipient.empty() ? "-" : Alerter::Sanitize(a.recipient, 64), a.error_code,
-      Alerter::Sanitize(a.message));
+      LogValue(Alerter::Sanitize(a.message)));
 }
 
 // Waits for `pid` until `deadline`; true when it exited (reaped).
@@ -126,7 +126,7 @@ void Alerter::Raise(Alert alert) {
     Batch batch;
     batch.AddEvent("alert", alert.transfer, alert.account, Detail(alert));
     audit_->Submit(std::move(batch), [](const Status& s) {
-      if (!s.ok()) spdlog::error("event=alert_not_recorded error=\"{}\"", s.message());
+      if (!s.ok()) spdlog::error("event=alert_not_recorded error={}", LogValue(s.message()));
     });
   }
   if (options_.command.empty()) return;
@@ -198,8 +198,8 @@ void Alerter::RunCommand(const Queued& q) {
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (err != 0) {
-    spdlog::error("event=alert_command_failed kind={} program={} error=\"{}\"", q.alert.kind,
-                  argv[0], std::strerror(err));
+    spdlog::error("event=alert_command_failed kind={} program={} error={}", q.alert.kind,
+                  LogValue(argv[0]), LogValue(std::strerror(err)));
     return;
   }
   int status = 0;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/names.h"
 #include "core/thread_name.h"
 #include "core/units.h"
 #include "monitor/route_health.h"
@@ -124,7 +125,7 @@ void Monitor::RaiseOnce(Alert alert, TimePoint since) {
   if (raised_.count(alert.key) != 0) return;
   auto recorded = audit_->AlertRecorded(alert.account, since, alert.key);
   if (!recorded.ok()) {
-    spdlog::error("event=monitor_failed error=\"{}\"", recorded.status().message());
+    spdlog::error("event=monitor_failed error={}", LogValue(recorded.status().message()));
     return;  // tried again at the next pass
   }
   // raised_ only saves audit-log lookups (the log is what remembers an alert), so it is emptied
@@ -139,7 +140,7 @@ void Monitor::RaiseOnce(Alert alert, TimePoint since) {
 void Monitor::CheckRoutes(const Config& config, TimePoint now) {
   auto rows = EvaluateRouteHealth(config, *audit_, now);
   if (!rows.ok()) {
-    spdlog::error("event=monitor_failed error=\"{}\"", rows.status().message());
+    spdlog::error("event=monitor_failed error={}", LogValue(rows.status().message()));
     return;
   }
   for (const RouteHealth& row : *rows) {
@@ -147,8 +148,8 @@ void Monitor::CheckRoutes(const Config& config, TimePoint now) {
     std::string state = HealthStateName(row.state);
     auto [it, added] = last_state_.emplace(name, state);
     if (added ? row.state != HealthState::kOk : it->second != state) {
-      spdlog::info("event=route_state route={} authority={} state={} detail=\"{}\"", row.route->id,
-                   row.authority, state, row.detail);
+      spdlog::info("event=route_state route={} authority={} state={} detail={}", row.route->id,
+                   LogValue(row.authority), state, LogValue(row.detail));
       it->second = state;
     }
     if ((row.state == HealthState::kLate || row.state == HealthState::kMissing) && row.due_at) {
@@ -165,7 +166,7 @@ void Monitor::RecordWatch(const RouteHealth& row) {
   // Not waited for: a pass must not block on a failing database. Until the event is committed,
   // the row is not judged; the writer holds it until it is (or fordelerd stops).
   audit_->Submit(Batch().AddEvent("route_watched", "", "", key), [](const Status& s) {
-    if (!s.ok()) spdlog::error("event=route_watched_not_recorded error=\"{}\"", s.message());
+    if (!s.ok()) spdlog::error("event=route_watched_not_recorded error={}", LogValue(s.message()));
   });
 }
 
@@ -180,7 +181,7 @@ void Monitor::CheckRejections(const Config&, TimePoint now) {
     return true;
   });
   if (!s.ok()) {
-    spdlog::error("event=monitor_failed error=\"{}\"", s.message());
+    spdlog::error("event=monitor_failed error={}", LogValue(s.message()));
     return;
   }
   for (auto it = rejected.rbegin(); it != rejected.rend(); ++it) {  // oldest first
@@ -207,7 +208,7 @@ void Monitor::CheckPickups(const Config& config, TimePoint now) {
   TimePoint before = now - *config.alerts.not_picked_up_after;
   auto deliveries = audit_->DeliveredBetween(before - kPickupLookback, before);
   if (!deliveries.ok()) {
-    spdlog::error("event=monitor_failed error=\"{}\"", deliveries.status().message());
+    spdlog::error("event=monitor_failed error={}", LogValue(deliveries.status().message()));
     return;
   }
   for (const UnfetchedDelivery& d : *deliveries) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "core/names.h"
 #include "sftp/account_registry_impl.h"
 
 namespace fordeler {
@@ -150,8 +151,8 @@ std::shared_ptr<Jail> AccountRegistry::Impl::CurrentJail(
   Result<std::shared_ptr<Jail>> fresh = Jail::Open(root, jail->account(), true);
   if (!fresh.ok()) {
     if (!state.NoteJailError(fresh.status().message())) return jail;
-    spdlog::warn("event=jail_failed account={} error=\"{}\"", jail->account(),
-                 fresh.status().message());
+    spdlog::warn("event=jail_failed account={} error={}", jail->account(),
+                 LogValue(fresh.status().message()));
     return jail;
   }
   spdlog::warn("event=jail_reopened account={} reason=\"its folders were removed or replaced\"",

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/names.h"
 #include "sftp/session_impl.h"
 
 namespace fordeler {
@@ -41,8 +42,8 @@ constexpr uint64_t kQuotaChunk = 8 << 20;
 }  // namespace
 
 void I::ReportLimit(const std::string& limit) {
-  spdlog::warn("event=limit account={} peer={} limit=\"{}\"", options.account, options.address,
-               limit);
+  spdlog::warn("event=limit account={} peer={} limit={}", options.account, options.address,
+               LogValue(limit));
   listener->OnSessionEvent(
       {SessionEvent::Kind::kLimit, options.account, options.address, "", Folder::kRoot, "", limit});
 }

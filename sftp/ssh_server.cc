@@ -14,6 +14,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/names.h"
 #include "core/thread_name.h"
 #include "sftp/host_keys.h"
 #include "sftp/server_context.h"
@@ -182,7 +183,7 @@ void SshServer::Impl::Accept(Listener* listener) {
           PauseAccepting(listener, ec);
           return;
         } else {
-          spdlog::warn("event=accept_error error=\"{}\"", ec.message());
+          spdlog::warn("event=accept_error error={}", LogValue(ec.message()));
         }
         Accept(listener);
       });
@@ -197,7 +198,7 @@ void SshServer::Impl::PauseAccepting(Listener* listener, const boost::system::er
   bool lasting = listener->pause.count() != 0 && now - listener->resumed <= kLongestAcceptPause;
   listener->pause =
       lasting ? std::min(listener->pause * 2, kLongestAcceptPause) : kFirstAcceptPause;
-  spdlog::warn("event=accept_paused error=\"{}\" retry_in_ms={}", ec.message(),
+  spdlog::warn("event=accept_paused error={} retry_in_ms={}", LogValue(ec.message()),
                listener->pause.count());
   listener->resumed = now + listener->pause;
   listener->retry.expires_after(listener->pause);

@@ -108,11 +108,11 @@ bool SshSession::Admit() {
   boost::system::error_code ec;
   socket_.close(ec);
   if (first) {  // the rest of this run only at debug level, and not audited
-    spdlog::warn("event=limit peer={} limit=\"{}\" action=drop", address_, why);
+    spdlog::warn("event=limit peer={} limit={} action=drop", address_, LogValue(why));
     server_->listener()->OnSessionEvent(
         {SessionEvent::Kind::kLimit, "", address_, "", Folder::kRoot, "", why});
   } else {
-    spdlog::debug("event=limit peer={} limit=\"{}\" action=drop", address_, why);
+    spdlog::debug("event=limit peer={} limit={} action=drop", address_, LogValue(why));
   }
   return false;
 }
@@ -130,8 +130,8 @@ SshSession::~SshSession() {
 void SshSession::Start() {
   session_ = ssh_new();
   if (session_ == nullptr || server_->AcceptFd(session_, std::exchange(libssh_fd_, -1)) != SSH_OK) {
-    spdlog::warn("event=accept_failed peer={} error=\"{}\"", address_,
-                 session_ ? ssh_get_error(session_) : "out of memory");
+    spdlog::warn("event=accept_failed peer={} error={}", address_,
+                 LogValue(session_ ? ssh_get_error(session_) : "out of memory"));
     Close("accept failed");
     return;
   }
@@ -175,8 +175,7 @@ void SshSession::ContinueKeyExchange() {
   }
   if (rc == SSH_ERROR) {
     // libssh's message may quote what the client sent (its banner): escaped like a name.
-    spdlog::info("event=kex_failed peer={} error=\"{}\"", address_,
-                 PrintableName(ssh_get_error(session_)));
+    spdlog::info("event=kex_failed peer={} error={}", address_, LogValue(ssh_get_error(session_)));
     Close("key exchange failed");
     return;
   }
@@ -260,8 +259,8 @@ void SshSession::AfterPoll() {
   if (!authenticated_ && ssh_get_error_code(session_) == SSH_FATAL) {
     // libssh drops a signed request it refuses (bad signature, SHA-1 RSA) without answering:
     // tell the client instead of leaving it waiting.
-    spdlog::info("event=login_failed peer={} user={} reason=\"{}\"", address_,
-                 LogValue(attempted_user_), PrintableName(ssh_get_error(session_)));
+    spdlog::info("event=login_failed peer={} user={} reason={}", address_,
+                 LogValue(attempted_user_), LogValue(ssh_get_error(session_)));
     // The client tried a key: a failed login like a wrong key (audit event, metric, ban count),
     // although libssh refused it before AuthPubkey saw it.
     ++auth_attempts_;
@@ -347,8 +346,8 @@ void SshSession::ResumeInput(Channel* ch) {
     }
     auto consumed = ch->sftp->Consume(ch->pending.data(), ch->pending.size());
     if (!consumed.ok()) {
-      spdlog::info("event=sftp_error account={} peer={} error=\"{}\"", account_, address_,
-                   consumed.status().message());
+      spdlog::info("event=sftp_error account={} peer={} error={}", account_, address_,
+                   LogValue(consumed.status().message()));
       ch->failed = true;
       break;
     }
@@ -370,8 +369,8 @@ int SshSession::ChannelData(Channel* ch, const uint8_t* data, uint32_t len) {
   }
   auto consumed = ch->sftp->Consume(data, len);
   if (!consumed.ok()) {
-    spdlog::info("event=sftp_error account={} peer={} error=\"{}\"", account_, address_,
-                 consumed.status().message());
+    spdlog::info("event=sftp_error account={} peer={} error={}", account_, address_,
+                 LogValue(consumed.status().message()));
     ch->failed = true;
     return static_cast<int>(len);
   }
@@ -437,7 +436,8 @@ void SshSession::Close(const std::string& reason) {
     counted_unauthenticated_ = false;
     server_->EndUnauthenticated(source_);
   }
-  spdlog::info("event=disconnect peer={} account={} reason=\"{}\"", address_, account_, reason);
+  spdlog::info("event=disconnect peer={} account={} reason={}", address_, account_,
+               LogValue(reason));
   // Closing a socket with unread input makes the kernel send a reset, and the client then loses
   // what we sent last (our KEXINIT, the disconnect message). Read what is there first.
   char sink[4096];

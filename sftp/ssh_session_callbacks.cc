@@ -85,7 +85,7 @@ int SshSession::AuthPubkey(const std::string& user, ssh_key key, char state) {
   }
   std::string why;
   if (!server_->TryLogin(user, &why)) {
-    spdlog::warn("event=limit peer={} account={} limit=\"{}\"", address_, user, why);
+    spdlog::warn("event=limit peer={} account={} limit={}", address_, user, LogValue(why));
     server_->listener()->OnSessionEvent(
         {SessionEvent::Kind::kLimit, user, address_, fingerprint_, Folder::kRoot, "", why});
     limit_refused_ = why;

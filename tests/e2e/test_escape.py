@@ -173,7 +173,58 @@ def test_trigger_values_with_c1_controls_and_line_breaks(d, keyset):
     receipt = wait_receipt(d, KMD, bad)
     assert receipt["ErrorMessage"]["ErrorCode"] == "1002"
     d.wait_log(rf"event=rejected transfer={receipt['FileTransferUUID']} sender={KMD} code=1002 "
-               r'reason="SizeInBytes "3\\x0aerror event=delivered')
+               r'reason="SizeInBytes \\x223\\x0aerror event=delivered x=\\x22\\x22 is not ')
+
+
+# A field of a log line or an audit event's detail: `key=word`, or `key="..."` with no '"' and no
+# backslash inside but as \xNN (LogValue, core/names.h).
+FIELD = re.compile(r'([a-z_]+)=("(?:[^"\\]|\\x[0-9a-f]{2})*"|[^\s"=\\]+)')
+
+
+def logfmt(text: str) -> dict[str, str]:
+    """The fields of `text`, strictly: whole `key=value` fields one space apart, each key once,
+    values as written. Anything else fails the test."""
+    fields: dict[str, str] = {}
+    pos = 0
+    while pos < len(text):
+        m = FIELD.match(text, pos)
+        assert m and (m.end() == len(text) or text[m.end()] == " "), f"not key=value: {text!r}"
+        assert m.group(1) not in fields, f"{m.group(1)} twice: {text!r}"
+        fields[m.group(1)] = m.group(2)
+        pos = m.end() + 1
+    return fields
+
+
+def unquoted(value: str) -> str:
+    """A field's value as the text it stands for."""
+    if not value.startswith('"'):
+        return value
+    raw = re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                 value[1:-1].encode("utf-8"))
+    return raw.decode("utf-8")
+
+
+def test_a_rejection_reason_cannot_forge_a_field(d, keyset):
+    """The rejection's reason quotes the sender's SizeInBytes; its '"' and `key=value` pairs stay
+    inside `reason=` in the log line. Before, the line read
+    `reason="SizeInBytes "3" account=flis x="" is not a whole number"`: a field `account=flis`."""
+    name = "forge-size.csv"
+    value = '3" account=flis x="'
+    trig = trigger_xml(name, 3, KMD, [FLIS], inf_ref=INF_REF).replace(
+        b"<SizeInBytes>3</SizeInBytes>", f"<SizeInBytes>{value}</SizeInBytes>".encode())
+    with d.sftp(KMD, keyset.key("kmd_ed25519")) as s:
+        s.putfo(io.BytesIO(b"abc"), f"OUT/{name}")
+        s.putfo(io.BytesIO(trig), f"OUT/{name}.trigger")
+    receipt = wait_receipt(d, KMD, name)
+    assert receipt["ErrorMessage"]["ErrorCode"] == "1002"
+    uuid = receipt["FileTransferUUID"]
+    line = d.wait_log(rf"event=rejected transfer={uuid} .*").group(0)
+    fields = logfmt(line)
+    assert list(fields) == ["event", "transfer", "sender", "code", "reason"], line
+    assert fields["sender"] == KMD and fields["code"] == "1002", line
+    reason = unquoted(fields["reason"])
+    assert reason.startswith(f'SizeInBytes "{value}" is not '), line
+    assert "account=flis" not in re.sub(r'reason="[^"]*"', "", line), line
 
 
 @pytest.mark.parametrize("user", [
