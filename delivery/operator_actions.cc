@@ -77,7 +77,8 @@ Result<UniqueFd> OpenQuarantine(Impl& p, const TransferRecord& t) {
   return qdir;
 }
 
-// "a.csv,a.csv.trigger" for an event's detail.
+// "a.csv,a.csv.trigger": the names as LogValue writes them, for an event's detail (where the
+// whole goes through LogValue again, so that a quoted name stays inside the one field).
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ",") + LogValue(n);
@@ -118,7 +119,7 @@ Status RecallOne(Impl& p, const DeliveryRecord& d, const std::string& by, bool* 
                                      name + " note=\"before the recall removed it\"");
   } else {
     batch.PutDelivery(back).AddEvent("recall_failed", d.transfer_uuid, d.recipient,
-                                     name + " error=\"" + s.message() + "\"");
+                                     name + " error=" + LogValue(s.message()));
   }
   Status undo = Record(p, std::move(batch));
   return IsNotFound(s) ? undo : s;
@@ -242,8 +243,9 @@ Result<std::vector<std::string>> DeliveryPipeline::ReleaseQuarantined(const std:
   }
   if (Status s = FsyncDir(p.env, *out); !s.ok()) return s;
   if (Status s = RemoveQuarantine(p, uuid); !s.ok()) return s;
-  Status s = Record(p, std::move(Batch().AddEvent("released", uuid, t->sender,
-                                                  "out=\"" + JoinNames(moved) + "\" by=" + by)));
+  Status s =
+      Record(p, std::move(Batch().AddEvent("released", uuid, t->sender,
+                                           "out=" + LogValue(JoinNames(moved)) + " by=" + by)));
   if (!s.ok()) return s;
   spdlog::info("event=released transfer={} sender={}", uuid, t->sender);
   p.OnTrigger(t->sender, t->trigger_name);  // the watcher announces it too; one claim wins
@@ -260,8 +262,9 @@ Result<std::vector<std::string>> DeliveryPipeline::PurgeQuarantined(const std::s
   auto names = ListNames(qdir->get());
   if (!names.ok()) return names.status();
   if (Status s = RemoveQuarantine(p, uuid); !s.ok()) return s;
-  Status s = Record(p, std::move(Batch().AddEvent("purged", uuid, t->sender,
-                                                  "files=\"" + JoinNames(*names) + "\" by=" + by)));
+  Status s =
+      Record(p, std::move(Batch().AddEvent("purged", uuid, t->sender,
+                                           "files=" + LogValue(JoinNames(*names)) + " by=" + by)));
   if (!s.ok()) return s;
   spdlog::info("event=purged transfer={}", uuid);
   return *names;

@@ -36,7 +36,7 @@ void ReportIgnoredTrigger(AuditStore* audit, const std::string& account,
   spdlog::warn("event=trigger_ignored account={} trigger=\"{}\" reason={}", account,
                PrintableName(trigger), LogValue(kWhy));
   Batch batch;
-  batch.AddEvent("ignored", "", account, "name=" + LogValue(trigger) + " reason=\"" + kWhy + "\"");
+  batch.AddEvent("ignored", "", account, "name=" + LogValue(trigger) + " reason=" + LogValue(kWhy));
   audit->Submit(std::move(batch), [](const Status&) {});
 }
 

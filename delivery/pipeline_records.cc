@@ -159,7 +159,7 @@ void DeliveryPipeline::Impl::RecordSessionEvent(const SessionEvent& e) {
       break;
     case SessionEvent::Kind::kLimit:
       kind = "limit";
-      detail += " limit=\"" + e.detail + "\"";
+      detail += " limit=" + LogValue(e.detail);
       break;
     default:
       return;

@@ -271,7 +271,7 @@ void RetentionSweeper::RemoveExpired(Context& c, int in, const DeliveryRecord& d
     spdlog::warn("event=expire_failed transfer={} recipient={} error={}", d.transfer_uuid,
                  d.recipient, LogValue(s.message()));
     batch.PutDelivery(back).AddEvent("expire_failed", d.transfer_uuid, d.recipient,
-                                     name + " error=\"" + s.message() + "\"");
+                                     name + " error=" + LogValue(s.message()));
   }
   if (Status undo = audit_->Commit(std::move(batch)); !undo.ok()) {
     spdlog::warn("event=retention_audit_failed error={}", LogValue(undo.message()));

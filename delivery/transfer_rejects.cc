@@ -27,8 +27,9 @@ void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
   }
   Batch batch;
   batch.PutTransfer(t).AddEvent("rejected", t.uuid, t.sender,
-                                "code=" + std::to_string(t.error_code) + " " +
-                                    std::string(ErrorName(why.code)) + " " + why.description);
+                                "code=" + std::to_string(t.error_code) +
+                                    " error=" + std::string(ErrorName(why.code)) +
+                                    " reason=" + LogValue(why.description));
   CommitThen(job, std::move(batch));
 }
 
@@ -54,7 +55,7 @@ void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& failure) {
     Batch batch;
     batch.PutTransfer(t).AddEvent(
         "failed", t.uuid, t.sender,
-        "step=" + std::string(ToString(t.step)) + " error=\"" + status.message() + "\"");
+        "step=" + std::string(ToString(t.step)) + " error=" + LogValue(status.message()));
     t.updated_at = env->Now();
     audit->Submit(RecordReceived(*job, std::move(batch)), [](const Status&) {});
   }

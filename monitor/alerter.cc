@@ -30,7 +30,7 @@ std::string Detail(const Alert& a) {
     if (value.empty() || d.find(std::string(name) + "=") != std::string::npos) return;
     std::string v = Alerter::Sanitize(value, 120);
     std::replace(v.begin(), v.end(), ' ', '_');
-    d += (d.empty() ? "" : " ") + std::string(name) + "=" + v;
+    d += (d.empty() ? "" : " ") + std::string(name) + "=" + LogValue(v);  // '"', '=': quoted
   };
   add("kind", a.kind);
   add("route", a.route);

@@ -206,7 +206,7 @@ def unquoted(value: str) -> str:
 
 def test_a_rejection_reason_cannot_forge_a_field(d, keyset):
     """The rejection's reason quotes the sender's SizeInBytes; its '"' and `key=value` pairs stay
-    inside `reason=` in the log line. Before, the line read
+    inside `reason=`, in the log line and in the audit event's detail. Before, the line read
     `reason="SizeInBytes "3" account=flis x="" is not a whole number"`: a field `account=flis`."""
     name = "forge-size.csv"
     value = '3" account=flis x="'
@@ -225,6 +225,14 @@ def test_a_rejection_reason_cannot_forge_a_field(d, keyset):
     reason = unquoted(fields["reason"])
     assert reason.startswith(f'SizeInBytes "{value}" is not '), line
     assert "account=flis" not in re.sub(r'reason="[^"]*"', "", line), line
+
+    events = json.loads(cli(d, "show", uuid, "--json").stdout)["events"]
+    detail = [e["detail"] for e in events if e["kind"] == "rejected"]
+    assert len(detail) == 1, events
+    fields = logfmt(detail[0])
+    assert list(fields) == ["code", "error", "reason"], detail
+    assert fields["code"] == "1002" and fields["error"] == "TRIGGER_INVALID", detail
+    assert unquoted(fields["reason"]) == reason, detail
 
 
 @pytest.mark.parametrize("user", [
