@@ -28,7 +28,7 @@ TEST(Schema, CreatedInWalAtTheCurrentVersion) {
   RawDb raw(dir.File("audit.db"));
   EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.Text("PRAGMA user_version"), std::to_string(sql::CurrentVersion()));
-  EXPECT_EQ(sql::CurrentVersion(), 2);
+  EXPECT_EQ(sql::CurrentVersion(), 3);
   for (const char* table : {"transfers", "transfer_routes", "deliveries", "events"}) {
     EXPECT_EQ(
         raw.Text(std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") + table + "'"),
@@ -88,7 +88,7 @@ TEST(Schema, NewerDatabaseIsRefusedClearly) {
     ASSERT_FALSE(store.ok());
     const std::string& msg = store.status().message();
     EXPECT_TRUE(Contains(msg, "schema version 99")) << msg;
-    EXPECT_TRUE(Contains(msg, "newer than this fordeler knows (2)")) << msg;
+    EXPECT_TRUE(Contains(msg, "newer than this fordeler knows (3)")) << msg;
     EXPECT_TRUE(Contains(msg, dir.File("audit.db"))) << msg;
   }
 }
@@ -104,23 +104,79 @@ TEST(Schema, ADatabaseThatCannotBeOpenedSaysWhy) {
   EXPECT_TRUE(Contains(msg, "unable to open database file (No such file or directory)")) << msg;
 }
 
-// Version 2 adds the indexes of the operator's queries to a version 1 database in place.
-TEST(Schema, MigratesVersionOneToTwo) {
+// Version 2 adds the indexes of the operator's queries to a version 1 database in place; version 3
+// then replaces the index of every event by kind and account with partial ones.
+TEST(Schema, MigratesVersionOneToTheCurrentVersion) {
   TempDir dir;
   FakeEnv env;
   OpenOrDie(dir.File("audit.db"), &env).reset();
   {
     RawDb raw(dir.File("audit.db"));
-    ASSERT_EQ(raw.Exec("DROP INDEX deliveries_delivered; DROP INDEX events_kind_account; "
-                       "PRAGMA user_version = 1"),
+    ASSERT_EQ(raw.Exec("DROP INDEX deliveries_delivered; DROP INDEX events_receipts; "
+                       "DROP INDEX events_logins; DROP INDEX events_alerts; "
+                       "DROP INDEX events_route_watches; PRAGMA user_version = 1"),
               SQLITE_OK);
   }
   OpenOrDie(dir.File("audit.db"), &env).reset();
   RawDb raw(dir.File("audit.db"));
-  EXPECT_EQ(raw.Text("PRAGMA user_version"), "2");
-  EXPECT_EQ(raw.Text("SELECT count(*) FROM sqlite_schema WHERE name IN "
-                     "('deliveries_delivered', 'events_kind_account')"),
-            "2");
+  EXPECT_EQ(raw.Text("PRAGMA user_version"), std::to_string(sql::CurrentVersion()));
+  EXPECT_EQ(raw.Text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE "
+                     "name IN ('deliveries_delivered', 'events_kind_account', 'events_receipts', "
+                     "'events_logins', 'events_alerts', 'events_route_watches') ORDER BY name)"),
+            "deliveries_delivered events_alerts events_logins events_receipts "
+            "events_route_watches");
+}
+
+// A version 2 database keeps its events and loses only the index by kind and account.
+TEST(Schema, MigratesVersionTwoToThree) {
+  TempDir dir;
+  FakeEnv env;
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  {
+    RawDb raw(dir.File("audit.db"));
+    ASSERT_EQ(raw.Exec("DROP INDEX events_receipts; DROP INDEX events_logins; "
+                       "DROP INDEX events_alerts; DROP INDEX events_route_watches; "
+                       "CREATE INDEX events_kind_account ON events (kind, account, time); "
+                       "INSERT INTO events VALUES (1, '2026-01-01T00:00:00.000Z', 'login', '', "
+                       "'kmd', '', '', 'h1'); PRAGMA user_version = 2"),
+              SQLITE_OK);
+  }
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  RawDb raw(dir.File("audit.db"));
+  EXPECT_EQ(raw.Text("PRAGMA user_version"), "3");
+  EXPECT_EQ(raw.Text("SELECT count(*) FROM sqlite_schema WHERE name = 'events_kind_account'"), "0");
+  EXPECT_EQ(raw.Text("SELECT MAX(time) FROM events WHERE kind = 'login' AND account = 'kmd'"),
+            "2026-01-01T00:00:00.000Z");
+}
+
+// Each look-up of events by kind reads its own partial index, not the whole table: the query
+// must name the kind exactly as the index's WHERE does.
+TEST(Schema, EventLookupsByKindUseTheirIndex) {
+  TempDir dir;
+  FakeEnv env;
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  RawDb raw(dir.File("audit.db"));
+  const std::pair<const char*, const char*> cases[] = {
+      {sql::kSelectLastReceipt, "events_receipts"},
+      {sql::kSelectLastLogin, "events_logins"},
+      {sql::kSelectAlertRecorded, "events_alerts"},
+      {sql::kSelectRouteWatched, "events_route_watches"},
+  };
+  for (const auto& [query, index] : cases) {
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(raw.get(), (std::string("EXPLAIN QUERY PLAN ") + query).c_str(),
+                                 -1, &st, nullptr),
+              SQLITE_OK)
+        << query;
+    std::string plan;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+      plan += "; ";
+    }
+    sqlite3_finalize(st);
+    EXPECT_NE(plan.find(std::string("INDEX ") + index), std::string::npos) << query << plan;
+    EXPECT_EQ(plan.find("SCAN events"), std::string::npos) << query << plan;
+  }
 }
 
 TEST(Schema, ReadOnlyOpenOfAMissingFileIsNotFoundNamingThePath) {
