@@ -6,10 +6,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <memory>
 #include <set>
+#include <span>
 #include <string>
 
 #include "core/env.h"
