@@ -83,6 +83,22 @@ class RawDb {
     sqlite3_finalize(st);
     return out;
   }
+  // SQLite's plan for `sql` (EXPLAIN QUERY PLAN): each step's detail followed by "; ", or
+  // "cannot prepare: <error>" (which names no index, so an assertion about the plan fails).
+  std::string QueryPlan(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr) !=
+        SQLITE_OK) {
+      return std::string("cannot prepare: ") + sqlite3_errmsg(db_);
+    }
+    std::string plan;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+      plan += "; ";
+    }
+    sqlite3_finalize(st);
+    return plan;
+  }
   const std::string& last_error() const { return last_error_; }
   sqlite3* get() { return db_; }
 

@@ -152,16 +152,7 @@ TEST_F(ListTransfersTest, QueriesReadAnIndexInOrder) {
           f.sender = "s1";
         })}) {
     ListQuery q = BuildListQuery(f);
-    sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(
-        sqlite3_prepare_v2(raw.get(), ("EXPLAIN QUERY PLAN " + q.sql).c_str(), -1, &st, nullptr),
-        SQLITE_OK);
-    std::string plan;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
-      plan += "; ";
-    }
-    sqlite3_finalize(st);
+    const std::string plan = raw.QueryPlan(q.sql);
     EXPECT_NE(plan.find("USING INDEX"), std::string::npos) << q.sql << "\n" << plan;
     EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << q.sql << "\n" << plan;
   }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <memory>
 
 #include "audit/audit_testing.h"
 #include "audit/sql.h"
@@ -19,6 +20,19 @@ using testing::TempDir;
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+// A database made by this version, then taken back to an older one by `sql`, opened again (which
+// migrates it) and returned for inspection; null (and a failure) when `sql` does not run.
+std::unique_ptr<RawDb> MigratedFrom(const TempDir& dir, const std::string& sql) {
+  FakeEnv env;
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  if (RawDb old(dir.File("audit.db")); old.Exec(sql) != SQLITE_OK) {
+    ADD_FAILURE() << sql << ": " << old.last_error();
+    return nullptr;
+  }
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  return std::make_unique<RawDb>(dir.File("audit.db"));
 }
 
 TEST(Schema, CreatedInWalAtTheCurrentVersion) {
@@ -108,17 +122,12 @@ TEST(Schema, ADatabaseThatCannotBeOpenedSaysWhy) {
 // then replaces the index of every event by kind and account with partial ones.
 TEST(Schema, MigratesVersionOneToTheCurrentVersion) {
   TempDir dir;
-  FakeEnv env;
-  OpenOrDie(dir.File("audit.db"), &env).reset();
-  {
-    RawDb raw(dir.File("audit.db"));
-    ASSERT_EQ(raw.Exec("DROP INDEX deliveries_delivered; DROP INDEX events_receipts; "
-                       "DROP INDEX events_logins; DROP INDEX events_alerts; "
-                       "DROP INDEX events_route_watches; PRAGMA user_version = 1"),
-              SQLITE_OK);
-  }
-  OpenOrDie(dir.File("audit.db"), &env).reset();
-  RawDb raw(dir.File("audit.db"));
+  auto db = MigratedFrom(dir,
+                         "DROP INDEX deliveries_delivered; DROP INDEX events_receipts; "
+                         "DROP INDEX events_logins; DROP INDEX events_alerts; "
+                         "DROP INDEX events_route_watches; PRAGMA user_version = 1");
+  ASSERT_NE(db, nullptr);
+  RawDb& raw = *db;
   EXPECT_EQ(raw.Text("PRAGMA user_version"), std::to_string(sql::CurrentVersion()));
   EXPECT_EQ(raw.Text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE "
                      "name IN ('deliveries_delivered', 'events_kind_account', 'events_receipts', "
@@ -130,19 +139,14 @@ TEST(Schema, MigratesVersionOneToTheCurrentVersion) {
 // A version 2 database keeps its events and loses only the index by kind and account.
 TEST(Schema, MigratesVersionTwoToThree) {
   TempDir dir;
-  FakeEnv env;
-  OpenOrDie(dir.File("audit.db"), &env).reset();
-  {
-    RawDb raw(dir.File("audit.db"));
-    ASSERT_EQ(raw.Exec("DROP INDEX events_receipts; DROP INDEX events_logins; "
-                       "DROP INDEX events_alerts; DROP INDEX events_route_watches; "
-                       "CREATE INDEX events_kind_account ON events (kind, account, time); "
-                       "INSERT INTO events VALUES (1, '2026-01-01T00:00:00.000Z', 'login', '', "
-                       "'kmd', '', '', 'h1'); PRAGMA user_version = 2"),
-              SQLITE_OK);
-  }
-  OpenOrDie(dir.File("audit.db"), &env).reset();
-  RawDb raw(dir.File("audit.db"));
+  auto db = MigratedFrom(dir,
+                         "DROP INDEX events_receipts; DROP INDEX events_logins; "
+                         "DROP INDEX events_alerts; DROP INDEX events_route_watches; "
+                         "CREATE INDEX events_kind_account ON events (kind, account, time); "
+                         "INSERT INTO events VALUES (1, '2026-01-01T00:00:00.000Z', 'login', '', "
+                         "'kmd', '', '', 'h1'); PRAGMA user_version = 2");
+  ASSERT_NE(db, nullptr);
+  RawDb& raw = *db;
   EXPECT_EQ(raw.Text("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.Text("SELECT count(*) FROM sqlite_schema WHERE name = 'events_kind_account'"), "0");
   EXPECT_EQ(raw.Text("SELECT MAX(time) FROM events WHERE kind = 'login' AND account = 'kmd'"),
@@ -163,17 +167,7 @@ TEST(Schema, EventLookupsByKindUseTheirIndex) {
       {sql::kSelectRouteWatched, "events_route_watches"},
   };
   for (const auto& [query, index] : cases) {
-    sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(raw.get(), (std::string("EXPLAIN QUERY PLAN ") + query).c_str(),
-                                 -1, &st, nullptr),
-              SQLITE_OK)
-        << query;
-    std::string plan;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
-      plan += "; ";
-    }
-    sqlite3_finalize(st);
+    const std::string plan = raw.QueryPlan(query);
     EXPECT_NE(plan.find(std::string("INDEX ") + index), std::string::npos) << query << plan;
     EXPECT_EQ(plan.find("SCAN events"), std::string::npos) << query << plan;
   }
