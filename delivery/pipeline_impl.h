@@ -165,6 +165,8 @@ struct DeliveryPipeline::Impl {
   std::optional<Rejection> ParseJobTrigger(const JobPtr& job);
   Verdict Examine(const JobPtr& job, const Config& cfg);
   void Accept(const JobPtr& job, const Verdict& verdict, Batch* batch);
+  static void RecordRoute(const Resolution& route, TransferRecord* t);
+  void RejectRouted(const JobPtr& job, const Verdict& verdict);
   Result<bool> TakeData(const JobPtr& job, std::optional<Digest>* digest);
   Status SpoolData(const JobPtr& job, std::optional<Digest> digest, Batch batch, int out);
   Status SyncSpoolAndOut(int out);

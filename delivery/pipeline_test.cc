@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 
 #include "core/names.h"
@@ -111,6 +112,40 @@ TEST_F(DeliveryTest, EachSenderErrorHasItsCode) {
     ASSERT_TRUE(deliveries.ok());
     EXPECT_TRUE(deliveries->empty()) << t.name;
   }
+}
+
+// Contract §10: only a transfer rejected before its data area was known has none. One rejected
+// after routing (here 1005) records its data area, authority and routes, so that `status`
+// counts it against that data area's routes only; one rejected before (1007) records none.
+TEST_F(DeliveryTest, ARejectionAfterRoutingRecordsItsDataAreaAndRoutes) {
+  StartPipeline();
+  Send("size.csv", "abc", TriggerXml("size.csv", 4, "vendor", {"flis"}));
+  Send("sender.csv", "abc", TriggerXml("sender.csv", 3, "flis", {"flis"}));
+  ASSERT_TRUE(WaitFinished(2));
+  std::map<std::string, TransferRecord> by_name;
+  for (auto& t : Transfers()) by_name[t.name] = t;
+  const TransferRecord& size = by_name.at("size.csv");
+  EXPECT_EQ(size.error_code, 1005);
+  EXPECT_EQ(size.data_area, "oekonomi");
+  EXPECT_EQ(size.route_ids, std::vector<std::string>{"oekonomi-vendor"});
+  const TransferRecord& sender = by_name.at("sender.csv");
+  EXPECT_EQ(sender.error_code, 1007);
+  EXPECT_EQ(sender.data_area, std::nullopt);
+  EXPECT_TRUE(sender.route_ids.empty());
+}
+
+// Contract §7, 3001: fordeler's server stops writes at max_file_size, so a data file announced
+// larger is in /OUT only in part. Its trigger gets 3001, not 1005 for the part, and both files go
+// to quarantine.
+TEST_F(DeliveryTest, ADataFileAnnouncedOverTheSizeLimitIsRejectedWith3001) {
+  config_->delivery.max_file_size = 8;
+  StartPipeline();
+  Send("big.csv", "12345678", TriggerXml("big.csv", 100, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  std::string receipt = Read(Path("vendor", "IN", "big.csv.sftpreceipt"));
+  EXPECT_NE(receipt.find("<ErrorCode>3001</ErrorCode>"), std::string::npos) << receipt;
+  EXPECT_TRUE(List(Path("vendor", "OUT")).empty());
+  EXPECT_TRUE(List(Path("flis", "IN")).empty());
 }
 
 // Contract §3: a trigger is at most 64 KiB. The pipeline reads one byte past the limit, so that a

@@ -173,7 +173,7 @@ Status DeliveryPipeline::Impl::StepReceived(const JobPtr& job) {
   if (Status s = SyncSpoolAndOut(*out); !s.ok()) return s;
   if (verdict.kind == Verdict::kFail) return verdict.error;  // this step runs again
   if (verdict.kind == Verdict::kReject) {
-    Reject(job, verdict.why);
+    RejectRouted(job, verdict);
     return Status::Ok();
   }
   t.step = TransferStep::kTriggerTaken;  // StepTriggerTaken waits for the data
@@ -221,6 +221,17 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
   Verdict verdict{Verdict::kReady, {}, {}, {}, 0};
   Rejection why;
   if (!Resolve(cfg, t.sender, trigger, &verdict.route, &why)) return reject(why);
+  // From here on the route is known, and a rejection records it (contract §10: only a transfer
+  // rejected before its data area was known has none), so that `fordeler status` counts it
+  // against its own data area's routes, not every route of the sender.
+  auto refuse = [&verdict](Rejection why) {
+    return Verdict{Verdict::kReject, std::move(why), {}, verdict.route, 0};
+  };
+  if (trigger.size_in_bytes > cfg.delivery.max_file_size) {  // whatever is in /OUT by now
+    return refuse({ErrorCode::kFileTooLarge,
+                   "SizeInBytes is " + std::to_string(trigger.size_in_bytes) +
+                       "; max_file_size is " + FormatSize(cfg.delivery.max_file_size)});
+  }
   auto data = StatAt(storage->spool(), t.uuid);
   std::optional<uint64_t> spooled;  // taken before a crash: its copies may be in /IN already
   if (data.ok()) spooled = data->inode;
@@ -234,37 +245,47 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
       if (env->Now() < t.received_at + cfg.delivery.trigger_grace) {
         return Verdict{Verdict::kWait, {}, {}, {}, 0};
       }
-      return reject({ErrorCode::kDataFileMissing, "no complete data file OUT/" +
+      return refuse({ErrorCode::kDataFileMissing, "no complete data file OUT/" +
                                                       PrintableName(t.name) + " within " +
                                                       FormatDuration(cfg.delivery.trigger_grace)});
     }
   }
   if (data->size > cfg.delivery.max_file_size) {
-    return reject({ErrorCode::kFileTooLarge, "the data file has " + std::to_string(data->size) +
+    return refuse({ErrorCode::kFileTooLarge, "the data file has " + std::to_string(data->size) +
                                                  " bytes; max_file_size is " +
                                                  FormatSize(cfg.delivery.max_file_size)});
   }
   if (data->size != trigger.size_in_bytes) {
-    return reject({ErrorCode::kSizeMismatch,
+    return refuse({ErrorCode::kSizeMismatch,
                    "SizeInBytes is " + std::to_string(trigger.size_in_bytes) +
                        " but the data file has " + std::to_string(data->size) + " bytes"});
   }
   for (const auto& recipient : verdict.route.recipients) {
     if (std::optional<Rejection> full = CheckQuota(cfg, recipient, data->size, spooled)) {
-      return reject(*full);
+      return refuse(*full);
     }
   }
   verdict.size = data->size;
   return verdict;
 }
 
+void DeliveryPipeline::Impl::RecordRoute(const Resolution& route, TransferRecord* t) {
+  t->data_area = route.data_area;
+  t->authority = route.authority;
+  t->route_ids = route.route_ids;
+}
+
+// A rejection with the route it was decided on, when it was known by then (Examine's `refuse`).
+void DeliveryPipeline::Impl::RejectRouted(const JobPtr& job, const Verdict& verdict) {
+  if (!verdict.route.data_area.empty()) RecordRoute(verdict.route, &job->t);
+  Reject(job, verdict.why);
+}
+
 // Records the route's outcome on the transfer and a pending delivery per recipient.
 void DeliveryPipeline::Impl::Accept(const JobPtr& job, const Verdict& verdict, Batch* batch) {
   TransferRecord& t = job->t;
   t.size = verdict.size;
-  t.data_area = verdict.route.data_area;
-  t.authority = verdict.route.authority;
-  t.route_ids = verdict.route.route_ids;
+  RecordRoute(verdict.route, &t);
   if (metrics != nullptr) metrics->AddBytesIn(verdict.size);
   job->deliveries.clear();
   for (const auto& recipient : verdict.route.recipients) {
@@ -284,7 +305,7 @@ Status DeliveryPipeline::Impl::StepTriggerTaken(const JobPtr& job) {
       ScheduleAfter(job, kDataPoll);
       return Status::Ok();
     case Verdict::kReject:
-      Reject(job, verdict.why);
+      RejectRouted(job, verdict);
       return Status::Ok();
     case Verdict::kFail:
       return verdict.error;

@@ -198,6 +198,35 @@ def test_read_commands_show_transfers_routes_accounts_and_status(daemons, keyset
                      table, re.M), table
 
 
+def test_a_rejection_after_routing_counts_against_its_own_data_area_only(daemons, keyset):
+    """Contract §10: only a transfer rejected before its data area was known has none. A 1005
+    (SizeInBytes differs) in oekonomi is listed under oekonomi and its route, and `status` counts
+    it there, not on the same sender's personale route."""
+    extra = ('[delivery]\ntrigger_grace = "1s"\n' + routes([FLIS]) +
+             f'\n[[route]]\nid = "pers-kmd"\ndata_area = "personale"\nsender = "{KMD}"\n'
+             f'authorities = ["*"]\nrecipients = ["{FLIS}"]\n\n' + data_areas_toml())
+    d = daemons.create([account(keyset, KMD), account(keyset, FLIS)], extra=extra)
+    name = fresh("short")
+    with d.sftp(KMD, keyset.key("kmd_ed25519")) as s:
+        s.putfo(io.BytesIO(b"abc"), f"OUT/{name}")
+        s.putfo(io.BytesIO(trigger_xml(name, 4, KMD, [FLIS], inf_ref=INF_REF)),
+                f"OUT/{name}.trigger")
+    receipt = wait_receipt(d, KMD, name)
+    assert receipt["ErrorMessage"]["ErrorCode"] == "1005"
+    uuid = receipt["FileTransferUUID"]
+
+    rows = cli_json(d, "transfers")
+    assert [(r["uuid"], r["data_area"], r["error_code"]) for r in rows] == \
+        [(uuid, "oekonomi", 1005)]
+    assert [r["uuid"] for r in cli_json(d, "transfers", "--route", "oek-kmd")] == [uuid]
+    assert cli_json(d, "transfers", "--data-area", "personale") == []
+    doc = cli_json(d, "show", uuid)
+    assert doc["routes"] == ["oek-kmd"] and doc["deliveries"] == []
+    status = {r["route"]: r for r in cli_json(d, "status")}
+    assert status["oek-kmd"]["rejected_24h"] == 1 and status["oek-kmd"]["state"] == "FAILED"
+    assert status["pers-kmd"]["rejected_24h"] == 0 and status["pers-kmd"]["state"] != "FAILED"
+
+
 @pytest.mark.parametrize("factory", ["daemons", "unprivileged_daemons"],
                          ids=["root", "nobody"])
 def test_recall_before_pickup_then_redeliver(request, factory, keyset):
