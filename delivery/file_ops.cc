@@ -5,9 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <functional>
+#include <iterator>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/names.h"
 
 namespace fordeler {
@@ -36,6 +40,24 @@ std::string CutToFit(const std::string& name, size_t max) {
 bool Taken(int dir, const std::string& name) {
   struct stat st;
   return fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+// Whether <name> in `in_dir` is spoken for: a file of that name, its metadata's name
+// ("<name>.metadata"), or, for a name that is itself "<x>.metadata", a data file <x> whose
+// metadata is still to come (revealed later, and renamed in over whatever has that name).
+bool SpokenFor(int in_dir, const std::string& name) {
+  constexpr std::string_view kMetadata = ".metadata";
+  if (Taken(in_dir, name) || Taken(in_dir, name + std::string(kMetadata))) return true;
+  return name.size() > kMetadata.size() && name.ends_with(kMetadata) &&
+         Taken(in_dir, name.substr(0, name.size() - kMetadata.size()));
+}
+
+// Placements in one recipient's /IN choose a name and rename into it under one of these, so
+// that two transfers placing "<x>" and "<x>.metadata" at once cannot both see the other's name
+// free. Striped by recipient: placements for different recipients seldom wait for each other.
+Mutex& PlacementLock(const std::string& recipient) {
+  static Mutex stripes[16];
+  return stripes[std::hash<std::string>{}(recipient) % std::size(stripes)];
 }
 
 }  // namespace
@@ -218,8 +240,8 @@ Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_d
   std::string staged = uuid + "." + recipient;
   Status s = env->LinkAt(spool_dir, uuid, staging_dir, staged);
   if (!s.ok() && s.code() != Status::Code::kAlreadyExists) return s;
-  std::string target = name;
-  if (Taken(in_dir, name) || Taken(in_dir, name + ".metadata")) target = alternative;
+  MutexLock lock(&PlacementLock(recipient));
+  std::string target = SpokenFor(in_dir, name) ? alternative : name;
   s = env->RenameAt(staging_dir, staged, in_dir, target, /*no_replace=*/true);
   if (s.code() == Status::Code::kAlreadyExists && target == name) {  // lost a race for <name>
     target = alternative;

@@ -86,8 +86,10 @@ std::string CollisionName(const std::string& name, const std::string& uuid);
 // of the first name is in the way).
 std::string ReceiptName(const std::string& name, const std::string& uuid, bool distinct = false);
 
-// Places spool/<uuid> in `in_dir` as <name> or, when that (or its .metadata) is taken, as
-// CollisionName(): a hard link made in staging and renamed in without replacing anything.
+// Places spool/<uuid> in `in_dir` as <name> or, when that (or its .metadata, or for a name
+// "<x>.metadata" the data file <x>) is taken, as CollisionName(): a hard link made in staging
+// and renamed in without replacing anything. Placements for one `recipient` choose their names
+// one at a time (thread-safe).
 // Idempotent: if the spool file's inode is already in `in_dir` under either name, returns that
 // name. Returns the name used. The caller fsyncs `in_dir` before anything refers to the name.
 Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_dir,

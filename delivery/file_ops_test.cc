@@ -92,6 +92,20 @@ TEST_F(FileOpsTest, AStaleMetadataFileAlsoCountsAsTaken) {
   EXPECT_EQ(*placed, "g.csv." + kUuid);
 }
 
+// "<x>.metadata" is x's (contract §5): while a delivered <x> waits for its metadata, a data file
+// called "<x>.metadata" is placed under its other name, or the metadata would replace it.
+TEST_F(FileOpsTest, ADataFileNamedLikeAWaitingMetadataTakesItsOtherName) {
+  Put("spool/" + kUuid, "data");
+  auto data = PlaceData(Env::Default(), dir(0), dir(1), dir(2), kUuid, "flis", "h.csv");
+  ASSERT_TRUE(data.ok());
+  ASSERT_EQ(*data, "h.csv");  // its metadata comes later
+  std::string other = "6f0c3b1e-8a7d-4c2e-9f10-0b6d2e4a9c72";
+  Put("spool/" + other, "named like metadata");
+  auto placed = PlaceData(Env::Default(), dir(0), dir(1), dir(2), other, "flis", "h.csv.metadata");
+  ASSERT_TRUE(placed.ok());
+  EXPECT_EQ(*placed, "h.csv.metadata." + other);
+}
+
 TEST_F(FileOpsTest, CopyAndHashCopiesWithoutTouchingTheSource) {
   Put("out/x", "hello");
   auto digest = CopyAndHash(Env::Default(), dir(3), "x", dir(0), "copy", 0440);
