@@ -625,11 +625,16 @@ def test_file_too_large(daemons, keyset, limit, size):
         # Over SFTP the data file cannot get past the limit: the write fails.
         with pytest.raises(IOError):
             put_bytes(s, data, "OUT/over.csv")
-        s.remove("OUT/over.csv")
         put_bytes(s, trigger_xml(name, size, KMD, RECIPIENTS, inf_ref=DELIVER),
                   f"OUT/{name}.trigger")
+        # A client that sends the trigger all the same gets 3001 for the size it announced, not
+        # 1005 for the part the server wrote; the part goes to quarantine with the trigger.
+        put_bytes(s, trigger_xml("over.csv", size, KMD, RECIPIENTS, inf_ref=DELIVER),
+                  "OUT/over.csv.trigger")
     uuid = check_rejected(d2, KMD, name, 3001, "FILE_TOO_LARGE", True)
     assert (d2.state / "quarantine" / uuid / name).read_bytes() == data
+    part = check_rejected(d2, KMD, "over.csv", 3001, "FILE_TOO_LARGE", True)
+    assert len((d2.state / "quarantine" / part / "over.csv").read_bytes()) < size
     # At the limit a data file still passes.
     name = fresh("limit")
     data = os.urandom(size - 1)
@@ -697,6 +702,35 @@ def test_recipient_quota_exceeded(daemons, keyset, limit):
     data = os.urandom(600 if limit == "quota_files" else 1)
     check_delivered(d2, name, data, transfer(name, data, not_uuid=uuid))
     verify_event_chain(db(d2))
+
+
+def test_a_rejected_trigger_leaves_a_data_file_still_being_written_for_the_next(d, keyset):
+    """Contract §2: both files leave /OUT when a transfer is rejected, but a data file that a
+    session still writes is an upload in progress, not yet part of any transfer: a trigger
+    rejected meanwhile (here 2001, an unknown recipient) leaves it in /OUT, and once it is
+    complete a corrected trigger sends it."""
+    name = fresh("still-writing")
+    data = os.urandom(20_000)
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        f = s.open(f"OUT/{name}", "wb")
+        f.set_pipelined(False)
+        f.write(data)
+        f.flush()
+        put_bytes(s, trigger_xml(name, len(data), KMD, ["nobody"], inf_ref=DELIVER),
+                  f"OUT/{name}.trigger")
+        receipt = wait_receipt(d, KMD, name, timeout=20)
+        assert receipt["ErrorMessage"]["ErrorCode"] == "2001", receipt
+        uuid = receipt["FileTransferUUID"]
+        assert sorted(os.listdir(d.state / "quarantine" / uuid)) == \
+            sorted([name + ".trigger", "receipt.xml"])
+        assert os.listdir(d.out_dir(KMD)) == [name], "the data file being written left /OUT"
+        f.write(b"end")
+        f.close()
+        full = data + b"end"
+        put_bytes(s, trigger_xml(name, len(full), KMD, RECIPIENTS, inf_ref=DELIVER),
+                  f"OUT/{name}.trigger")
+    check_delivered(d, name, full, wait_receipt(d, KMD, name, not_uuid=uuid))
+    check_out_empty(d, KMD)
 
 
 def test_data_file_held_open_past_trigger_grace_is_1004(d, keyset):
