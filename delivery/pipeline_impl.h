@@ -156,6 +156,7 @@ struct DeliveryPipeline::Impl {
   // form. Also that form when the audit log cannot say. The audit log is asked only when a file
   // of that name is in `sender_in`.
   std::string ReceiptTarget(const TransferRecord& t, int sender_in);
+  bool NewerReceiptSent(const TransferRecord& t);
   Status WriteReceiptFiles(const JobPtr& job, int quarantine_dir);
   Status FinishTransfer(const JobPtr& job, Batch batch);
   Status EndTransfer(const JobPtr& job, Batch batch);

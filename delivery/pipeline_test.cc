@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include "core/names.h"
 #include "core/sha256.h"
@@ -350,6 +352,39 @@ TEST_F(DeliveryTest, DataNamedLikeMetadataOrAReceiptCountsTowardsTheQuota) {
 // An account that both sends and receives may be sent a data file called "<x>.sftpreceipt". Its
 // own receipt for <x> replaces an older receipt, never that delivery: it goes to
 // "<x>.<uuid>.sftpreceipt" instead, for accepted and rejected transfers alike.
+// Contract §5: a newer transfer's receipt replaces an older one, not the other way round. The
+// older transfer of r.csv waits (lis's /IN is away) while the sender sends r.csv again; when it
+// finishes at last, its receipt takes the <name>.<uuid> form.
+TEST_F(DeliveryTest, AnOlderTransferFinishingLateDoesNotReplaceTheNewerReceipt) {
+  StartPipeline();
+  ASSERT_EQ(rename(Path("lis", "IN").c_str(), Path("lis", "IN.away").c_str()), 0);
+  Send("r.csv", "old", TriggerXml("r.csv", 3, "vendor", {"lis"}));
+  auto first = [&]() -> std::optional<TransferRecord> {
+    for (const TransferRecord& t : Transfers()) {
+      if (t.error_code == 5001) return t;
+    }
+    return std::nullopt;
+  };
+  for (int i = 0; i < 500 && !first(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(first()) << "the first transfer did not fail on the missing /IN";
+  std::string older = first()->uuid;
+  Send("r.csv", "new", TriggerXml("r.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  std::string newer;
+  for (const TransferRecord& t : Transfers()) {
+    if (t.uuid != older) newer = t.uuid;
+  }
+  ASSERT_NE(Read(Path("vendor", "IN", "r.csv.sftpreceipt")).find(newer), std::string::npos);
+
+  ASSERT_EQ(rename(Path("lis", "IN.away").c_str(), Path("lis", "IN").c_str()), 0);
+  ASSERT_TRUE(WaitFinished(2));
+  EXPECT_NE(Read(Path("vendor", "IN", "r.csv.sftpreceipt")).find(newer), std::string::npos);
+  EXPECT_NE(Read(Path("vendor", "IN", "r.csv." + older + ".sftpreceipt")).find(older),
+            std::string::npos);
+  EXPECT_EQ(Read(Path("lis", "IN", "r.csv")), "old");
+}
+
 TEST_F(DeliveryTest, AReceiptNeverReplacesADeliveredFileOfItsName) {
   Route back;
   back.id = "oekonomi-flis";

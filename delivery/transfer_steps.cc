@@ -625,8 +625,18 @@ std::string DeliveryPipeline::Impl::ReceiptTarget(const TransferRecord& t, int s
   std::string name = ReceiptName(t.name, t.uuid);
   if (IsNotFound(StatAt(sender_in, name).status())) return name;  // the usual case: nothing there
   auto delivered = audit->FindDelivered(t.sender, name);
-  if (delivered.ok() && !delivered->has_value()) return name;
+  if (delivered.ok() && !delivered->has_value() && !NewerReceiptSent(t)) return name;
   return ReceiptName(t.name, t.uuid, /*distinct=*/true);
+}
+
+// Whether the newest receipt sent for t's <name> is of a transfer received after t: a transfer
+// that finishes late (it retried after a failure while the sender sent <name> again) must not
+// replace the newer transfer's receipt (contract §5: a newer receipt replaces an older one).
+bool DeliveryPipeline::Impl::NewerReceiptSent(const TransferRecord& t) {
+  auto last = audit->FindLastReceipt(t.sender, t.name);
+  if (!last.ok() || !last->has_value() || **last == t.uuid) return false;
+  auto other = audit->GetTransfer(**last);
+  return other.ok() && other->has_value() && (*other)->received_at > t.received_at;
 }
 
 Status DeliveryPipeline::Impl::WriteReceiptFiles(const JobPtr& job, int quarantine_dir) {
