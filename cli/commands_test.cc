@@ -321,6 +321,13 @@ TEST_F(CommandsTest, ExplainAcceptsAndRejects) {
   EXPECT_EQ(name.rejection.code, ErrorCode::kFilenameMismatch);
   Explanation bad = ExplainTrigger(*config_, "kmd", "a.csv.trigger", "<oops");
   EXPECT_EQ(bad.rejection.code, ErrorCode::kTriggerMalformed);
+  // A sample called otherwise (trigger.xml) is resolved; only its FileName cannot be checked.
+  Explanation sample = ExplainTrigger(*config_, "kmd", "trigger.xml", trigger("a.csv", "flis"));
+  EXPECT_TRUE(sample.accepted) << sample.rejection.description;
+  EXPECT_FALSE(sample.name_checked);
+  EXPECT_TRUE(ok.name_checked);
+  Explanation invalid = ExplainTrigger(*config_, "kmd", "trigger.xml", trigger("a/b", "flis"));
+  EXPECT_EQ(invalid.rejection.code, ErrorCode::kFilenameMismatch);  // no valid <name> at all
 
   // A sender's trigger may hold C1 controls (XML allows them) and line breaks: shown escaped.
   std::string path = dir_.File("c1.csv.trigger");

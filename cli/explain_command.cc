@@ -29,6 +29,7 @@ Json ExplanationJson(const Config& config, const std::string& path, const std::s
       {"trigger_file", path},
       {"account", account},
       {"file_name", e.file_name.empty() ? Json(nullptr) : Json(e.file_name)},
+      {"name_checked", e.name_checked},
       {"data_area", e.accepted ? Json(r.data_area) : Json(nullptr)},
       {"data_area_name", area ? Json(area->name) : Json(nullptr)},
       {"authority", e.accepted && !r.authority.empty() ? Json(r.authority) : Json(nullptr)},
@@ -41,10 +42,13 @@ Json ExplanationJson(const Config& config, const std::string& path, const std::s
 
 void PrintExplanation(const Config& config, const std::string& account, const Explanation& e,
                       const Io& io) {
+  const char* unchecked =
+      "  (FileName is not compared with the file's own name: it is not called <name>.trigger)\n";
   if (!e.accepted) {
     io.out << "REJECTED: " << static_cast<int>(e.rejection.code) << " "
            << ErrorName(e.rejection.code) << "\n  " << ShowableText(e.rejection.description)
            << "\n";
+    if (!e.name_checked && !e.file_name.empty()) io.out << unchecked;
     return;
   }
   const Resolution& r = e.resolution;
@@ -55,6 +59,7 @@ void PrintExplanation(const Config& config, const std::string& account, const Ex
          << "  routes:     " << Join(r.route_ids) << "\n"
          << "  recipients: " << Join(r.recipients) << "\n"
          << "  (SizeInBytes and Sha256 are checked against the data file when it arrives)\n";
+  if (!e.name_checked) io.out << unchecked;
 }
 
 }  // namespace
@@ -65,8 +70,12 @@ Explanation ExplainTrigger(const Config& config, const std::string& account,
   Trigger trigger;
   if (!ParseTrigger(bytes, &trigger, &e.rejection)) return e;
   e.file_name = trigger.file_name;
+  // A sample trigger sent by a vendor being set up is often called trigger.xml: its FileName
+  // can only be compared with a name of the form <name>.trigger, and is resolved either way.
+  e.name_checked = IsTriggerName(trigger_name);
   std::string own = trigger_name;
-  if (IsTriggerName(own)) own.resize(own.size() - kTriggerSuffix.size());
+  if (e.name_checked) own.resize(own.size() - kTriggerSuffix.size());
+  if (!e.name_checked) own = trigger.file_name;
   if (trigger.file_name != own || !IsValidName(own)) {
     e.rejection = {ErrorCode::kFilenameMismatch, "FileName \"" + PrintableName(trigger.file_name) +
                                                      "\" is not the trigger's own name \"" +

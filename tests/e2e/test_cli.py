@@ -442,6 +442,13 @@ def test_explain(daemons, keyset, tmp_path):
     assert ok["error_code"] is None
     text = cli(d, "explain", str(tmp_path / "a.csv.trigger"), "--as", KMD).stdout
     assert text.startswith("ACCEPTED: a.csv from kmd") and "flis, lis" in text
+    assert ok["name_checked"] is True and "not compared" not in text
+    # A vendor's sample called trigger.xml is resolved; the answer says FileName was not compared.
+    sample = explain("trigger.xml", trigger_xml("a.csv", 3, KMD, [FLIS]), 0)
+    assert sample["accepted"] is True and sample["name_checked"] is False
+    assert sample["recipients"] == [FLIS]
+    text = cli(d, "explain", str(tmp_path / "trigger.xml"), "--as", KMD).stdout
+    assert "FileName is not compared with the file's own name" in text, text
 
     cases = [("b.csv.trigger", trigger_xml("b.csv", 3, KMD, ["nobody"]), 2001, "UNKNOWN_RECIPIENT"),
              ("c.csv.trigger", trigger_xml("other.csv", 3, KMD, [FLIS]), 1003,
