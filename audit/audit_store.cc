@@ -35,8 +35,9 @@ Batch& Batch::RequireDeliveryState(std::string transfer_uuid, std::string recipi
 }
 
 Batch& Batch::AddEvent(std::string kind, std::string transfer_uuid, std::string account,
-                       std::string detail) {
+                       std::string detail, std::optional<TimePoint> at) {
   EventRecord e;
+  e.time = at.value_or(TimePoint{});  // the epoch: the commit's time (AuditWriter::ApplyEvent)
   e.kind = std::move(kind);
   e.transfer_uuid = std::move(transfer_uuid);
   e.account = std::move(account);

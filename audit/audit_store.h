@@ -48,9 +48,12 @@ class Batch {
   // Insert or replace by (transfer_uuid, recipient). REQUIRES: the transfer was put before (in
   // this batch or an earlier one): a delivery of an unknown transfer fails the batch.
   Batch& PutDelivery(DeliveryRecord d);
+  // seq and hash are assigned at commit, and so is the time unless `at` gives it: when what the
+  // event records happened before it could be recorded (a download, reported before the lookup
+  // that tells its transfer). The chain's order stays the commit's (seq).
   Batch& AddEvent(std::string kind, std::string transfer_uuid, std::string account,
-                  std::string detail);  // seq, time and hash are assigned at commit
-  Batch& Append(Batch other);           // other's writes after these
+                  std::string detail, std::optional<TimePoint> at = std::nullopt);
+  Batch& Append(Batch other);  // other's writes after these
   // Applies the batch only if the delivery (transfer_uuid, recipient) is in `state` at that point
   // of the commit; otherwise the batch is skipped whole and its `done` gets kAlreadyExists
   // ("changed meanwhile"). This makes a change of a delivery's state a compare-and-set: of two
@@ -184,6 +187,9 @@ class AuditStore {
   // the bound keeps a lookup's cost independent of the sender's history.
   virtual Result<std::optional<std::string>> FindLastReceipt(const std::string& sender,
                                                              const std::string& name) = 0;
+  // The transfer's events in the order they happened: by time, then seq. An event recorded
+  // with an earlier time than its commit's (Batch::AddEvent's `at`) comes before events
+  // committed ahead of it.
   virtual Status EventsOf(const std::string& uuid,
                           const std::function<bool(const EventRecord&)>& row) = 0;
 

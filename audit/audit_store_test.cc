@@ -317,6 +317,48 @@ TEST_F(AuditStoreTest, EventsOfATransferInSeqOrderWithClockTimes) {
   EXPECT_EQ(seen, 1);  // stopped
 }
 
+// A download is recorded with the time the server reported it, after a lookup: a pickup reported
+// after it may be committed first. The chain keeps the commit order (seq); the transfer's events
+// are listed in the order things happened, by time and then seq.
+TEST_F(AuditStoreTest, EventsOfATransferInTheOrderTheyHappened) {
+  ASSERT_TRUE(store_
+                  ->Commit(Batch()
+                               .PutTransfer(SampleTransfer(kUuid, At(0)))
+                               .AddEvent("picked_up", kUuid, "clinic-b", "name=a.csv"))
+                  .ok());
+  const TimePoint picked = env_.Now();
+  env_.Advance(std::chrono::milliseconds(30));
+  ASSERT_TRUE(
+      store_
+          ->Commit(Batch()
+                       .AddEvent("downloaded", kUuid, "clinic-b", "name=a.csv",
+                                 picked - std::chrono::milliseconds(20))
+                       .AddEvent("downloaded", kUuid, "clinic-b", "name=a.csv.metadata", picked)
+                       .AddEvent("expired", kUuid, "clinic-b", ""))
+          .ok());
+
+  std::vector<EventRecord> events;
+  ASSERT_TRUE(store_
+                  ->EventsOf(kUuid,
+                             [&](const EventRecord& e) {
+                               events.push_back(e);
+                               return true;
+                             })
+                  .ok());
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].detail, "name=a.csv");  // recorded second, happened first
+  EXPECT_EQ(events[0].seq, 2);
+  EXPECT_EQ(events[0].time, picked - std::chrono::milliseconds(20));
+  EXPECT_EQ(events[1].kind, "picked_up");
+  EXPECT_EQ(events[1].seq, 1);
+  EXPECT_EQ(events[2].detail, "name=a.csv.metadata");  // the same time: in seq order
+  EXPECT_EQ(events[2].seq, 3);
+  EXPECT_EQ(events[2].time, picked);
+  EXPECT_EQ(events[3].kind, "expired");  // no time given: the commit's
+  EXPECT_EQ(events[3].time, env_.Now());
+  EXPECT_TRUE(store_->Verify(std::nullopt)->ok);
+}
+
 TEST_F(AuditStoreTest, ABatchThatBreaksAConstraintFailsAlone) {
   ASSERT_TRUE(store_->Commit(Batch().PutTransfer(SampleTransfer(kUuid, At(0)))).ok());
   Batch orphan;  // a delivery of an unknown transfer: a caller's bug

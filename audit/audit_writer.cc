@@ -287,7 +287,7 @@ Status AuditWriter::RewriteTransfer(const TransferRecord& t, TimePoint now, int*
 
 Status AuditWriter::ApplyEvent(const EventRecord& e, ChainHead* head, int* rc) {
   int64_t seq = head->seq + 1;
-  std::string time = FormatTime(env_->Now());
+  std::string time = FormatTime(e.time == TimePoint{} ? env_->Now() : e.time);
   std::string hash = EventHash(head->hash, seq, time, e.kind, e.transfer_uuid, e.account, e.detail);
   Stmt& st = st_.insert_event;
   st.Bind(1, seq);

@@ -3,8 +3,8 @@
 // One thread owns the write connection. It takes every batch queued since its last commit, applies
 // them in submission order inside one BEGIN IMMEDIATE ... COMMIT, and then runs each batch's
 // `done` (on the writer thread, in submission order). Events get their seq (head + 1), time
-// (env->Now()) and hash (chain.h) as they are applied; the chain head lives in memory, loaded at
-// start.
+// (env->Now(), unless the batch gave one: Batch::AddEvent) and hash (chain.h) as they are
+// applied; the chain head lives in memory, loaded at start.
 //
 // Failures. A batch whose own content breaks a constraint (a bug in the caller) fails alone: the
 // transaction is rolled back, that batch's `done` gets the error, and the group is applied again

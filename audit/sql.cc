@@ -237,9 +237,10 @@ WHERE t.name = ?2
 ORDER BY e.time DESC, e.seq DESC LIMIT 1
 )sql";
 
+// In the order things happened (AuditStore::EventsOf): a transfer's few rows, sorted.
 const char kSelectEventsOf[] = R"sql(
 SELECT seq, time, kind, transfer_uuid, account, detail, hash
-FROM events WHERE transfer_uuid = ?1 ORDER BY seq
+FROM events WHERE transfer_uuid = ?1 ORDER BY time, seq
 )sql";
 
 const char kSelectAllEvents[] = R"sql(

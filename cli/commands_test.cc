@@ -203,6 +203,37 @@ TEST_F(CommandsTest, ShowTransferExitStatuses) {
   EXPECT_TRUE(doc["events"][0]["seq"].is_number_integer());
 }
 
+// The download is recorded after the pickup (its transfer is looked up first), dated when the
+// server reported it, before the removal: show lists the history as it happened, text and JSON.
+TEST_F(CommandsTest, ShowListsEventsInTheOrderTheyHappened) {
+  env_.Set(now_ + std::chrono::minutes(1));
+  ASSERT_TRUE(store_->Commit(Batch().AddEvent("picked_up", kUuid1, "flis", "name=a.csv")).ok());
+  ASSERT_TRUE(store_
+                  ->Commit(Batch().AddEvent("downloaded", kUuid1, "flis", "name=a.csv",
+                                            now_ + std::chrono::seconds(30)))
+                  .ok());
+  ASSERT_EQ(ShowTransfer(*reader_, kUuid1, false, io_), kExitOk);
+  const std::string text = out_.str();
+  auto delivered = text.find("  delivered  flis  name=a.csv\n");
+  auto downloaded = text.find("  downloaded  flis  name=a.csv\n");
+  auto picked_up = text.find("  picked_up  flis  name=a.csv\n");
+  ASSERT_NE(picked_up, std::string::npos) << text;
+  EXPECT_LT(delivered, downloaded) << text;
+  EXPECT_LT(downloaded, picked_up) << text;
+
+  out_.str("");
+  ASSERT_EQ(ShowTransfer(*reader_, kUuid1, true, io_), kExitOk);
+  auto events = nlohmann::json::parse(out_.str())["events"];
+  std::vector<std::string> kinds;
+  std::vector<int64_t> seqs;
+  for (const auto& e : events) {
+    kinds.push_back(e["kind"]);
+    seqs.push_back(e["seq"]);
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"delivered", "downloaded", "picked_up"}));
+  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 4, 3}));
+}
+
 TEST_F(CommandsTest, StatusCountsAndStuckTransfers) {
   auto report = BuildStatus(*config_, *reader_, now_, now_ - hours(3));
   ASSERT_TRUE(report.ok()) << report.status().ToString();

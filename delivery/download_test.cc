@@ -133,6 +133,35 @@ TEST_F(DownloadTest, ADownloadLookedUpAfterThePickupStillFindsTheTransfer) {
   EXPECT_TRUE(Downloads("").empty());
 }
 
+// Read and removed at once: the pickup is recorded before the download, whose lookup runs later.
+// The download is recorded with the time the server reported it, and the transfer's history
+// lists it before the pickup, as it happened (`fordeler show`).
+TEST_F(DownloadTest, ADownloadRecordedAfterThePickupIsListedBeforeIt) {
+  SettableClockEnv env;
+  StartPipeline(&env);
+  const std::string uuid = SendAndWait("o.csv", "abc", 1);
+  auto reported = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
+  std::this_thread::sleep_for(milliseconds(5));  // the pickup comes in a later millisecond
+  ASSERT_EQ(unlink(Path("flis", "IN", "o.csv").c_str()), 0);
+  pipeline_->OnFolderChange("flis", Folder::kIn, "o.csv", true);
+  ASSERT_TRUE(WaitDeliveryState(uuid, DeliveryState::kPickedUp));
+  env.Set(reported);  // the download was reported before the removal
+  Report("flis", "o.csv");
+  ASSERT_TRUE(WaitDownloads(uuid, 1));
+
+  std::vector<EventRecord> events;
+  audit_->EventsOf(uuid, [&](const EventRecord& e) {
+    if (e.kind == "downloaded" || e.kind == "picked_up") events.push_back(e);
+    return true;
+  });
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, "downloaded");
+  EXPECT_EQ(events[0].time, reported);
+  EXPECT_EQ(events[1].kind, "picked_up");
+  EXPECT_GT(events[0].seq, events[1].seq);  // recorded after it
+  EXPECT_TRUE(audit_->Verify(std::nullopt)->ok);
+}
+
 // The same name delivered again: a download is the newest delivery's, and a delivery gone from
 // /IN before the download was reported (a later one of its name not yet recorded) is not taken
 // for the file read.

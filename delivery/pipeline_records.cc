@@ -93,7 +93,9 @@ void DeliveryPipeline::Impl::RecordDownload(const std::string& account, const st
     if (t.ok() && t->has_value() && (*t)->size) metrics->AddBytesOut(*(*t)->size);
   }
   Batch batch;
-  batch.AddEvent("downloaded", uuid, account, "name=" + LogValue(name));
+  // Dated when the server reported it: a pickup of the file, reported after the download and
+  // recorded before this lookup was done, is then listed after it (AuditStore::EventsOf).
+  batch.AddEvent("downloaded", uuid, account, "name=" + LogValue(name), at);
   audit->Submit(std::move(batch), [](const Status&) {});
 }
 
