@@ -436,8 +436,9 @@ void SshSession::Close(const std::string& reason) {
     counted_unauthenticated_ = false;
     server_->EndUnauthenticated(source_);
   }
-  spdlog::info("event=disconnect peer={} account={} reason={}", address_, account_,
-               LogValue(reason));
+  // Before a login there is no account: `-`, as the log writes a value that is not there.
+  spdlog::info("event=disconnect peer={} account={} reason={}", address_,
+               authenticated_ ? account_ : "-", LogValue(reason));
   // Closing a socket with unread input makes the kernel send a reset, and the client then loses
   // what we sent last (our KEXINIT, the disconnect message). Read what is there first.
   char sink[4096];

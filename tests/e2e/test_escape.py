@@ -235,6 +235,23 @@ def test_a_rejection_reason_cannot_forge_a_field(d, keyset):
     assert unquoted(fields["reason"]) == reason, detail
 
 
+def test_a_disconnect_before_a_login_names_no_account(d):
+    """A connection that ends after the key exchange, before any login: its `disconnect` line says
+    `account=-` (a value that is not there, docs/operations.md) and parses strictly. Before, it
+    read `account= reason=...`: an empty value, which strict logfmt parsers reject."""
+    size = d.stderr_size()
+    t = paramiko.Transport(("127.0.0.1", d.port))
+    port = t.sock.getsockname()[1]
+    try:
+        t.start_client(timeout=10)
+    finally:
+        t.close()
+    line = d.wait_log(rf"event=disconnect peer=127\.0\.0\.1:{port} .*", since=size).group(0)
+    fields = logfmt(line)
+    assert list(fields) == ["event", "peer", "account", "reason"], line
+    assert fields["account"] == "-", line
+
+
 @pytest.mark.parametrize("user", [
     "x\nerror event=login account=flis peer=127.0.0.1:1 key=SHA256:forged",
     'y" account=flis \x1b[2J\u009b',
