@@ -257,9 +257,10 @@ class Inotify:
 # The machine: raw fsync rate on the bench directory's filesystem
 
 def fsync_rate(directory, count=2000, threads=1, timeout=120):
-    """write(4 KiB)+fsync of a small file, `count` times in total over `threads` threads, each on
-    its own file (overwritten in place). Returns (fsyncs/s, median ms, p99 ms)."""
-    per = count // threads
+    """write(4 KiB)+fsync of a small file, `count` times in total over `threads` threads (at least
+    once each), each on its own file (overwritten in place). Returns (fsyncs/s, median ms,
+    p99 ms). REQUIRES: count > 0."""
+    per = max(1, count // threads)
     lat = []
     lock = threading.Lock()
     deadline = time.monotonic() + timeout

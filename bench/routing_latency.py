@@ -138,13 +138,15 @@ def main():
                          "trigger, as if the server fsynced uploads at CLOSE; counted in the "
                          "upload time")
     ap.add_argument("--fsync-count", type=int, default=2000,
-                    help="write+fsync probes for the raw fsync rate (2000)")
+                    help="write+fsync probes for the raw fsync rate (2000; 0 = skip the probe)")
     ap.add_argument("--workdir", default="/var/lib",
                     help="parent of the bench directory (default /var/lib)")
     ap.add_argument("--output", help="also write the results as a markdown snippet")
     ap.add_argument("--keep", action="store_true",
                     help="keep the bench directory (a failed run always keeps it)")
     args = ap.parse_args()
+    if args.fsync_count < 0:
+        ap.error("--fsync-count: 0 (skip the raw fsync probe) or more")
     fordelerd = rc.default_fordelerd(args.fordelerd)
     rc.install_signal_handlers()
 
@@ -153,17 +155,22 @@ def main():
     base = rc.bench_dir(args.workdir)
     d = None
     results = {}
+    raw_fsync = None  # (f1, dfs); None when --fsync-count 0 skipped the probe
     try:
         st_ = os.statvfs(base)
         need = (args.large_count + 2) * args.large + (256 << 20) if args.large_count else 1 << 28
         if st_.f_bavail * st_.f_frsize < need:
             raise rc.BenchError(f"{base}: need {need >> 20} MiB free")
         machine = rc.machine_lines(fordelerd, base)
-        rc.log(f"raw fsync rate on {base} ({args.fsync_count} × pwrite 4 KiB + fsync)")
-        f1 = rc.fsync_rate(base, args.fsync_count, 1)
-        dfs = rc.dir_fsync_rate(base, max(200, args.fsync_count // 2))
-        rc.log(f"fsync: {f1[0]:.0f}/s, median {f1[1]:.3f} ms, p99 {f1[2]:.3f} ms; "
-               f"durable file write+rename+dir fsync: {dfs[0]:.0f}/s, median {dfs[1]:.3f} ms")
+        if args.fsync_count > 0:
+            rc.log(f"raw fsync rate on {base} ({args.fsync_count} × pwrite 4 KiB + fsync)")
+            f1 = rc.fsync_rate(base, args.fsync_count, 1)
+            dfs = rc.dir_fsync_rate(base, max(200, args.fsync_count // 2))
+            rc.log(f"fsync: {f1[0]:.0f}/s, median {f1[1]:.3f} ms, p99 {f1[2]:.3f} ms; durable "
+                   f"file write+rename+dir fsync: {dfs[0]:.0f}/s, median {dfs[1]:.3f} ms")
+            raw_fsync = (f1, dfs)
+        else:
+            rc.log("raw fsync probe skipped (--fsync-count 0)")
 
         key = rc.client_key(base)
         d = rc.Daemon(fordelerd, f"{base}/fordeler", key + ".pub", {SENDER: [RECIPIENT]})
@@ -238,10 +245,14 @@ def main():
         lines += ["", f"Large uploads (excluded from the latency): median "
                   f"{statistics.median(ups):.1f} s ({args.large / statistics.median(ups) / 1e6:.0f}"
                   f" MB/s, paramiko)."]
-    lines += ["", f"Raw fsync on the same filesystem, same run: {f1[0]:.0f} pwrite(4 KiB)+fsync/s "
-              f"(median {f1[1]:.3f} ms, p99 {f1[2]:.3f} ms); durable small-file write "
-              f"(write, fsync, rename, fsync dir): {dfs[0]:.0f}/s (median {dfs[1]:.3f} ms).",
-              "", rc.load_footer(load_start, cpu_start)]
+    if raw_fsync:
+        f1, dfs = raw_fsync
+        lines += ["", f"Raw fsync on the same filesystem, same run: {f1[0]:.0f} pwrite(4 KiB)+"
+                  f"fsync/s (median {f1[1]:.3f} ms, p99 {f1[2]:.3f} ms); durable small-file write "
+                  f"(write, fsync, rename, fsync dir): {dfs[0]:.0f}/s (median {dfs[1]:.3f} ms)."]
+    else:
+        lines += ["", "Raw fsync: skipped (--fsync-count 0)."]
+    lines += ["", rc.load_footer(load_start, cpu_start)]
     table = "\n".join(lines)
     rc.publish("routing_latency.py", machine, table, args.output)
     return 0

@@ -283,7 +283,8 @@ def main():
     ap.add_argument("--cipher", default="aes128-gcm@openssh.com", help="(aes128-gcm@openssh.com)")
     ap.add_argument("--strace-duration", type=float, default=5.0,
                     help="seconds of the fsync-counting run under strace (5; 0 = skip)")
-    ap.add_argument("--fsync-count", type=int, default=2000, help="raw fsync probes (2000)")
+    ap.add_argument("--fsync-count", type=int, default=2000,
+                    help="raw fsync probes (2000; 0 = skip the raw fsync probe)")
     ap.add_argument("--sshd", default="/usr/sbin/sshd")
     ap.add_argument("--user", default="fordeler-bench",
                     help="system user for the chrooted OpenSSH side (created if missing)")
@@ -305,6 +306,8 @@ def main():
     ap.add_argument("--env", action="append", default=[],
                     help="NAME=VALUE for fordelerd's environment (a modified build's knobs)")
     args = ap.parse_args()
+    if args.fsync_count < 0:
+        ap.error("--fsync-count: 0 (skip the raw fsync probe) or more")
     if os.geteuid() != 0 and not args.fordeler_only:
         sys.exit("run as root: the OpenSSH side needs sshd's chroot and a system user")
     fordelerd = rc.default_fordelerd(args.fordelerd)
@@ -321,15 +324,21 @@ def main():
     fd_runs, os_runs = [], []
     per = None
     perf_report = None
+    raw_fsync = None  # (f1, f4, f8, dfs); None when --fsync-count 0 skipped the probe
     try:
         machine = rc.machine_lines(fordelerd, base)
-        rc.log(f"raw fsync rate on {base}")
-        f1 = rc.fsync_rate(base, args.fsync_count, 1)
-        f4 = rc.fsync_rate(base, args.fsync_count, 4)
-        f8 = rc.fsync_rate(base, args.fsync_count, 8)
-        dfs = rc.dir_fsync_rate(base, max(200, args.fsync_count // 2))
-        rc.log(f"fsync/s: 1 thread {f1[0]:.0f} (median {f1[1]:.3f} ms), 4 threads {f4[0]:.0f}, "
-               f"8 threads {f8[0]:.0f}; durable write+rename+dir fsync {dfs[0]:.0f}/s")
+        if args.fsync_count > 0:
+            rc.log(f"raw fsync rate on {base}")
+            f1 = rc.fsync_rate(base, args.fsync_count, 1)
+            f4 = rc.fsync_rate(base, args.fsync_count, 4)
+            f8 = rc.fsync_rate(base, args.fsync_count, 8)
+            dfs = rc.dir_fsync_rate(base, max(200, args.fsync_count // 2))
+            rc.log(f"fsync/s: 1 thread {f1[0]:.0f} (median {f1[1]:.3f} ms), 4 threads "
+                   f"{f4[0]:.0f}, 8 threads {f8[0]:.0f}; durable write+rename+dir fsync "
+                   f"{dfs[0]:.0f}/s")
+            raw_fsync = (f1, f4, f8, dfs)
+        else:
+            rc.log("raw fsync probe skipped (--fsync-count 0)")
         key = rc.client_key(base)
         routes = {f"s{i}": [f"r{i % args.recipients}"] for i in senders}
         env = dict(e.split("=", 1) for e in args.env)
@@ -425,10 +434,14 @@ def main():
     if args.set:
         verdict += " fordelerd settings: " + " ".join(args.set) + "."
     lines += ["", verdict]
-    lines += ["", f"Raw fsync, same filesystem, same run: pwrite(4 KiB)+fsync {f1[0]:.0f}/s with "
-              f"1 thread (median {f1[1]:.3f} ms, p99 {f1[2]:.3f} ms), {f4[0]:.0f}/s with 4 threads, "
-              f"{f8[0]:.0f}/s with 8 threads; durable small-file write (write, fsync, rename, "
-              f"fsync dir) {dfs[0]:.0f}/s (median {dfs[1]:.3f} ms)."]
+    if raw_fsync:
+        f1, f4, f8, dfs = raw_fsync
+        lines += ["", f"Raw fsync, same filesystem, same run: pwrite(4 KiB)+fsync {f1[0]:.0f}/s "
+                  f"with 1 thread (median {f1[1]:.3f} ms, p99 {f1[2]:.3f} ms), {f4[0]:.0f}/s with "
+                  f"4 threads, {f8[0]:.0f}/s with 8 threads; durable small-file write (write, "
+                  f"fsync, rename, fsync dir) {dfs[0]:.0f}/s (median {dfs[1]:.3f} ms)."]
+    else:
+        lines += ["", "Raw fsync: skipped (--fsync-count 0)."]
     if per:
         total = sum(c for c, _ in per.values())
         lines += ["", f"fsyncs per transfer (strace run: {s_sent} transfers, "
