@@ -7,22 +7,6 @@
 namespace fordeler {
 namespace {
 
-const char* KindName(SessionEvent::Kind kind) {
-  switch (kind) {
-    case SessionEvent::Kind::kLogin:
-      return "login";
-    case SessionEvent::Kind::kLoginFailed:
-      return "login_failed";
-    case SessionEvent::Kind::kRemoved:
-      return "removed";
-    case SessionEvent::Kind::kDownloaded:
-      return "downloaded";
-    case SessionEvent::Kind::kLimit:
-      return "limit";
-  }
-  return "unknown";
-}
-
 const char* FolderName(Folder folder) {
   switch (folder) {
     case Folder::kIn:
@@ -51,9 +35,10 @@ void EventLog::OnUploadClosed(const UploadClosed& e) {
 }
 
 void EventLog::OnSessionEvent(const SessionEvent& e) {
-  if (e.kind == SessionEvent::Kind::kRemoved || e.kind == SessionEvent::Kind::kDownloaded) {
-    spdlog::info("event={} account={} folder={} name=\"{}\"", KindName(e.kind), e.account,
-                 FolderName(e.folder), PrintableName(e.name));
+  // A download is logged by the delivery pipeline, which learns its transfer (RecordDownload).
+  if (e.kind == SessionEvent::Kind::kRemoved) {
+    spdlog::info("event=removed account={} folder={} name=\"{}\"", e.account, FolderName(e.folder),
+                 PrintableName(e.name));
   }
   if (next_ != nullptr) next_->OnSessionEvent(e);
 }

@@ -1,6 +1,7 @@
-// EventLog: a FileEventListener that writes every event the SFTP server reports to the log, one
-// key=value line each; names are PrintableName in double quotes. fordelerd chains it in front of
-// the delivery pipeline. Thread-safe.
+// EventLog: a FileEventListener that writes the file events the SFTP server reports to the log
+// (uploads closed or changed, removals), one key=value line each; names are PrintableName in
+// double quotes. Downloads are logged by the delivery pipeline, once it knows their transfer.
+// fordelerd chains it in front of the delivery pipeline. Thread-safe.
 #pragma once
 
 #include "core/file_events.h"

@@ -82,12 +82,16 @@ void DeliveryPipeline::Impl::RecordPickupsMeanwhile(const Job& job) {
 
 // Who read a transfer's files is part of its record (contract §10): a download is recorded with
 // the transfer when the audit log can tell which it was, and without one otherwise (a file put in
-// /IN by other means, a record no longer there), as before. A delivered data file's size also
-// counts as bytes sent (/metrics). Runs on a worker: these are audit-log reads.
+// /IN by other means, a record no longer there), as before. Its log line is written here, once the
+// transfer is known, so that it names it as every other line of a transfer does (`transfer=-`
+// when none is known). A delivered data file's size also counts as bytes sent (/metrics). Runs on
+// a worker: these are audit-log reads.
 void DeliveryPipeline::Impl::RecordDownload(const std::string& account, const std::string& name,
                                             TimePoint at) {
   bool data = false;
   std::string uuid = TransferDownloaded(account, name, at, &data);
+  spdlog::info("event=downloaded transfer={} account={} folder=IN name=\"{}\"",
+               uuid.empty() ? "-" : uuid, LogValue(account), PrintableName(name));
   if (data && metrics != nullptr) {  // fordeler_sent_bytes_total: the delivered file's size
     auto t = audit->GetTransfer(uuid);
     if (t.ok() && t->has_value() && (*t)->size) metrics->AddBytesOut(*(*t)->size);

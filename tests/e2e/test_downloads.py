@@ -1,13 +1,15 @@
 """Who read a transfer's files (contract §10: "who read it is part of the record"): downloads of a
 delivered data file and its metadata by the recipients (paramiko, OpenSSH sftp) and of the receipt
 by the sender appear as `downloaded` events of the transfer in `fordeler show`, with the account
-that read them; a file no transfer is known for is still recorded, without one.
+that read them; a file no transfer is known for is still recorded, without one. The daemon's log
+line of a download names its transfer too (`transfer=-` for none).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import uuid as uuidlib
 from pathlib import Path
 
@@ -80,6 +82,14 @@ def test_show_lists_who_downloaded_the_data_its_metadata_and_the_receipt(daemons
     shown = run([fordeler_path(), "--config", str(d.config_path), "show", uuid]).stdout
     assert f"downloaded  {FLIS}  name={name}\n" in shown, shown
     assert f"downloaded  {KMD}  name={name}.sftpreceipt\n" in shown, shown
+    # The daemon's log line of each download names the transfer, as every line of a transfer
+    # does (operators grep the journal for transfer=<uuid>): once, with the account that read it.
+    for account, detail in want:
+        line = (f"event=downloaded transfer={uuid} account={account} folder=IN "
+                f'name="{detail.removeprefix("name=")}"')
+        wait_until(lambda: line in d.stderr_text(), 10, f"the log line {line!r}")
+        assert d.stderr_text().count(line + "\n") == 1, d.stderr_text()[-3000:]
+    assert not re.search(r"event=downloaded (?!transfer=)", d.stderr_text()), d.stderr_text()
 
     # A file put in IN by other means belongs to no transfer: recorded all the same, without one.
     stray = d.in_dir(LIS) / "stray.csv"
@@ -95,6 +105,8 @@ def test_show_lists_who_downloaded_the_data_its_metadata_and_the_receipt(daemons
     rows = db_rows(db, "SELECT transfer_uuid FROM events WHERE kind = 'downloaded' "
                    "AND detail = 'name=stray.csv'")
     assert [r["transfer_uuid"] for r in rows] == [""]
+    stray_line = f'event=downloaded transfer=- account={LIS} folder=IN name="stray.csv"\n'
+    wait_until(lambda: stray_line in d.stderr_text(), 10, "the stray download's log line")
 
     verify = run([fordeler_path(), "--config", str(d.config_path), "audit", "verify"])
     assert verify.returncode == 0, verify.stdout + verify.stderr
