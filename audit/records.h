@@ -51,6 +51,10 @@ struct TransferRecord {
   TimePoint updated_at{};
 };
 
+// A transfer unfinished this long after it was received needs the operator: `fordeler status`
+// lists it (and exits 1), and the monitor raises a `stuck` alert for it.
+inline constexpr std::chrono::minutes kStuckAfter{5};
+
 struct DeliveryRecord {
   std::string transfer_uuid;
   std::string recipient;   // account id

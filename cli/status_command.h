@@ -30,8 +30,6 @@
 
 namespace fordeler::cli {
 
-inline constexpr std::chrono::minutes kStuckAfter{5};
-
 struct RouteStatus {
   const Route* route = nullptr;
   RouteActivity activity;

@@ -119,6 +119,7 @@ void Monitor::CheckOnce() {
   CheckRoutes(*config, now);
   CheckRejections(*config, now);
   CheckPickups(*config, now);
+  CheckStuck(now);
 }
 
 void Monitor::RaiseOnce(Alert alert, TimePoint since) {
@@ -226,6 +227,38 @@ void Monitor::CheckPickups(const Config& config, TimePoint now) {
     a.account = d.recipient;
     a.key = "kind=not_picked_up transfer=" + d.transfer_uuid + " recipient=" + d.recipient;
     RaiseOnce(std::move(a), d.delivered_at);
+  }
+}
+
+// A transfer the pipeline has not finished kStuckAfter after it arrived (a delivery failing with
+// 5001 since, or a step that never completed): what `fordeler status` lists for the operator,
+// pushed once per transfer rather than waiting for someone to look.
+void Monitor::CheckStuck(TimePoint now) {
+  auto unfinished = audit_->UnfinishedTransfers();
+  if (!unfinished.ok()) {
+    spdlog::error("event=monitor_failed error={}", LogValue(unfinished.status().message()));
+    return;
+  }
+  for (const TransferRecord& t : *unfinished) {
+    if (t.received_at > now - kStuckAfter) continue;
+    Alert a;
+    a.kind = "stuck";
+    a.route = JoinRoutes(t.route_ids);
+    a.authority = t.authority.value_or("");
+    a.state = "STUCK";
+    a.transfer = t.uuid;
+    a.file = t.name;
+    a.sender = t.sender;
+    a.error_code = t.error_code;
+    a.message =
+        "Transfer " + t.uuid + " from " + t.sender + " is unfinished " +
+        FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(now - t.received_at)) +
+        " after it arrived (step " + std::string(ToString(t.step)) + ")" +
+        (t.error_code != 0 ? ": " + std::to_string(t.error_code) + " " + t.error_description : "") +
+        ".";
+    a.account = t.sender;
+    a.key = "kind=stuck transfer=" + t.uuid;
+    RaiseOnce(std::move(a), t.received_at);
   }
 }
 

@@ -64,6 +64,8 @@ class Monitor : public AlertSink {
   void RecordWatch(const RouteHealth& row);
   void CheckRejections(const Config& config, TimePoint now);
   void CheckPickups(const Config& config, TimePoint now);
+  // Unfinished transfers received over kStuckAfter ago: a `stuck` alert each, once.
+  void CheckStuck(TimePoint now);
   // Raises `alert` unless it was raised before (here or, after `since`, in the audit log).
   void RaiseOnce(Alert alert, TimePoint since);
   void UseAlerts(const AlertsConfig& alerts);

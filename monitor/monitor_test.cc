@@ -140,10 +140,12 @@ TEST_F(MonitorTest, RejectionAndDeliveryNotPickedUpAlertOnce) {
   TransferRecord t = testing::SampleTransfer("rejected-1", env_.Now() - std::chrono::minutes(5));
   t.route_ids = {};
   t.state = TransferState::kRejected;
+  t.step = TransferStep::kDone;
   t.error_code = 1006;
   TransferRecord ok = testing::SampleTransfer("delivered-1", env_.Now() - std::chrono::hours(3));
   ok.route_ids = {"daily"};
   ok.state = TransferState::kDelivered;
+  ok.step = TransferStep::kDone;
   DeliveryRecord d =
       testing::Delivery("delivered-1", "lis", "orders.xml", DeliveryState::kDelivered);
   d.delivered_at = env_.Now() - std::chrono::hours(2);
@@ -153,6 +155,35 @@ TEST_F(MonitorTest, RejectionAndDeliveryNotPickedUpAlertOnce) {
   EXPECT_NE(out.find("not_picked_up daily delivered-1 lis\n"), std::string::npos) << out;
   EXPECT_EQ(Lines(out), 2u) << out;  // delivered-1 (06:00) fulfilled today's expectation
   EXPECT_EQ(Pass(), "");
+}
+
+// What `fordeler status` lists for the operator is also pushed: a transfer unfinished over 5
+// minutes after it arrived (here failing with 5001) raises `stuck` once, across restarts; one
+// that arrived a minute ago, and a finished one, raise nothing.
+TEST_F(MonitorTest, ATransferUnfinishedOverFiveMinutesAlertsOnceAsStuck) {
+  TransferRecord failing =
+      testing::SampleTransfer("failing-1", env_.Now() - std::chrono::minutes(6));
+  failing.state = TransferState::kDelivering;
+  failing.step = TransferStep::kSpooled;
+  failing.error_code = 5001;
+  failing.error_description = "accounts/lis/IN: No such file or directory";
+  TransferRecord young = testing::SampleTransfer("young-1", env_.Now() - std::chrono::minutes(1));
+  young.step = TransferStep::kSpooled;
+  young.error_code = 5001;
+  TransferRecord done = testing::SampleTransfer("done-1", env_.Now() - std::chrono::hours(1));
+  done.state = TransferState::kDelivered;
+  done.step = TransferStep::kDone;
+  ASSERT_TRUE(
+      store_->Commit(Batch().PutTransfer(failing).PutTransfer(young).PutTransfer(done)).ok());
+  std::string out = Pass();  // also "late daily": nothing was delivered on that route today
+  EXPECT_NE(out.find("stuck r1 failing-1 \n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("stuck"), out.rfind("stuck")) << out;  // young-1 and done-1: none
+  EXPECT_EQ(Pass(), "");
+  auto detail = testing::RawDb(dir_.File("audit.db"))
+                    .Text(
+                        "SELECT detail FROM events WHERE kind = 'alert' AND detail LIKE "
+                        "'kind=stuck%'");
+  EXPECT_EQ(detail, "kind=stuck transfer=failing-1 route=r1 state=STUCK code=5001");
 }
 
 }  // namespace
