@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 namespace fordeler {
@@ -59,6 +60,16 @@ void FolderWatcher::Watch(const Config& config) {
       }
     }
   }
+}
+
+Status FolderWatcher::WatchStorageRoot(const std::string& root, std::function<void()> changed) {
+  constexpr uint32_t kEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR;
+  MutexLock lock(&mu_);
+  int wd = inotify_add_watch(inotify_, root.c_str(), kEvents);
+  if (wd < 0) return Status::FromErrno(errno, "watch " + root);
+  root_wd_ = wd;
+  root_changed_ = std::move(changed);
+  return Status::Ok();
 }
 
 bool FolderWatcher::Add(const Watched& w) {
@@ -113,6 +124,22 @@ void FolderWatcher::RetryLost() {
   }
 }
 
+bool FolderWatcher::OwnFolderChanged(const inotify_event* e) {
+  std::function<void()> changed;
+  {
+    MutexLock lock(&mu_);
+    if (e != nullptr && e->wd != root_wd_) return false;
+    changed = root_changed_;
+  }
+  const std::string_view name = e != nullptr ? e->name : "";
+  bool own = e == nullptr;
+  for (std::string_view folder : {"spool", "staging", "quarantine"}) {  // storage.h OwnFolder
+    own = own || name == folder;
+  }
+  if (own && changed) changed();
+  return true;
+}
+
 void FolderWatcher::Stop() {
   if (!thread_.joinable()) return;
   uint64_t one = 1;
@@ -149,12 +176,14 @@ void FolderWatcher::Loop() {
       p += sizeof(inotify_event) + e->len;
       if (e->mask & IN_Q_OVERFLOW) {
         spdlog::warn("event=watch_overflow note=\"events lost; the hourly rescan catches up\"");
+        OwnFolderChanged(nullptr);
         continue;
       }
       if (e->mask & (IN_MOVE_SELF | IN_DELETE_SELF)) {
         Lose(e->wd);
         continue;
       }
+      if (e->len != 0 && OwnFolderChanged(e)) continue;
       if (e->len == 0 || (e->mask & IN_ISDIR)) continue;
       std::pair<std::string, Folder> where;
       {

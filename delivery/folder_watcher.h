@@ -11,8 +11,12 @@
 // every file already in a new /OUT as changed, so that a trigger put there meanwhile is not left
 // for the hourly rescan.
 //
-// Thread safety: Watch() and Stop() may be called from any thread; callbacks run on the
-// watcher's own thread.
+// It also watches the storage root itself, for fordeler's own folders (spool, staging,
+// quarantine) removed, moved away or made there (WatchStorageRoot), so that fordelerd can follow
+// them at once rather than when it next looks.
+//
+// Thread safety: Watch(), WatchStorageRoot() and Stop() may be called from any thread; callbacks
+// run on the watcher's own thread.
 #pragma once
 
 #include <functional>
@@ -26,6 +30,8 @@
 #include "core/mutex.h"
 #include "core/status.h"
 
+struct inotify_event;
+
 namespace fordeler {
 
 class FolderWatcher {
@@ -38,6 +44,9 @@ class FolderWatcher {
   Status Start();
   // Watches the folders of every account of `config` (adds new ones; keeps old ones).
   void Watch(const Config& config) EXCLUDES(mu_);
+  // Calls `changed` whenever an entry called spool, staging or quarantine is made, removed or
+  // renamed in `root` (or events were lost). Fails when the root cannot be watched.
+  Status WatchStorageRoot(const std::string& root, std::function<void()> changed) EXCLUDES(mu_);
   void Stop();
 
  private:
@@ -53,6 +62,9 @@ class FolderWatcher {
   void Lose(int wd) EXCLUDES(mu_);
   // Tries to watch the lost folders again; reports the files of each one of /OUT it now watches.
   void RetryLost() EXCLUDES(mu_);
+  // An event of the storage root's watch (nullptr: events were lost): calls root_changed_ when it
+  // is about an own folder. False when `e` is another watch's.
+  bool OwnFolderChanged(const inotify_event* e) EXCLUDES(mu_);
 
   Callback callback_;
   int inotify_ = -1;
@@ -61,6 +73,8 @@ class FolderWatcher {
   Mutex mu_;
   std::map<int, Watched> watches_ GUARDED_BY(mu_);
   std::map<std::string, Watched> lost_ GUARDED_BY(mu_);  // by path
+  int root_wd_ GUARDED_BY(mu_) = -1;
+  std::function<void()> root_changed_ GUARDED_BY(mu_);
 };
 
 }  // namespace fordeler

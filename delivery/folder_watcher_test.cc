@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -132,6 +133,29 @@ TEST_F(FolderWatcherTest, AFolderRemovedAndMadeAgainIsWatchedAgain) {
   ASSERT_EQ(mkdir(Path("OUT").c_str(), 0770), 0);
   Write(Path("OUT/g.trigger"));
   EXPECT_TRUE(WaitFor("g.trigger"));
+}
+
+TEST_F(FolderWatcherTest, OwnFoldersChangedInTheStorageRootAreReported) {
+  std::atomic<int> calls{0};
+  for (const char* name : {"spool", "staging", "quarantine"}) {
+    ASSERT_EQ(mkdir((root_ + "/" + name).c_str(), 0750), 0);
+  }
+  ASSERT_TRUE(watcher_.WatchStorageRoot(root_, [&] { ++calls; }).ok());
+  auto after = [&](int n) {
+    for (int i = 0; i < 500 && calls < n; ++i) std::this_thread::sleep_for(milliseconds(10));
+    return calls.load();
+  };
+  Write(root_ + "/audit.db-wal");  // other entries of the root are not reported
+  ASSERT_EQ(rename((root_ + "/spool").c_str(), (root_ + "/spool.old").c_str()), 0);
+  EXPECT_EQ(after(1), 1);  // spool moved away (the move's other name is not an own folder)
+  ASSERT_EQ(mkdir((root_ + "/spool").c_str(), 0750), 0);
+  EXPECT_EQ(after(2), 2);
+  ASSERT_EQ(rmdir((root_ + "/staging").c_str()), 0);
+  EXPECT_EQ(after(3), 3);
+  ASSERT_EQ(symlink("spool.old", (root_ + "/staging").c_str()), 0);
+  EXPECT_EQ(after(4), 4);
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(calls.load(), 4);
 }
 
 }  // namespace
