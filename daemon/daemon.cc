@@ -184,6 +184,11 @@ void Daemon::Impl::Reload() {
     }
     Status s = registry.Configure(*fresh);
     if (s.ok()) {
+      // Like the accounts' folders (registry.Configure): spool, staging or quarantine made again
+      // where missing, and the transfers waiting for one go on.
+      if (Status own = pipeline->FollowStorage(/*make_missing=*/true); !own.ok()) {
+        spdlog::warn("event=storage_failed error={}", LogValue(own.message()));
+      }
       pipeline->SetConfig(fresh);
       retention->SetConfig(fresh);
       monitor->SetConfig(fresh);
@@ -229,6 +234,10 @@ Status Daemon::Impl::StartDelivery() {
   events.set_next(pipeline.get());
   Status s = watcher.Start();
   if (s.ok()) watcher.Watch(*config);
+  if (s.ok()) {  // spool, staging or quarantine removed or replaced: followed at once
+    s = watcher.WatchStorageRoot(config->storage.root,
+                                 [this] { pipeline->FollowStorage(/*make_missing=*/false); });
+  }
   if (s.ok()) s = pipeline->Start();
   if (s.ok()) {  // at start-up and hourly: retention, and a rescan for events inotify lost
     monitor = std::make_unique<Monitor>(Env::Default(), audit.get());

@@ -112,7 +112,7 @@ void DeliveryPipeline::Impl::OnTrigger(const std::string& account, const std::st
 }
 
 void DeliveryPipeline::Impl::Begin(const std::string& account, const std::string& trigger) {
-  auto job = std::make_shared<Job>();
+  JobPtr job = NewJob();
   job->claim = std::make_pair(account, trigger);
   auto out = storage->OutOf(account);
   auto facts = out.ok() ? StatAt(*out, trigger) : Result<FileFacts>(out.status());
@@ -211,6 +211,50 @@ void DeliveryPipeline::Impl::CommitThen(JobPtr job, Batch batch) {
   });
 }
 
+JobPtr DeliveryPipeline::Impl::NewJob() const {
+  auto job = std::make_shared<Job>();
+  job->storage_seen = storage->generation();  // nothing of it is in a folder replaced before
+  return job;
+}
+
+Status DeliveryPipeline::Impl::FollowStorage(bool make_missing) {
+  Status problem = storage->Refresh(make_missing);
+  uint64_t generation = storage->generation();
+  if (storage_woken.exchange(generation) != generation) WakeWaiting();
+  return problem;
+}
+
+void DeliveryPipeline::Impl::WatchStorage() {
+  MutexLock lock(&timers_mu_);  // as ScheduleAfter: Stop cancels what was armed before
+  if (stopping) return;
+  auto timer = std::make_shared<asio::steady_timer>(pool, std::chrono::seconds(1));
+  timers_.insert(timer);
+  timer->async_wait([this, timer](boost::system::error_code ec) {
+    {
+      MutexLock lock(&timers_mu_);
+      timers_.erase(timer);
+    }
+    if (ec) return;
+    FollowStorage(false);
+    WatchStorage();
+  });
+}
+
+// As `fordeler retry` wakes one job (Retry): a job whose `waiting` this thread clears is its own
+// until scheduled, and its pending timer, finding the token changed, does nothing.
+void DeliveryPipeline::Impl::WakeWaiting() {
+  std::vector<JobPtr> jobs;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [uuid, job] : active_) jobs.push_back(job);
+  }
+  for (JobPtr& job : jobs) {
+    if (!job->waiting.exchange(false)) continue;
+    ++job->token;
+    Schedule(std::move(job));
+  }
+}
+
 void DeliveryPipeline::Impl::Finish(const JobPtr& job) {
   Unclaim(*job);
   {
@@ -248,7 +292,7 @@ Status DeliveryPipeline::Start() {
   auto unfinished = impl_->audit->UnfinishedTransfers();
   if (!unfinished.ok()) return unfinished.status();
   for (auto& record : *unfinished) {
-    auto job = std::make_shared<Job>();
+    JobPtr job = impl_->NewJob();
     job->t = std::move(record);
     auto deliveries = impl_->audit->DeliveriesOf(job->t.uuid);
     if (!deliveries.ok()) return deliveries.status();
@@ -269,6 +313,8 @@ Status DeliveryPipeline::Start() {
   if (Status s = impl_->AdoptSpooledTriggers(known); !s.ok()) return s;
   spdlog::info("event=recovery unfinished={}", unfinished->size());
   impl_->Rescan();
+  impl_->storage_woken = impl_->storage->generation();
+  impl_->WatchStorage();
   return Status::Ok();
 }
 
@@ -281,7 +327,7 @@ Status DeliveryPipeline::Impl::AdoptSpooledTriggers(const std::set<std::string>&
     auto existing = audit->GetTransfer(parsed->uuid);
     if (!existing.ok()) return existing.status();
     if (existing->has_value()) continue;  // finished; the retention sweep removes what is left
-    auto job = std::make_shared<Job>();
+    JobPtr job = NewJob();
     TransferRecord& t = job->t;
     t.uuid = parsed->uuid;
     t.sender = parsed->sender;
@@ -313,6 +359,10 @@ void DeliveryPipeline::Stop() {
 }
 
 void DeliveryPipeline::Rescan() { impl_->Rescan(); }
+
+Status DeliveryPipeline::FollowStorage(bool make_missing) {
+  return impl_->FollowStorage(make_missing);
+}
 
 void DeliveryPipeline::OnUploadClosed(const UploadClosed& e) {
   if (IsTriggerName(e.name)) {

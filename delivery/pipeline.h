@@ -59,6 +59,12 @@ class DeliveryPipeline : public FileEventListener {
   // Looks for triggers in every account's /OUT (at Start, and hourly for events inotify lost).
   void Rescan();
 
+  // Follows spool, staging and quarantine to the folders at their paths, making a missing one
+  // when `make_missing` (a reload; Storage::Refresh); transfers waiting for one that is back go
+  // on at once. The pipeline does the same by itself once a second (without making anything)
+  // and after a step failed. Returns why one of them cannot be used, naming it.
+  Status FollowStorage(bool make_missing);
+
   // A file appeared in (or vanished from) an account's folder by other means (inotify).
   void OnFolderChange(const std::string& account, Folder folder, const std::string& name,
                       bool removed);

@@ -45,6 +45,9 @@ struct Job {
   // runs the job if no one (`fordeler retry`) woke it first: `token` tells which timer is live.
   std::atomic<bool> waiting{false};
   std::atomic<uint64_t> token{0};
+  // Storage::generation() when the job last took over what it left in spool and staging
+  // (TakeOverLeftovers): while it is unchanged, a step looks nowhere else.
+  uint64_t storage_seen = 0;
 };
 using JobPtr = std::shared_ptr<Job>;
 
@@ -108,6 +111,16 @@ struct DeliveryPipeline::Impl {
   std::optional<DeliveryRecord> PlacedAt(const std::string& recipient, const std::string& name,
                                          TimePoint at, bool data);
   void Rescan();
+  // spool, staging and quarantine followed to the folders at their paths (Storage::Refresh;
+  // `make_missing` at a reload). Once one was opened anew (here or by any other caller), every
+  // waiting transfer runs at once rather than at the end of its back-off. Returns the first
+  // problem, naming the folder.
+  Status FollowStorage(bool make_missing);
+  // FollowStorage() once a second, until Stop().
+  void WatchStorage();
+  // Runs now every job waiting for a timer (a back-off, a data poll).
+  void WakeWaiting() EXCLUDES(mu_);
+  JobPtr NewJob() const;
 
   // transfer_steps.cc: one step of the state machine per call, chosen by job->t.step.
   // What Examine() decided about a transfer whose trigger is in the spool.
@@ -119,6 +132,17 @@ struct DeliveryPipeline::Impl {
     uint64_t size;     // kReady: of the complete data file
   };
   void Run(JobPtr job);
+  // When spool or staging was replaced since the job last looked (Storage::generation()): links
+  // into the folders now at their paths what the transfer left in the old ones (its trigger and
+  // data, its revealed mark). One atomic load otherwise.
+  void TakeOverLeftovers(Job& job);
+  // At `spooled`, after the placement found something missing: when the data is no longer in the
+  // spool, which is in place (an operator removed the spool, or the file, after the data was
+  // taken), it cannot be delivered, and *lost says why the transfer ends with a final 5001
+  // rather than waiting for ever. Left empty while the data is there or the spool cannot be used
+  // now. Fails (the step waits, saying so) when the metadata may have been revealed already (the
+  // revealed mark): recipients may have the file.
+  Status DataLost(const JobPtr& job, std::optional<Rejection>* lost);
   Status StepReceived(const JobPtr& job);
   Status StepTriggerTaken(const JobPtr& job);
   Status StepAccepted(const JobPtr& job);
@@ -195,6 +219,7 @@ struct DeliveryPipeline::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<int64_t> started{0};
   std::atomic<int64_t> finished{0};
+  std::atomic<uint64_t> storage_woken{0};  // Storage::generation() when WakeWaiting last ran
 
   mutable Mutex mu_;
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);

@@ -38,7 +38,7 @@ void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
 // with back-off. The commit of the step that goes through records `retried` (RecordRetried).
 void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& failure) {
   TransferRecord& t = job->t;
-  Status status = storage->CheckOwnFolders();  // the cause when there is one, not the symptom
+  Status status = FollowStorage(false);  // the cause when there is one, not the symptom
   if (status.ok()) status = failure;
   int failures = ++job->failures;
   auto delay = std::chrono::milliseconds(100) * (1 << std::min(failures - 1, 9));

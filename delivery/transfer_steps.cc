@@ -82,6 +82,7 @@ std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
 
 void DeliveryPipeline::Impl::Run(JobPtr job) {
   if (stopping) return;
+  TakeOverLeftovers(*job);
   Status s;
   switch (job->t.step) {
     case TransferStep::kReceived:
@@ -110,6 +111,30 @@ void DeliveryPipeline::Impl::Run(JobPtr job) {
       return;
   }
   if (!s.ok()) Failed(job, s);
+}
+
+// An operator replaced spool or staging (docs/operations.md): what this transfer put in the old
+// folder (perhaps in the second before Storage::Refresh noticed) is linked into the new one, so
+// that its steps find it and nothing durable is lost. Only its own files: the rest of a folder
+// moved away stays there.
+void DeliveryPipeline::Impl::TakeOverLeftovers(Job& job) {
+  const uint64_t generation = storage->generation();
+  if (generation == job.storage_seen) return;  // the usual case
+  const TransferRecord& t = job.t;
+  std::vector<std::string> spooled = SpooledTriggerNames(t.uuid, t.sender, t.trigger_name);
+  spooled.push_back(t.uuid);
+  const std::vector<std::string> mark = {RevealedMarkName(t.uuid)};
+  bool all = true;
+  for (OwnFolder folder : {OwnFolder::kSpool, OwnFolder::kStaging}) {
+    auto taken = storage->TakeOver(folder, folder == OwnFolder::kSpool ? spooled : mark);
+    all = all && taken.ok();  // otherwise the step fails in that folder, and this runs again
+    if (!taken.ok()) continue;
+    for (const std::string& name : *taken) {
+      spdlog::warn("event=storage_taken_over transfer={} folder={} name=\"{}\"", t.uuid,
+                   OwnFolderName(folder), PrintableName(name));
+    }
+  }
+  if (all) job.storage_seen = generation;
 }
 
 // Moves the trigger from /OUT into the spool and reads it. When the data file is already
@@ -438,6 +463,20 @@ Status DeliveryPipeline::Impl::StepSpooled(const JobPtr& job) {
     return Status::Ok();
   }
   auto staged = Stage(job);
+  if (IsNotFound(staged.status())) {  // a recipient's /IN missing, or the data?
+    std::optional<Rejection> lost;
+    if (Status s = DataLost(job, &lost); !s.ok()) return s;
+    if (lost) {
+      // fordeler's failure, not the sender's: recorded as `failed` too (`fordeler status` counts
+      // it), then ended like a rejection, so that the sender is told to send it again.
+      Batch failed;
+      failed.AddEvent("failed", job->t.uuid, job->t.sender,
+                      "step=spooled error=" + LogValue(lost->description));
+      audit->Submit(std::move(failed), [](const Status&) {});
+      Reject(job, *lost);
+      return Status::Ok();
+    }
+  }
   if (!staged.ok()) return staged.status();
   return Reveal(job, std::move(*staged));
 }
@@ -458,6 +497,29 @@ std::optional<Rejection> DeliveryPipeline::Impl::RecipientRemoved(const JobPtr& 
                          "configuration before the transfer could be placed"};
   }
   return std::nullopt;
+}
+
+Status DeliveryPipeline::Impl::DataLost(const JobPtr& job, std::optional<Rejection>* lost) {
+  const TransferRecord& t = job->t;
+  if (!IsNotFound(StatAt(storage->spool(), t.uuid).status())) return Status::Ok();  // usually
+  // A spool removed and not yet noticed answers "not found" too; one moved away may hold it.
+  if (!storage->CheckOwnFolder(OwnFolder::kSpool).ok()) return Status::Ok();  // waits for it
+  const uint64_t generation = storage->generation();
+  TakeOverLeftovers(*job);
+  if (!IsNotFound(StatAt(storage->spool(), t.uuid).status())) return Status::Ok();
+  if (storage->generation() != generation) return Status::Ok();  // replaced meanwhile: again
+  if (!IsNotFound(StatAt(storage->staging(), RevealedMarkName(t.uuid)).status())) {
+    return Status::Unavailable(
+        "its data is no longer in the spool (removed while fordelerd ran), and its metadata was "
+        "being put into the recipients' IN when a step failed: fordeler cannot tell which "
+        "recipients have the file, so it neither delivers nor ends the transfer; see "
+        "docs/operations.md");
+  }
+  *lost = Rejection{ErrorCode::kInternalError,
+                    "fordeler lost the data file before it could be delivered: it is no longer "
+                    "in fordeler's spool (the spool folder, or the file, was removed while "
+                    "fordelerd ran); nothing was delivered: send the file and its trigger again"};
+  return Status::Ok();
 }
 
 Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPtr& job,

@@ -8,8 +8,12 @@
   accepted (and not left polling for ever, invisibly, for a file nobody can hold open);
 * a reload that removes a recipient of a transfer still waiting to be placed: the transfer is
   rejected (2001, delivered to nobody, quarantined), not placed where nobody can fetch it;
-* the spool removed: fordeler's own failure (5001, naming the folder), never a rejection of the
-  sender's file; delivered once the folder is back and fordelerd restarted.
+* fordeler's own folders (spool, staging, quarantine) removed, moved away, replaced by a symlink
+  or covered by another filesystem: fordeler's own failure (5001, naming the folder), never a
+  rejection of the sender's file, nothing written into the old folder or through the symlink;
+  once the folder is back (made by hand, or by a reload) the waiting transfers go on by
+  themselves, without a restart; a transfer whose data was lost with a removed spool ends with
+  5001 in its receipt instead of waiting for ever.
 
 Faults of the disk, the audit database and an unwritable IN are in test_faults.py; crashes at
 each step in test_crash.py.
@@ -25,8 +29,8 @@ import time
 from pathlib import Path
 
 from harness import cli_json, data_areas_toml, trigger_xml, wait_until
-from test_faults import (FLIS, KMD, OEKONOMI, ROUTES, accounts, audit_verify, fresh, key,
-                         make_jails, send, wait_receipt)
+from test_faults import (FLIS, KMD, OEKONOMI, PERSONALE, ROUTES, accounts, audit_verify, fresh,
+                         key, make_jails, send, wait_receipt)
 from test_faults import KEY_NAMES  # noqa: F401  (the keyset fixture reads it from this module)
 from test_faults import LIS, mounts  # noqa: F401  (mounts: a fixture)
 
@@ -170,29 +174,161 @@ def test_sender_removed_after_its_transfer_was_accepted(daemons, keyset):
     assert [t["state"] for t in rows] == ["delivered"], rows
 
 
-def test_spool_removed_is_fordelers_failure_not_the_senders(daemons, keyset):
+def test_spool_removed_is_fordelers_failure_and_goes_on_once_made_again(daemons, keyset):
     """`rm -r spool` while fordelerd runs: taking a trigger into the spool fails with ENOENT,
     which is not the sender having removed its trigger: no rejection (it used to be 1001 with a
     receipt, twice, and the trigger stayed in OUT to be rejected again at every rescan), but 5001
-    naming the folder, retried; once the folder is made again and fordelerd restarted, the
-    transfer is delivered, once, with one receipt."""
+    naming the folder, retried; once the operator makes the folder again, without a restart, the
+    transfer is delivered, once, with one receipt, and so are new transfers."""
     d = make(daemons, keyset)
     shutil.rmtree(d.state / "spool")
     name, data = fresh("spool-gone"), os.urandom(20_000)
     send(d, keyset, name, data)
-    uuid = operator_sees_failure(d, name, "spool")
+    uuid = operator_sees_failure(d, name, "the storage folder spool")
     time.sleep(1)  # a few attempts more
     assert not (d.in_dir(KMD) / (name + ".sftpreceipt")).exists()
     assert sorted(os.listdir(d.out_dir(KMD))) == sorted([name, name + ".trigger"])
+    mark = d.stderr_size()
     (d.state / "spool").mkdir(mode=0o750)
-    d.stop()
-    d.start()
     r = wait_receipt(d, KMD, name)
     assert "Receipt" in r and r["FileTransferUUID"] == uuid, r
+    d.wait_log(r"event=storage_reopened folder=spool", since=mark)
     assert (d.in_dir(FLIS) / name).read_bytes() == data
     assert [t["uuid"] for t in cli_json(d, "transfers") if t["name"] == name] == [uuid]
     assert os.listdir(d.out_dir(KMD)) == []
+    later, later_data = fresh("spool-back"), os.urandom(10_000)
+    send(d, keyset, later, later_data)
+    assert "Receipt" in wait_receipt(d, KMD, later)
+    assert (d.in_dir(FLIS) / later).read_bytes() == later_data
+    assert d.running()
     audit_verify(d)
+
+
+def test_spool_moved_away_is_never_written_into(daemons, keyset):
+    """`mv spool spool.old && mkdir spool` while a transfer waits to be placed (flis's IN is
+    missing): nothing more is written into spool.old, neither by that transfer nor by a new one;
+    the waiting transfer's data, left in spool.old, is taken over (a hard link into the new spool)
+    and delivered once IN is back; the new transfer is spooled in the new folder."""
+    d = make(daemons, keyset)
+    shutil.rmtree(d.in_dir(FLIS))
+    name, data = fresh("waits"), os.urandom(30_000)
+    send(d, keyset, name, data)
+    uuid = operator_sees_failure(d, name, "accounts/flis/IN")
+    spool, old = d.state / "spool", d.state / "spool.old"
+    assert uuid in os.listdir(spool)
+    os.rename(spool, old)
+    spool.mkdir(mode=0o750)
+    left = sorted(os.listdir(old))
+    time.sleep(1.5)  # noticed at once (the folder watch), at the latest within a second
+    later, later_data = fresh("after-mv"), os.urandom(10_000)
+    send(d, keyset, later, later_data, inf_ref=PERSONALE, recipient=LIS)
+    assert "Receipt" in wait_receipt(d, KMD, later)
+    d.in_dir(FLIS).mkdir(mode=0o750)
+    r = wait_receipt(d, KMD, name, timeout=90)  # back-off: at most a minute between attempts
+    assert "Receipt" in r and r["FileTransferUUID"] == uuid, r
+    assert (d.in_dir(FLIS) / name).read_bytes() == data
+    assert (d.in_dir(LIS) / later).read_bytes() == later_data
+    assert sorted(os.listdir(old)) == left, "fordelerd wrote into the spool moved away"
+    assert (spool / uuid).stat().st_ino == (old / uuid).stat().st_ino
+    later_uuid = [t["uuid"] for t in cli_json(d, "transfers") if t["name"] == later]
+    assert len(later_uuid) == 1 and (spool / later_uuid[0]).exists()
+    audit_verify(d)
+
+
+def test_data_lost_with_a_removed_spool_ends_with_5001_not_waiting_for_ever(daemons, keyset):
+    """A transfer accepted, its data in the spool, waits to be placed (flis's IN is missing); the
+    operator removes the spool, then reloads, which makes spool and IN again: the data is gone, so
+    the transfer cannot be delivered; it ends (rejected, delivered to nobody) with 5001 and a
+    receipt telling the sender to send it again, rather than waiting for ever."""
+    d = make(daemons, keyset)
+    shutil.rmtree(d.in_dir(FLIS))
+    name, data = fresh("lost"), os.urandom(20_000)
+    send(d, keyset, name, data)
+    uuid = operator_sees_failure(d, name, "accounts/flis/IN")
+    shutil.rmtree(d.state / "spool")
+    mark = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded", since=mark)
+    r = wait_receipt(d, KMD, name, timeout=90)
+    assert (d.state / "spool").is_dir() and d.in_dir(FLIS).is_dir()
+    assert r["FileTransferUUID"] == uuid, r
+    assert r["ErrorMessage"]["ErrorCode"] == "5001", r
+    assert "send the file and its trigger again" in r["ErrorMessage"]["ErrorDescription"], r
+    assert os.listdir(d.in_dir(FLIS)) == []
+    shown = cli_json(d, "show", uuid)
+    assert shown["state"] == "rejected" and shown["deliveries"] == [], shown
+    assert shown["error_name"] == "INTERNAL_ERROR", shown
+    audit_verify(d)
+
+
+def test_staging_removed_then_made_again_goes_on(daemons, keyset):
+    """`rm -r staging`: a transfer waits with 5001 naming staging; `mkdir staging` and it is
+    delivered, without a restart."""
+    d = make(daemons, keyset)
+    shutil.rmtree(d.state / "staging")
+    name, data = fresh("staging-gone"), os.urandom(20_000)
+    send(d, keyset, name, data)
+    uuid = operator_sees_failure(d, name, "the storage folder staging")
+    assert not (d.in_dir(FLIS) / (name + ".metadata")).exists()
+    (d.state / "staging").mkdir(mode=0o750)
+    r = wait_receipt(d, KMD, name, timeout=30)
+    assert "Receipt" in r and r["FileTransferUUID"] == uuid, r
+    assert (d.in_dir(FLIS) / name).read_bytes() == data
+    assert (d.in_dir(FLIS) / (name + ".metadata")).exists()
+    recipient_sees(d, keyset, FLIS, [name, name + ".metadata"])
+    audit_verify(d)
+
+
+def test_quarantine_replaced_by_a_symlink_then_reload_restores_it(daemons, keyset, tmp_path):
+    """quarantine replaced by a symlink to a folder elsewhere: a rejected transfer (unknown
+    recipient) is not moved through it; it waits, the log naming the folder; the operator removes
+    the symlink and reloads, which makes quarantine again: the rejection completes there, with
+    its receipt (2001)."""
+    d = make(daemons, keyset)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    quarantine = d.state / "quarantine"
+    shutil.rmtree(quarantine)
+    quarantine.symlink_to(elsewhere)
+    mark = d.stderr_size()
+    name, data = fresh("q-symlink"), os.urandom(5_000)
+    send(d, keyset, name, data, recipient="nobody")
+    d.wait_log(r"event=failed transfer=\S+ step=rejecting .*the storage folder quarantine",
+               since=mark, timeout=30)
+    time.sleep(1)
+    assert os.listdir(elsewhere) == []
+    assert not (d.in_dir(KMD) / (name + ".sftpreceipt")).exists()
+    quarantine.unlink()
+    mark = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded", since=mark)
+    r = wait_receipt(d, KMD, name, timeout=30)
+    assert r["ErrorMessage"]["ErrorCode"] == "2001", r
+    assert quarantine.is_dir() and not quarantine.is_symlink()
+    assert sorted(os.listdir(quarantine / r["FileTransferUUID"])) == sorted(
+        [name, name + ".trigger", "receipt.xml"])
+    assert os.listdir(elsewhere) == []
+    audit_verify(d)
+
+
+def test_staging_covered_by_another_filesystem_is_refused(daemons, mounts, keyset):  # noqa: F811
+    """A tmpfs mounted on staging: fordeler hard-links between staging, the spool and the IN
+    folders, which another filesystem cannot do, so it stops using staging (as it refuses to start
+    with one): the transfer waits with 5001 naming staging; once it is unmounted, the transfer goes
+    on by itself."""
+    d = make(daemons, keyset)
+    staging = d.state / "staging"
+    mounts.tmpfs(staging, "1m")
+    time.sleep(1.5)  # no inotify event for a mount: noticed within a second
+    name, data = fresh("staging-tmpfs"), os.urandom(20_000)
+    send(d, keyset, name, data)
+    operator_sees_failure(d, name, "the storage folder staging is on another filesystem")
+    d.wait_log(r"event=storage_failed folder=staging .*another filesystem")
+    assert os.listdir(staging) == []
+    mounts.undo()
+    r = wait_receipt(d, KMD, name, timeout=30)
+    assert "Receipt" in r, r
+    assert (d.in_dir(FLIS) / name).read_bytes() == data
 
 
 def test_recipient_removed_while_its_delivery_waits(daemons, mounts, keyset):  # noqa: F811
