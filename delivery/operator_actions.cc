@@ -57,10 +57,19 @@ Status Require(const TransferRecord& t, TransferState state, const char* why) {
 
 Status Record(Impl& p, Batch batch) { return p.audit->Commit(std::move(batch)); }
 
+// `s`, an operation in `folder` that failed, or the reason when the folder itself is gone or
+// replaced (Storage::CheckOwnFolder: it names the folder; the bare error would be EBADF).
+Status Why(Impl& p, OwnFolder folder, Status s) {
+  if (s.ok()) return s;
+  Status problem = p.storage->CheckOwnFolder(folder);
+  return problem.ok() ? s : problem;
+}
+
 // Deletes what is left in quarantine/<uuid> and the folder itself.
 Status RemoveQuarantine(Impl& p, const std::string& uuid) {
-  if (Status s = RemoveFolder(p.env, p.storage->quarantine(), uuid); !s.ok()) return s;
-  return FsyncDir(p.env, p.storage->quarantine());
+  Status s = RemoveFolder(p.env, p.storage->quarantine(), uuid);
+  if (s.ok()) s = FsyncDir(p.env, p.storage->quarantine());
+  return Why(p, OwnFolder::kQuarantine, s);
 }
 
 // The quarantine folder of a rejected transfer, for release or purge.
@@ -70,7 +79,12 @@ Result<UniqueFd> OpenQuarantine(Impl& p, const TransferRecord& t) {
     return s;
   }
   auto qdir = OpenDirectory(p.env, p.storage->quarantine(), t.uuid, false, 0);
-  if (!qdir.ok() && IsNotFound(qdir.status())) {
+  if (qdir.ok()) return qdir;
+  if (Status s = Why(p, OwnFolder::kQuarantine, qdir.status());
+      s.code() == Status::Code::kUnavailable) {
+    return s;
+  }
+  if (IsNotFound(qdir.status())) {
     return Status::InvalidArgument("transfer " + t.uuid +
                                    " has no quarantine folder (released or purged already)");
   }
@@ -182,7 +196,10 @@ Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
                                    std::string(ToString(d.state)) +
                                    ", not picked up yet: nothing to place again");
   }
-  if (!StatAt(p.storage->spool(), uuid).ok()) {
+  if (Status s = StatAt(p.storage->spool(), uuid).status(); !s.ok()) {
+    if (Status problem = p.storage->CheckOwnFolder(OwnFolder::kSpool); !problem.ok()) {
+      return problem;
+    }
     return Status::InvalidArgument("the data of " + uuid + " is no longer in the spool");
   }
   Job job;
@@ -195,12 +212,12 @@ Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
   if (!in.ok()) return in.status();
   auto placed =
       PlaceData(p.env, p.storage->spool(), p.storage->staging(), *in, uuid, recipient, t->name);
-  if (!placed.ok()) return placed.status();
+  if (!placed.ok()) return Why(p, OwnFolder::kStaging, placed.status());
   if (Status s = FsyncDir(p.env, *in); !s.ok()) return s;
   Status s =
       WriteFileDurably(p.env, p.storage->staging(), uuid + "." + recipient + ".metadata", *in,
                        *placed + ".metadata", p.MetadataFor(job, d, *placed), 0440, false);
-  if (!s.ok()) return s;
+  if (!s.ok()) return Why(p, OwnFolder::kStaging, s);
   d.name_in_in = *placed;
   d.state = DeliveryState::kDelivered;
   d.delivered_at = p.env->Now();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <set>
@@ -177,6 +178,49 @@ TEST_F(OwnFoldersTest, QuarantineReplacedByASymlinkIsRefusedAndAReloadMakesItAga
   EXPECT_TRUE(List(At("elsewhere")).empty());
   std::string receipt = Read(Path("vendor", "IN", "q.csv.sftpreceipt"));
   EXPECT_NE(receipt.find("<ErrorCode>2001</ErrorCode>"), std::string::npos) << receipt;
+}
+
+TEST_F(OwnFoldersTest, OperatorActionsNameAStorageFolderThatIsGone) {
+  StartPipeline();
+  Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"nobody"}));  // rejected, quarantined
+  ASSERT_TRUE(WaitFinished(1));
+  Send1("d.csv", "data\n");
+  ASSERT_TRUE(WaitFinished(2));
+  std::string rejected, delivered;
+  for (const auto& t : Transfers()) (t.name == "r.csv" ? rejected : delivered) = t.uuid;
+  Run("rm " + Path("flis", "IN", "d.csv.metadata") + " " + Path("flis", "IN", "d.csv"));
+  pipeline_->OnFolderChange("flis", Folder::kIn, "d.csv", /*removed=*/true);
+  ASSERT_TRUE(Eventually([&] {
+    auto deliveries = audit_->DeliveriesOf(delivered);
+    return deliveries.ok() && deliveries->size() == 2 &&
+           std::any_of(deliveries->begin(), deliveries->end(), [](const DeliveryRecord& d) {
+             return d.recipient == "flis" && d.state == DeliveryState::kPickedUp;
+           });
+  }));
+
+  Run("rm -r " + At("quarantine") + " " + At("spool") + " " + At("staging"));
+  ASSERT_FALSE(pipeline_->FollowStorage(/*make_missing=*/false).ok());
+  auto purged = pipeline_->PurgeQuarantined(rejected);
+  ASSERT_FALSE(purged.ok());
+  EXPECT_NE(purged.status().message().find("the storage folder quarantine was removed"),
+            std::string::npos)
+      << purged.status().message();
+  auto released = pipeline_->ReleaseQuarantined(rejected);
+  ASSERT_FALSE(released.ok());
+  EXPECT_NE(released.status().message().find("the storage folder quarantine"), std::string::npos)
+      << released.status().message();
+  auto again = pipeline_->Redeliver(delivered, "flis");
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("the storage folder spool was removed"),
+            std::string::npos)
+      << again.status().message();
+
+  // Made again (a reload): the spool is empty, so the data is no longer there to redeliver.
+  ASSERT_TRUE(pipeline_->FollowStorage(/*make_missing=*/true).ok());
+  again = pipeline_->Redeliver(delivered, "flis");
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("no longer in the spool"), std::string::npos)
+      << again.status().message();
 }
 
 }  // namespace
