@@ -261,6 +261,7 @@ void SshSession::AfterPoll() {
     // tell the client instead of leaving it waiting.
     spdlog::info("event=login_failed peer={} user={} reason={}", address_,
                  LogValue(attempted_user_), LogValue(ssh_get_error(session_)));
+    failure_logged_ = true;
     // The client tried a key: a failed login like a wrong key (audit event, metric, ban count),
     // although libssh refused it before AuthPubkey saw it.
     ++auth_attempts_;
@@ -428,8 +429,14 @@ void SshSession::Close(const std::string& reason) {
     ssh_disconnect(session_);
   }
   if (!authenticated_ && auth_attempts_ > 0) {
-    server_->listener()->OnSessionEvent({SessionEvent::Kind::kLoginFailed, attempted_user_,
-                                         address_, fingerprint_, Folder::kRoot, "", reason});
+    // The account a ban counts this failure for (RecordLoginFailure), when it counts one.
+    const std::string& user = failed_user_.empty() ? attempted_user_ : failed_user_;
+    if (!failure_logged_) {  // only keys asked about (or a password): say so once, here
+      spdlog::info("event=login_failed peer={} user={} key={} reason={}", address_, LogValue(user),
+                   fingerprint_.empty() ? "-" : fingerprint_, LogValue(reason));
+    }
+    server_->listener()->OnSessionEvent({SessionEvent::Kind::kLoginFailed, user, address_,
+                                         fingerprint_, Folder::kRoot, "", reason});
   }
   if (!authenticated_) RecordLoginFailure();
   if (counted_unauthenticated_) {

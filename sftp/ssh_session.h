@@ -92,7 +92,8 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   bool Banned(const std::string& user);
   // The session ends unauthenticated after trying `failed_user_`: one failure for the ban.
   void RecordLoginFailure();
-  const AuthorizedKey* FindKey(const Config& config, const std::string& user, ssh_key key) const;
+  const AuthorizedKey* FindKey(const Config& config, const std::string& user,
+                               const std::string& fingerprint) const;
   int ChannelData(Channel* ch, const uint8_t* data, uint32_t len);
 
   void ContinueKeyExchange();
@@ -121,7 +122,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   std::string source_;   // SourceGroupOf(ip_): what the unauthenticated limits count
   std::string account_;  // set once authenticated
   std::string attempted_user_;
-  std::string fingerprint_;
+  std::string fingerprint_;  // of the last key offered; once authenticated, the one logged in with
   bool kex_done_ = false;
   bool kex_started_ = false;  // ContinueKeyExchange ran once (our banner is on its way)
   bool authenticated_ = false;
@@ -134,9 +135,12 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();
   std::unique_ptr<uint8_t[]> read_buffer_;  // scratch for ResumeInput, not zero-filled
   ReadAhead read_ahead_;                    // socket input read by Pump and not yet taken by libssh
+  // Keys offered (asked about or signed with) and passwords tried: a session that ends with
+  // some and not logged in is one login_failed.
   int auth_attempts_ = 0;
-  std::string limit_refused_;  // a session limit refused the login: disconnect saying why
-  std::string failed_user_;    // last account tried with a key or password (not banned)
+  bool failure_logged_ = false;  // an event=login_failed (or limit) line was logged for it
+  std::string limit_refused_;    // a session limit refused the login: disconnect saying why
+  std::string failed_user_;      // last account tried with a key or password (not banned)
   bool counted_unauthenticated_ = false;  // Admit counted it; not yet ended
 
   // Channels opened over the session's life (libssh keeps each until the session ends).

@@ -35,10 +35,9 @@ int SshSession::OnAuthNone(ssh_session, const char* user, void* self) {
 }
 
 const AuthorizedKey* SshSession::FindKey(const Config& config, const std::string& user,
-                                         ssh_key key) const {
+                                         const std::string& fingerprint) const {
   const Account* account = config.FindAccount(user);
   if (account == nullptr) return nullptr;
-  std::string fingerprint = KeyFingerprintOf(key);
   auto now = server_->env()->Now();
   // As sshd does, every line with this key is tried: an expired line followed by a renewed one
   // for the same key lets the key in.
@@ -66,25 +65,29 @@ int SshSession::AuthPubkey(const std::string& user, ssh_key key, char state) {
   attempted_user_ = user;
   if (Banned(user)) return SSH_AUTH_DENIED;  // not even the key is looked at
   failed_user_ = user;
-  auto config = server_->config();
-  const AuthorizedKey* match = FindKey(*config, user, key);
-  if (state == SSH_PUBLICKEY_STATE_NONE) {  // "would this key do?"
-    return match != nullptr ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
-  }
+  // Asking "would this key do?" (SSH_PUBLICKEY_STATE_NONE) is an attempt too: OpenSSH's client
+  // asks about every key first and never signs with one refused, so that is how a wrong, expired
+  // or fenced (from=) key ends. A session that attempted and did not log in is one login_failed
+  // (Close), with the last key it offered.
   ++auth_attempts_;
   fingerprint_ = KeyFingerprintOf(key);
+  const AuthorizedKey* match = FindKey(*server_->config(), user, fingerprint_);
+  if (state == SSH_PUBLICKEY_STATE_NONE) return match ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
   if (state != SSH_PUBLICKEY_STATE_VALID || match == nullptr) {
+    failure_logged_ = true;
     spdlog::info("event=login_failed peer={} user={} key={}", address_, LogValue(user),
                  fingerprint_);
     return SSH_AUTH_DENIED;
   }
   if (server_->registry()->JailOf(user) == nullptr) {
+    failure_logged_ = true;
     spdlog::warn("event=login_failed peer={} user={} reason=\"no jail\"", address_, LogValue(user));
     failed_user_.clear();  // our fault, not the client's
     return SSH_AUTH_DENIED;
   }
   std::string why;
   if (!server_->TryLogin(user, &why)) {
+    failure_logged_ = true;  // the limit line says why
     spdlog::warn("event=limit peer={} account={} limit={}", address_, user, LogValue(why));
     server_->listener()->OnSessionEvent(
         {SessionEvent::Kind::kLimit, user, address_, fingerprint_, Folder::kRoot, "", why});

@@ -6,13 +6,16 @@ prefixed with '-'. Files are uploaded without `.trigger`, so these tests stay va
 
 from __future__ import annotations
 
+import http.client
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import AccountSpec, random_file, run, sha256_file, ssh_base_options
+from harness import (AccountSpec, db_rows, random_file, run, sha256_file, ssh_base_options,
+                     wait_until)
 
 # Every key type of contract §1 logs in; the last two belong to another account and to nobody.
 VENDOR_KEYS = ["ed25519", "ecdsa256", "ecdsa384", "ecdsa521", "rsa2048", "rsa3072"]
@@ -21,10 +24,14 @@ KEY_NAMES = VENDOR_KEYS + ["flis_ed25519", "stranger_ed25519"]
 
 @pytest.fixture(scope="module")
 def d(module_daemons, keyset):
+    # "fenced" and "expired" have the right key, but not from here or not any more.
     return module_daemons.create(
         [AccountSpec("vendor", [keyset.key(n) for n in VENDOR_KEYS], use_file=True),
-         AccountSpec("flis", [keyset.key("flis_ed25519")])],
-        server_extra="max_sessions_per_account = 32")  # 20 concurrent sessions of one account
+         AccountSpec("flis", [keyset.key("flis_ed25519")]),
+         AccountSpec("fenced", [keyset.key("ed25519")], options='from="192.0.2.0/24"'),
+         AccountSpec("expired", [keyset.key("ed25519")], options='expiry-time="20200101Z"')],
+        server_extra="max_sessions_per_account = 32",  # 20 concurrent sessions of one account
+        extra='[http]\nlisten = ["127.0.0.1:0"]')  # /metrics
 
 
 def sftp_batch(d, key: Path, commands: list[str], tmp_path: Path, user: str = "vendor",
@@ -94,11 +101,74 @@ def test_round_trip_sizes(d, keyset, tmp_path, size):
     assert sha256_file(back) == digest
 
 
-@pytest.mark.parametrize("keyname", ["flis_ed25519", "stranger_ed25519"])
-def test_wrong_key_is_refused(d, keyset, tmp_path, keyname):
-    res = sftp_batch(d, keyset.key(keyname), ["pwd"], tmp_path)
+def login_failures(d) -> list:
+    return db_rows(d.state / "audit.db", "SELECT seq, account, detail FROM events "
+                   "WHERE kind = 'login_failed' ORDER BY seq")
+
+
+def authentication_failures_metric(d) -> int:
+    port = int(d.wait_log(r"event=http_listening address=127\.0\.0\.1:(\d+)").group(1))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    m = re.search(r"^fordeler_authentication_failures_total (\d+)$", body, re.MULTILINE)
+    assert m, body
+    return int(m.group(1))
+
+
+def fingerprint(key: Path) -> str:
+    out = run(["ssh-keygen", "-l", "-E", "sha256", "-f", f"{key}.pub"]).stdout
+    return out.split()[1]  # "256 SHA256:... comment (ED25519)"
+
+
+def login_failed_lines(d, since: int) -> list[str]:
+    text = d.stderr_path.read_bytes()[since:].decode("utf-8", "replace")
+    return [line for line in text.splitlines() if "event=login_failed " in line]
+
+
+@pytest.mark.parametrize("user,keyname", [("vendor", "flis_ed25519"),
+                                          ("vendor", "stranger_ed25519"),
+                                          ("fenced", "ed25519"), ("expired", "ed25519")],
+                         ids=["other-account-key", "unknown-key", "from-elsewhere", "expired"])
+def test_wrong_key_is_refused(d, keyset, tmp_path, user, keyname):
+    """OpenSSH asks whether a key would do before signing with it, and never signs with a key
+    refused: such a session is one failed login all the same, in the audit log (with the key
+    tried), the log and the metric."""
+    before, metric, size = login_failures(d), authentication_failures_metric(d), d.stderr_size()
+    res = sftp_batch(d, keyset.key(keyname), ["pwd"], tmp_path, user=user)
     assert res.returncode == 255, res
     assert "Permission denied (publickey)" in res.stderr, res.stderr
+    wait_until(lambda: len(login_failures(d)) > len(before), 10, "a login_failed audit event")
+    key = fingerprint(keyset.key(keyname))
+    d.wait_log(rf"event=login_failed peer=127\.0\.0\.1:\d+ user={user} key={re.escape(key)} ",
+               since=size)
+    assert authentication_failures_metric(d) == metric + 1
+    new = login_failures(d)[len(before):]
+    assert [(r["account"], r["detail"].split()[1]) for r in new] == [(user, f"key={key}")], (
+        [dict(r) for r in new])
+    assert re.fullmatch(r"address=127\.0\.0\.1:\d+ key=\S+", new[0]["detail"]), new[0]["detail"]
+    assert len(login_failed_lines(d, size)) == 1, login_failed_lines(d, size)
+
+
+def test_good_login_records_no_failed_login(d, keyset, tmp_path):
+    """OpenSSH's question "would this key do?" answered yes, then the signed login: no failure.
+    A wrong-key session afterwards is the barrier: once its event is in, an event of the good
+    session would be too."""
+    before, metric, size = login_failures(d), authentication_failures_metric(d), d.stderr_size()
+    ok(sftp_batch(d, keyset.key("ed25519"), ["pwd"], tmp_path))
+    d.wait_log(r"event=disconnect peer=\S+ account=vendor ", since=size)
+    assert authentication_failures_metric(d) == metric
+    assert login_failed_lines(d, size) == []
+    res = sftp_batch(d, keyset.key("stranger_ed25519"), ["pwd"], tmp_path)
+    assert res.returncode == 255, res
+    wait_until(lambda: len(login_failures(d)) > len(before), 10, "the barrier's login_failed")
+    new = login_failures(d)[len(before):]
+    key = fingerprint(keyset.key("stranger_ed25519"))
+    assert [r["detail"].split()[1] for r in new] == [f"key={key}"], [dict(r) for r in new]
+    assert authentication_failures_metric(d) == metric + 1
 
 
 def test_password_is_never_offered(d, tmp_path):
