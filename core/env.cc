@@ -4,6 +4,7 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -207,6 +208,20 @@ bool IsStillAt(int fd, int dir_fd, const char* name) {
   struct stat held, now;
   return fstat(fd, &held) == 0 && fstatat(dir_fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
          held.st_dev == now.st_dev && held.st_ino == now.st_ino;
+}
+
+Status CheckSameFilesystem(int root_fd, const std::string& root, int fd, const std::string& shown) {
+  struct stat root_st, st;
+  if (fstat(root_fd, &root_st) != 0) return Status::FromErrno(errno, "stat " + root);
+  if (fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + shown);
+  if (st.st_dev == root_st.st_dev) return Status::Ok();
+  auto device = [](dev_t dev) {
+    return std::to_string(major(dev)) + ":" + std::to_string(minor(dev));
+  };
+  return Status::InvalidArgument(shown + " is on another filesystem (device " + device(st.st_dev) +
+                                 ") than the storage root " + root + " (device " +
+                                 device(root_st.st_dev) +
+                                 "): fordeler moves and links files between them");
 }
 
 Result<int> CreateReplacing(Env* env, int dir, const std::string& name, mode_t mode) {

@@ -129,6 +129,13 @@ Status FsyncDir(Env* env, int dir);
 // renamed away or replaced by an operator while fordelerd runs.
 bool IsStillAt(int fd, int dir_fd, const char* name);
 
+// OK when the folder `fd` (any fd, O_PATH included), shown as `shown`, is on the filesystem of
+// the storage root `root_fd`, shown as `root`. Otherwise kInvalidArgument naming both with
+// their devices as major:minor (what /proc/self/mountinfo and findmnt show): fordeler renames
+// and hard-links files between the storage root's folders, which works within one filesystem
+// only (contract §9). An fstat failure is returned as it is.
+Status CheckSameFilesystem(int root_fd, const std::string& root, int fd, const std::string& shown);
+
 // RAII owner of a file descriptor.
 class UniqueFd {
  public:

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +186,30 @@ TEST_F(DurableWriteTest, IsStillAtFollowsTheFolderAtItsPath) {
   EXPECT_FALSE(IsStillAt(tmp_, root, "tmp"));
   ASSERT_EQ(mkdir((root_ + "/tmp").c_str(), 0700), 0);
   EXPECT_FALSE(IsStillAt(tmp_, root, "tmp"));
+  close(root);
+}
+
+TEST_F(DurableWriteTest, CheckSameFilesystemNamesBothFoldersAndTheirDevices) {
+  int root = open(root_.c_str(), O_PATH | O_DIRECTORY);
+  ASSERT_GE(root, 0);
+  EXPECT_TRUE(CheckSameFilesystem(root, root_, dest_, root_ + "/dest").ok());
+  int shm = open("/dev/shm", O_PATH | O_DIRECTORY);
+  struct stat here, there;
+  bool other =
+      shm >= 0 && fstat(root, &here) == 0 && fstat(shm, &there) == 0 && here.st_dev != there.st_dev;
+  if (!other) {
+    if (shm >= 0) close(shm);
+    close(root);
+    GTEST_SKIP() << "no /dev/shm on another filesystem than " << root_;
+  }
+  auto device = [](dev_t d) { return std::to_string(major(d)) + ":" + std::to_string(minor(d)); };
+  Status s = CheckSameFilesystem(root, root_, shm, "/dev/shm");
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(s.message(), "/dev/shm is on another filesystem (device " + device(there.st_dev) +
+                             ") than the storage root " + root_ + " (device " +
+                             device(here.st_dev) +
+                             "): fordeler moves and links files between them");
+  close(shm);
   close(root);
 }
 

@@ -88,14 +88,10 @@ Result<std::unique_ptr<Storage>> Storage::Open(Env* env, const std::string& root
     const char* name = OwnFolderName(folder);
     auto fd = OpenDirectory(env, r.get(), name, true, 0750);
     if (!fd.ok()) return fd.status();
-    struct stat st;
-    if (fstat(fd->get(), &st) != 0) return Status::FromErrno(errno, "stat");
-    if (st.st_dev != root_st.st_dev) {
-      return Status::InvalidArgument(root + "/" + name +
-                                     " is on another filesystem than the storage root: fordeler "
-                                     "moves and links files between them");
-    }
     parts[Index(folder)] = std::move(*fd);
+    Status same =
+        CheckSameFilesystem(r.get(), root, parts[Index(folder)].get(), root + "/" + name);
+    if (!same.ok()) return same;
   }
   return std::unique_ptr<Storage>(new Storage(env, std::move(r), std::move(parts), root_st.st_dev));
 }

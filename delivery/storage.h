@@ -8,7 +8,8 @@
 //   <root>/quarantine/<uuid>       rejected pairs with their receipt
 //
 // Open() creates spool, staging and quarantine and refuses a root whose parts are not on one
-// filesystem (renames and hard links must work between them; contract §9).
+// filesystem (renames and hard links must work between them; contract §9). The jails are
+// checked when the SFTP server's registry opens them (AccountRegistry::Configure).
 //
 // spool, staging and quarantine ("own folders") are held open, so a step pays no lookup by path
 // for them: spool() and the others are one atomic load. An operator may still remove, move away

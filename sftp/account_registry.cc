@@ -187,6 +187,10 @@ Status AccountRegistry::Configure(const Config& config) {
     }
     Result<std::shared_ptr<Jail>> jail = Jail::Open(config.storage.root, account.id, true);
     if (!jail.ok()) return jail.status();
+    // Refused at start, and by a reload that adds the account (contract §9). Accounts that stay
+    // are not checked again: a reload must not fail (and keep a removed key working) for a
+    // mount made under an account nobody added; its transfers fail with 5001 naming the folder.
+    if (Status s = (*jail)->CheckFilesystem(config.storage.root); !s.ok()) return s;
     next[account.id] = std::make_shared<AccountState>(impl_->env, std::move(*jail));
   }
   MutexLock l(&impl_->mu);

@@ -27,7 +27,10 @@ class AccountRegistry : public OutboxGate {
 
   // Creates (if needed) root/accounts/<id>/{IN,OUT} for every account of `config` and opens
   // their jails (again, for accounts whose folders were removed or replaced). Accounts no longer
-  // configured are dropped for new logins. Called at start and on reload.
+  // configured are dropped for new logins. Called at start and on reload. Fails, adding and
+  // dropping no account, when a jail cannot be opened, or when an account it did not have yet
+  // (every account, at start) has accounts/ or a folder of its jail on another filesystem than
+  // the storage root (Jail::CheckFilesystem).
   Status Configure(const Config& config);
 
   // The jail of `account` as its folders are now, or null when it has none.

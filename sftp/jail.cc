@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <utility>
 
 #include "core/env.h"
 
@@ -88,6 +89,26 @@ Result<std::shared_ptr<Jail>> Jail::Open(const std::string& storage_root,
     return out.status();
   }
   return std::shared_ptr<Jail>(new Jail(account, *root, *in, *out));
+}
+
+Status Jail::CheckFilesystem(const std::string& storage_root) const {
+  int top = open(storage_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (top < 0) return Status::FromErrno(errno, "open storage root " + storage_root);
+  const std::string accounts_path = storage_root + "/accounts";
+  Result<int> accounts = OpenDirBeneath(top, "accounts", false, 0, "accounts");
+  Status s = accounts.status();
+  if (s.ok()) {
+    s = CheckSameFilesystem(top, storage_root, *accounts, accounts_path);
+    close(*accounts);
+  }
+  const std::string jail = accounts_path + "/" + account_;
+  const std::pair<int, std::string> folders[] = {
+      {root_fd_, jail}, {in_fd_, jail + "/IN"}, {out_fd_, jail + "/OUT"}};
+  for (const auto& [fd, shown] : folders) {
+    if (s.ok()) s = CheckSameFilesystem(top, storage_root, fd, shown);
+  }
+  close(top);
+  return s;
 }
 
 bool Jail::IsCurrent(const std::string& storage_root, std::initializer_list<Folder> folders) const {

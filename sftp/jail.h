@@ -54,6 +54,11 @@ class Jail {
   bool IsCurrent(const std::string& storage_root,
                  std::initializer_list<Folder> folders = {Folder::kRoot, Folder::kIn,
                                                           Folder::kOut}) const;
+  // OK when storage_root/accounts and this jail's three folders are all on the storage root's
+  // filesystem, as delivery needs (it renames and hard-links files between the jails and its
+  // spool); otherwise an error naming the first that is not, with both devices
+  // (CheckSameFilesystem). A mount point anywhere below the root is what makes them differ.
+  Status CheckFilesystem(const std::string& storage_root) const;
   // The O_PATH directory fd of a folder; owned by the jail.
   int folder_fd(Folder folder) const;
 

@@ -13,7 +13,10 @@
   rejection of the sender's file, nothing written into the old folder or through the symlink;
   once the folder is back (made by hand, or by a reload) the waiting transfers go on by
   themselves, without a restart; a transfer whose data was lost with a removed spool ends with
-  5001 in its receipt instead of waiting for ever.
+  5001 in its receipt instead of waiting for ever;
+* accounts/, or one account's IN or OUT, on another filesystem than the spool (a volume mounted
+  there): fordelerd refuses to start, and a reload adding an account whose folder is such a
+  mount is refused, rather than taking uploads it can never deliver (5001 for ever).
 
 Faults of the disk, the audit database and an unwritable IN are in test_faults.py; crashes at
 each step in test_crash.py.
@@ -23,12 +26,18 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
-from harness import cli_json, data_areas_toml, trigger_xml, wait_until
+import paramiko
+import pytest
+
+from harness import (AccountSpec, cli_json, data_areas_toml, fordelerd_path, trigger_xml,
+                     wait_until)
 from test_faults import (FLIS, KMD, OEKONOMI, PERSONALE, ROUTES, accounts, audit_verify, fresh,
                          key, make_jails, send, wait_receipt)
 from test_faults import KEY_NAMES  # noqa: F401  (the keyset fixture reads it from this module)
@@ -358,3 +367,62 @@ def test_recipient_removed_while_its_delivery_waits(daemons, mounts, keyset):  #
     assert shown["state"] == "rejected" and shown["deliveries"] == [], shown
     assert uuid in [q["uuid"] for q in cli_json(d, "quarantine", "list")]
     audit_verify(d)
+
+
+def another_filesystem(mounts, where: Path) -> None:  # noqa: F811
+    """A 16 MiB tmpfs mounted at `where` (made if missing), unmounted when the test ends."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs for another filesystem needs root")
+    mounts.tmpfs(where, "16m")  # skips when the mount fails (no CAP_SYS_ADMIN)
+
+
+def assert_names_both_filesystems(message: str, folder: str) -> None:
+    assert folder in message and "another filesystem" in message, message
+    devices = re.findall(r"device (\d+:\d+)", message)
+    assert len(devices) == 2 and devices[0] != devices[1], message
+
+
+@pytest.mark.parametrize("where", ["accounts", f"accounts/{FLIS}/IN", f"accounts/{KMD}/OUT"])
+def test_jails_on_another_filesystem_refuse_the_start(daemons, mounts, keyset,  # noqa: F811
+                                                      where):
+    """Contract §9: the jails and the spool on one filesystem, or no start. Files move between
+    them by rename and hard link: with a jail elsewhere the daemon would take uploads and then
+    fail every transfer with 5001, and senders would never get a receipt."""
+    d = make(daemons, keyset, start=False)
+    another_filesystem(mounts, d.state / where)
+    daemon = subprocess.Popen([fordelerd_path(), "--config", str(d.config_path)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = daemon.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=20)
+        pytest.fail(f"fordelerd started with {where} on another filesystem:\n{err[-3000:]}")
+    assert daemon.returncode == 1, err
+    m = re.search(r"event=not_started error=(.*)", err)
+    assert m, err
+    assert_names_both_filesystems(m.group(1), f"{d.state}/{where}")
+    assert "event=listening" not in err, err
+
+
+def test_reload_adding_an_account_on_another_filesystem_is_refused(daemons, mounts,  # noqa: F811
+                                                                   keyset):
+    """A reload that adds an account whose IN is a mount of another filesystem is refused like
+    any bad reload: the running configuration stays, the new account cannot log in."""
+    d = make(daemons, keyset)
+    newcomer = "lis-new"
+    another_filesystem(mounts, d.state / "accounts" / newcomer / "IN")
+    d.accounts = accounts(keyset) + [AccountSpec(newcomer, [key(keyset, LIS)])]
+    d.write_config()
+    mark = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    m = d.wait_log(r"event=reload_refused error=(.*)", since=mark)
+    assert_names_both_filesystems(m.group(1), f"{d.state}/accounts/{newcomer}/IN")
+    assert "event=reloaded" not in d.stderr_text()[mark:]
+    assert d.running()
+    with pytest.raises(paramiko.AuthenticationException):
+        d.sftp(newcomer, key(keyset, LIS)).close()
+    name, data = fresh("after-refused-reload"), os.urandom(10_000)
+    send(d, keyset, name, data)
+    assert "Receipt" in wait_receipt(d, KMD, name)
