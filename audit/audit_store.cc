@@ -81,6 +81,7 @@ class SqliteAuditStore final : public AuditStore {
   Result<std::vector<DeliveryRecord>> DeliveriesOf(const std::string& uuid) override;
   Result<std::optional<DeliveryRecord>> FindDelivered(const std::string& recipient,
                                                       const std::string& name) override;
+  Result<std::vector<DeliveryRecord>> AllDelivered() override;
   Result<std::optional<DeliveryRecord>> FindPlaced(const std::string& recipient,
                                                    const std::string& name) override;
   Result<std::optional<std::string>> FindLastReceipt(const std::string& sender,
@@ -200,6 +201,13 @@ Result<std::vector<DeliveryRecord>> SqliteAuditStore::DeliveriesOf(const std::st
 Result<std::optional<DeliveryRecord>> SqliteAuditStore::FindDelivered(const std::string& recipient,
                                                                       const std::string& name) {
   return OneDelivery(sql::kSelectDelivered, recipient, name);
+}
+
+Result<std::vector<DeliveryRecord>> SqliteAuditStore::AllDelivered() {
+  std::vector<DeliveryRecord> out;
+  Status s = Collect<DeliveryRecord>(sql::kSelectAllDelivered, nullptr, &ReadDelivery, &out);
+  if (!s.ok()) return s;
+  return out;
 }
 
 Result<std::optional<DeliveryRecord>> SqliteAuditStore::FindPlaced(const std::string& recipient,

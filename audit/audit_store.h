@@ -176,6 +176,10 @@ class AuditStore {
   // The delivered (not yet picked up) delivery placed in `recipient`'s /IN as `name`, if any.
   virtual Result<std::optional<DeliveryRecord>> FindDelivered(const std::string& recipient,
                                                               const std::string& name) = 0;
+  // Every delivery in state `delivered` (placed, and not yet picked up, expired or recalled),
+  // ordered by transfer, then recipient. One indexed read (deliveries_state): its cost is the
+  // number of deliveries waiting in the recipients' /IN, not the log's history.
+  virtual Result<std::vector<DeliveryRecord>> AllDelivered() = 0;
   // The newest delivery (by delivered_at) ever placed in `recipient`'s /IN as `name`, whatever
   // its state since (picked up, expired, recalled), if any: whose file a download of IN/<name>
   // read, unless the name was freed and taken again meanwhile (the caller judges).

@@ -207,6 +207,30 @@ TEST_F(AuditStoreTest, FindDeliveredOnlyFindsWhatIsWaitingInIn) {
   EXPECT_FALSE(store_->FindDelivered("clinic-b", "orders.xml")->has_value());
 }
 
+// The rescan for pickups fordelerd did not see (delivery/pipeline_records.cc) looks at every
+// delivery still `delivered`, and at no other.
+TEST_F(AuditStoreTest, AllDeliveredListsTheDeliveriesStillDeliveredByTransfer) {
+  DeliveryRecord waiting = Delivery(kUuid2, "clinic-b", "b.xml", DeliveryState::kDelivered);
+  DeliveryRecord also = Delivery(kUuid, "clinic-c", "a.xml", DeliveryState::kDelivered);
+  DeliveryRecord fetched = Delivery(kUuid, "clinic-b", "a.xml", DeliveryState::kPickedUp);
+  DeliveryRecord pending = Delivery(kUuid2, "clinic-a", "", DeliveryState::kPending);
+  Batch batch;
+  batch.PutTransfer(SampleTransfer(kUuid2, At(1'000)))
+      .PutDelivery(waiting)
+      .PutDelivery(pending)
+      .PutTransfer(SampleTransfer(kUuid, At(0)))
+      .PutDelivery(also)
+      .PutDelivery(fetched);
+  ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  auto all = store_->AllDelivered();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].transfer_uuid, kUuid2);  // "0a1b…" before "5f0c…"
+  EXPECT_EQ((*all)[0].name_in_in, "b.xml");
+  EXPECT_EQ((*all)[1].transfer_uuid, kUuid);
+  EXPECT_EQ((*all)[1].recipient, "clinic-c");
+}
+
 // A download of IN/<name> is linked to the newest delivery placed under that name, even one picked
 // up (the recipient removed it at once) or expired since; never one not yet placed.
 TEST_F(AuditStoreTest, FindPlacedFindsTheNewestPlacementOfTheNameWhateverItsState) {

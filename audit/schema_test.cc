@@ -173,6 +173,18 @@ TEST(Schema, EventLookupsByKindUseTheirIndex) {
   }
 }
 
+// The rescan for pickups fordelerd did not see reads the deliveries still `delivered` off
+// deliveries_state, in key order without a sort: never the whole deliveries table.
+TEST(Schema, TheDeliveredDeliveriesAreReadOffTheirIndexWithoutASort) {
+  TempDir dir;
+  FakeEnv env;
+  OpenOrDie(dir.File("audit.db"), &env).reset();
+  RawDb raw(dir.File("audit.db"));
+  const std::string plan = raw.QueryPlan(sql::kSelectAllDelivered);
+  EXPECT_NE(plan.find("INDEX deliveries_state (state=?)"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+}
+
 TEST(Schema, ReadOnlyOpenOfAMissingFileIsNotFoundNamingThePath) {
   TempDir dir;
   FakeEnv env;

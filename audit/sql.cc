@@ -214,6 +214,17 @@ FROM deliveries WHERE recipient = ?1 AND name_in_in = ?2 AND state = 'delivered'
 ORDER BY delivered_at DESC LIMIT 1
 )sql";
 
+// Every delivery in state 'delivered' (placed, not yet picked up, expired nor recalled), by
+// transfer: deliveries_state, which holds the primary key after the state, so its rows come in
+// key order with no sort, and each is read by its key. The cost is the number of such deliveries
+// (files waiting in some /IN, at most `retention` old), never the log's history.
+const char kSelectAllDelivered[] = R"sql(
+SELECT transfer_uuid, recipient, name_in_in, state, delivered_at, picked_up_at, expired_at,
+       recalled_at
+FROM deliveries INDEXED BY deliveries_state WHERE state = 'delivered'
+ORDER BY transfer_uuid, recipient
+)sql";
+
 // The newest delivery ever placed under the name, whatever its state since: deliveries_in, then
 // the few placements of that name sorted.
 const char kSelectPlaced[] = R"sql(

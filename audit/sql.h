@@ -57,8 +57,9 @@ extern const char kRouteListTail[];
 
 extern const char kSelectDeliveriesOf[];
 extern const char kSelectDelivered[];
-extern const char kSelectPlaced[];       // ?1 recipient, ?2 name in /IN -> delivery columns
-extern const char kSelectLastReceipt[];  // ?1 sender, ?2 name -> transfer uuid
+extern const char kSelectAllDelivered[];  // -> delivery columns, by transfer and recipient
+extern const char kSelectPlaced[];        // ?1 recipient, ?2 name in /IN -> delivery columns
+extern const char kSelectLastReceipt[];   // ?1 sender, ?2 name -> transfer uuid
 extern const char kSelectEventsOf[];
 extern const char kSelectAllEvents[];  // with prev_hash, for Verify
 extern const char kSelectHead[];

@@ -71,6 +71,18 @@ Result<FileFacts> StatAt(int dir, const std::string& name) {
                    S_ISREG(st.st_mode) && st.st_nlink == 1};
 }
 
+std::optional<std::chrono::system_clock::time_point> BirthTimeOf(int fd) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) != 0 || (stx.stx_mask & STATX_BTIME) == 0 ||
+      stx.stx_btime.tv_sec == 0) {
+    return std::nullopt;
+  }
+  auto since_epoch =
+      std::chrono::seconds(stx.stx_btime.tv_sec) + std::chrono::nanoseconds(stx.stx_btime.tv_nsec);
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(since_epoch));
+}
+
 Result<Digest> HashFileAt(Env* env, int dir, const std::string& name) {
   auto fd = env->OpenAt(dir, name, O_RDONLY, 0);
   if (!fd.ok()) return fd.status();

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -28,6 +29,10 @@ struct FileFacts {
 
 // lstat of dir/name. kNotFound when absent.
 Result<FileFacts> StatAt(int dir, const std::string& name);
+
+// When the directory (or file) `fd` was created: its birth time (statx STATX_BTIME); nullopt when
+// the file system does not record one.
+std::optional<std::chrono::system_clock::time_point> BirthTimeOf(int fd);
 
 // SHA-256 of the whole of dir/name.
 Result<Digest> HashFileAt(Env* env, int dir, const std::string& name);

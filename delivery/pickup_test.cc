@@ -1,7 +1,9 @@
 // Pickups (contract §5: fetching is removing) that race the commit recording the delivery, and
 // `retried` events (contract §10) of fordeler's own failures retried by back-off or by the
 // operator.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,8 +11,10 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <thread>
 
+#include "delivery/file_ops.h"
 #include "delivery/pipeline.h"
 #include "delivery/pipeline_testing.h"
 
@@ -178,6 +182,120 @@ TEST_F(PickupTest, AFileStillWaitingAfterTheCommitIsNoPickup) {
   for (const auto& one : *d) EXPECT_EQ(one.state, DeliveryState::kDelivered) << one.recipient;
 }
 
+std::vector<std::string> Details(AuditStore& audit, const std::string& uuid,
+                                 const std::string& kind) {
+  std::vector<std::string> details;
+  audit.EventsOf(uuid, [&](const EventRecord& e) {
+    if (e.kind == kind) details.push_back(e.detail);
+    return true;
+  });
+  return details;
+}
+
+// Pickups nobody reported (fordelerd stopped, a crash, an inotify overflow) are found by the
+// rescan, at start and hourly (RecordPickupsUnseen).
+class UnseenPickupTest : public PickupTest {
+ protected:
+  // Stops fordelerd and starts it again on the same storage and audit log.
+  void Restart() {
+    pipeline_->Stop();
+    pipeline_ = std::make_unique<DeliveryPipeline>(Env::Default(), storage_.get(), audit_.get(),
+                                                   &gate_, PipelineOptions{2});
+    pipeline_->SetConfig(config_);
+    ASSERT_TRUE(pipeline_->Start().ok());
+  }
+  std::optional<DeliveryState> StateOf(const std::string& uuid, const std::string& recipient) {
+    auto all = audit_->DeliveriesOf(uuid);
+    if (!all.ok()) return std::nullopt;
+    for (const DeliveryRecord& d : *all) {
+      if (d.recipient == recipient) return d.state;
+    }
+    return std::nullopt;
+  }
+  bool WaitState(const std::string& uuid, const std::string& recipient, DeliveryState state) {
+    return Eventually([&] { return StateOf(uuid, recipient) == state; });
+  }
+  // Sends `name` to the route's recipients and waits until its transfer is done.
+  std::string Deliver(const std::string& name) {
+    Send(name, "abc", TriggerXml(name, 3, "vendor", config_->routes[0].recipients));
+    EXPECT_TRUE(Eventually([&] {
+      for (const TransferRecord& t : Transfers()) {
+        if (t.name == name && t.step == TransferStep::kDone) return true;
+      }
+      return false;
+    }));
+    for (const TransferRecord& t : Transfers()) {
+      if (t.name == name) return t.uuid;
+    }
+    return "";
+  }
+};
+
+TEST_F(UnseenPickupTest, AFileRemovedWhileStoppedIsRecordedAtStartOnce) {
+  StartPipeline();
+  const std::string uuid = Deliver("p.csv");
+  ASSERT_TRUE(WaitState(uuid, "flis", DeliveryState::kDelivered));
+  pipeline_->Stop();
+  ASSERT_EQ(unlink(Path("flis", "IN", "p.csv").c_str()), 0);  // nobody hears of it
+  Restart();
+  ASSERT_TRUE(WaitState(uuid, "flis", DeliveryState::kPickedUp));
+  EXPECT_EQ(StateOf(uuid, "lis"), DeliveryState::kDelivered);  // its file is still there
+  // The hourly rescan, and inotify's or the server's late report, record nothing more.
+  pipeline_->Rescan();
+  pipeline_->OnFolderChange("flis", Folder::kIn, "p.csv", true);
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_EQ(Details(*audit_, uuid, "picked_up"),
+            std::vector<std::string>{"name=p.csv note=\"found by a rescan\""});
+  auto d = audit_->DeliveriesOf(uuid);
+  ASSERT_TRUE(d.ok());
+  for (const DeliveryRecord& one : *d) {
+    EXPECT_EQ(one.picked_up_at.has_value(), one.recipient == "flis") << one.recipient;
+  }
+  EXPECT_TRUE(audit_->Verify(std::nullopt)->ok);
+}
+
+// While fordelerd runs, a removal whose report was lost (inotify dropped events, the server's
+// report died with a crash) is found by the hourly rescan; so is a name that now holds another
+// file (removed, and something else put there by other means).
+TEST_F(UnseenPickupTest, TheRescanFindsAnUnreportedRemovalAndANameTakenByAnotherFile) {
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline();
+  const std::string gone = Deliver("g.csv");
+  const std::string other = Deliver("o.csv");
+  ASSERT_TRUE(WaitState(other, "flis", DeliveryState::kDelivered));
+  ASSERT_EQ(unlink(Path("flis", "IN", "g.csv").c_str()), 0);
+  ASSERT_EQ(unlink(Path("flis", "IN", "o.csv").c_str()), 0);
+  Put(Path("flis", "IN", "o.csv"), "abc");  // same content, another file
+  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_EQ(StateOf(gone, "flis"), DeliveryState::kDelivered);  // nothing reported
+  pipeline_->Rescan();
+  EXPECT_TRUE(WaitState(gone, "flis", DeliveryState::kPickedUp));
+  EXPECT_TRUE(WaitState(other, "flis", DeliveryState::kPickedUp));
+}
+
+// A recipient's /IN moved away (or removed) is nobody's pickup (docs/operations.md): its
+// deliveries stay `delivered` while the folder is missing, and also once a new /IN is made there,
+// which holds none of them.
+TEST_F(UnseenPickupTest, DeliveriesInAFolderMovedAwayOrReplacedAreNoPickups) {
+  StartPipeline();
+  const std::string uuid = Deliver("m.csv");
+  ASSERT_TRUE(WaitState(uuid, "lis", DeliveryState::kDelivered));
+  pipeline_->Stop();
+  ASSERT_EQ(rename(Path("flis", "IN").c_str(), Path("flis", "IN.old").c_str()), 0);
+  ASSERT_EQ(unlink(Path("lis", "IN", "m.csv").c_str()), 0);  // lis did fetch its copy
+  Restart();
+  ASSERT_TRUE(WaitState(uuid, "lis", DeliveryState::kPickedUp));  // the rescan has run
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(StateOf(uuid, "flis"), DeliveryState::kDelivered) << "/IN missing";
+
+  ASSERT_EQ(mkdir(Path("flis", "IN").c_str(), 0750), 0);  // made again, empty
+  UniqueFd in(open(Path("flis", "IN").c_str(), O_RDONLY | O_DIRECTORY));
+  if (!BirthTimeOf(in.get())) GTEST_SKIP() << "this file system keeps no birth times";
+  pipeline_->Rescan();
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_EQ(StateOf(uuid, "flis"), DeliveryState::kDelivered) << "/IN made after the delivery";
+}
+
 // Renaming metadata into /IN fails (EIO) while `failing`: the `spooled` step fails and is
 // retried with back-off (100 ms, 200 ms, 400 ms, 800 ms, ...).
 class FailingRevealEnv : public EnvWrapper {
@@ -194,16 +312,6 @@ class FailingRevealEnv : public EnvWrapper {
   std::atomic<bool> failing{true};
   std::atomic<int> failures{0};
 };
-
-std::vector<std::string> Details(AuditStore& audit, const std::string& uuid,
-                                 const std::string& kind) {
-  std::vector<std::string> details;
-  audit.EventsOf(uuid, [&](const EventRecord& e) {
-    if (e.kind == kind) details.push_back(e.detail);
-    return true;
-  });
-  return details;
-}
 
 TEST_F(PickupTest, AStepThatGoesThroughAfterBackOffIsRecordedAsRetried) {
   FailingRevealEnv env;

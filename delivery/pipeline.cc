@@ -275,6 +275,7 @@ void DeliveryPipeline::Impl::Rescan() {
       if (IsTriggerName(name)) OnTrigger(account.id, name);
     }
   }
+  RecordPickupsUnseen();
 }
 
 DeliveryPipeline::DeliveryPipeline(Env* env, Storage* storage, AuditStore* audit, OutboxGate* gate,

@@ -6,7 +6,8 @@
 // Triggers arrive from the SFTP server (FileEventListener: upload closed or renamed), from the
 // inotify watcher (files put in /OUT by other means) and from the rescan at Start(). Start()
 // first resumes every unfinished transfer from the step it had recorded — recovery is the same
-// state machine, never a separate code path.
+// state machine, never a separate code path. Pickups (a recipient removed a delivered file) are
+// reported by the server and by inotify; the rescan finds those that nobody reported.
 //
 // Work runs on a small pool of worker threads; steps of one transfer run one after the other,
 // transfers run in parallel. A failure of fordeler's own (an unwritable folder, a full disk, a
@@ -46,7 +47,7 @@ class DeliveryPipeline : public FileEventListener {
 
   void SetConfig(std::shared_ptr<const Config> config);
 
-  // Resumes unfinished transfers and rescans every account's /OUT for triggers.
+  // Resumes unfinished transfers and rescans (Rescan).
   Status Start();
   // Lets running steps finish, then stops the workers. Unfinished transfers resume at the next
   // Start().
@@ -56,7 +57,9 @@ class DeliveryPipeline : public FileEventListener {
   void OnUploadClosed(const UploadClosed& event) override;
   void OnSessionEvent(const SessionEvent& event) override;
 
-  // Looks for triggers in every account's /OUT (at Start, and hourly for events inotify lost).
+  // Looks for triggers in every account's /OUT, and records as picked up the deliveries still
+  // `delivered` whose file is gone from the recipient's /IN (a removal while fordelerd was
+  // stopped, or one whose report a crash or an inotify overflow lost): at Start, and hourly.
   void Rescan();
 
   // Follows spool, staging and quarantine to the folders at their paths, making a missing one

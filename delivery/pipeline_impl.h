@@ -97,6 +97,9 @@ struct DeliveryPipeline::Impl {
   // After the commit that recorded the job's deliveries: records a pickup for each delivered
   // name the recipient removed before that commit (pipeline_records.cc).
   void RecordPickupsMeanwhile(const Job& job);
+  // Records a pickup for each delivery still `delivered` whose file is gone from its recipient's
+  // /IN without a report (fordelerd stopped, crashed or lost inotify events): at every Rescan.
+  void RecordPickupsUnseen();
   void RecordSessionEvent(const SessionEvent& event);
   // Records a download of IN/<name> by `account`, reported at `at`, as `downloaded` with the
   // transfer whose file it read when the audit log tells (TransferDownloaded), else with none.

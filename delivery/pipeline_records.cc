@@ -4,6 +4,8 @@
 // (contract §10).
 #include <spdlog/spdlog.h>
 
+#include <map>
+
 #include "core/names.h"
 #include "core/uuid.h"
 #include "delivery/file_ops.h"
@@ -77,6 +79,65 @@ void DeliveryPipeline::Impl::RecordPickupsMeanwhile(const Job& job) {
     bool gone = IsNotFound(placed.status()) ||
                 (placed.ok() && spooled.ok() && placed->inode != spooled->inode);
     if (gone) RecordPickupOf(d, " note=\"before its delivery was recorded\"", nullptr);
+  }
+}
+
+// Pickups fordelerd did not see happen: a recipient removed a delivered file while fordelerd was
+// stopped, after a crash took the unlink's report with it, or while inotify dropped events
+// (watch_overflow). No report ever comes for those, and the delivery would stay `delivered` for
+// ever (pending, alerted as not picked up, never expired: the retention sweep visits only files
+// still in /IN). So each rescan (at start and hourly) looks at every delivery still `delivered`
+// (AuditStore::AllDelivered, one indexed read) in its recipient's /IN, as RecordPickupsMeanwhile
+// does: its name gone, or now another file than the spool's inode, is a pickup, recorded with
+// the same requirement (still `delivered` when the commit applies), so a live report of the same
+// removal, a recall or an expiry that commits first wins and the pickup is recorded once. Not
+// when the recipient's /IN is missing, nor when the /IN there now was made after the delivery
+// (its birth time, where the file system keeps one): the file was placed in a folder since moved
+// away or removed, which is nobody's pickup (docs/operations.md). Cost: the index read, one
+// fstatat per delivery waiting, one per transfer whose name is still there (its spool copy) and
+// one statx per recipient.
+void DeliveryPipeline::Impl::RecordPickupsUnseen() {
+  auto waiting = audit->AllDelivered();
+  if (!waiting.ok()) {
+    spdlog::warn("event=rescan_failed what=pickups error={}", LogValue(waiting.status().message()));
+    return;
+  }
+  struct In {
+    int fd = -1;                    // -1: missing (InOf failed)
+    std::optional<TimePoint> born;  // unset: not known
+  };
+  std::map<std::string, In> folders;  // by recipient
+  std::string spooled_uuid;
+  Result<FileFacts> spooled = Status::NotFound("");
+  for (const DeliveryRecord& d : *waiting) {
+    if (stopping) return;
+    if (d.name_in_in.empty() || !d.delivered_at) continue;
+    auto [it, added] = folders.try_emplace(d.recipient);
+    if (added) {
+      auto in = storage->InOf(d.recipient);
+      if (in.ok()) it->second = In{*in, BirthTimeOf(*in)};
+    }
+    const In& in = it->second;
+    auto delivered_ms = std::chrono::floor<std::chrono::milliseconds>(*d.delivered_at);
+    if (in.fd < 0 || (in.born && *in.born >= delivered_ms + std::chrono::milliseconds(1))) {
+      continue;  // not the folder the file was placed in
+    }
+    auto placed = StatAt(in.fd, d.name_in_in);
+    if (placed.ok()) {
+      if (spooled_uuid != d.transfer_uuid) {
+        spooled_uuid = d.transfer_uuid;
+        spooled = StatAt(storage->spool(), d.transfer_uuid);
+      }
+      if (!spooled.ok() || placed->inode == spooled->inode) continue;  // still there
+    } else if (!IsNotFound(placed.status())) {
+      continue;  // cannot tell now; the next rescan looks again
+    }
+    RecordPickupOf(d, " note=\"found by a rescan\"", [d](const Status& s) {
+      if (!s.ok()) return;  // recorded otherwise meanwhile (a report, a recall, an expiry)
+      spdlog::info(
+          "event=picked_up transfer={} recipient={} name=\"{}\" note=\"found by a rescan\"",
+          d.transfer_uuid, d.recipient, PrintableName(d.name_in_in));
+    });
   }
 }
 

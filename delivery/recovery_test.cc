@@ -46,6 +46,7 @@ class NeverCommits : public AuditStore {
                                                       const std::string& name) override {
     return (*t_)->FindDelivered(recipient, name);
   }
+  Result<std::vector<DeliveryRecord>> AllDelivered() override { return (*t_)->AllDelivered(); }
   Result<std::optional<DeliveryRecord>> FindPlaced(const std::string& recipient,
                                                    const std::string& name) override {
     return (*t_)->FindPlaced(recipient, name);

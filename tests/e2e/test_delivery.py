@@ -819,6 +819,45 @@ def test_pickup_by_removal_on_disk_is_recorded(d, keyset, how):
     verify_event_chain(db(d))
 
 
+def test_pickup_while_stopped_is_recorded_at_start(daemons, keyset):
+    """Contract §5: a delivered file its recipient removed while fordelerd was stopped (no SFTP
+    report, no inotify event to see) is recorded as picked up at the next start, once, by the
+    rescan (`note="found by a rescan"`), seen through `fordeler show --json`; the other
+    recipient's delivery stays delivered, and `fordeler audit verify` passes."""
+    d2 = daemons.create(accounts(keyset), extra=routes() + "\n" + data_areas_toml())
+    name = fresh("stopped-pickup")
+    data = os.urandom(2000)
+    send(d2, keyset, KMD, name, data, trigger_xml(name, len(data), KMD, RECIPIENTS,
+                                                  inf_ref=DELIVER))
+    uuid = check_delivered(d2, name, data, wait_receipt(d2, KMD, name))
+    assert d2.stop() == 0
+    os.remove(d2.in_dir(FLIS) / name)
+    offset = d2.stderr_size()
+    d2.start()
+    d2.wait_log(rf'event=picked_up transfer={uuid} recipient={FLIS} name="{re.escape(name)}" '
+                r'note="found by a rescan"', since=offset)
+
+    def flis_state() -> str:
+        return {x["recipient"]: x for x in cli_json(d2, "show", uuid)["deliveries"]}[FLIS]["state"]
+
+    wait_until(lambda: flis_state() == "picked_up", 10,
+               "flis's delivery to be picked_up in `fordeler show`", interval=0.2)
+    doc = cli_json(d2, "show", uuid)
+    dl = {x["recipient"]: x for x in doc["deliveries"]}
+    assert dl[FLIS]["picked_up_at"], dl[FLIS]
+    assert dl[LISX]["state"] == "delivered" and not dl[LISX]["picked_up_at"], dl[LISX]
+    picked = [e for e in doc["events"] if e["kind"] == "picked_up"]
+    assert [(e["detail"], e.get("account")) for e in picked] == \
+        [(f'name={name} note="found by a rescan"', FLIS)], doc["events"]
+    # The next start finds nothing more to record.
+    assert d2.stop() == 0
+    offset = d2.stderr_size()
+    d2.start()
+    d2.wait_log(r"event=retention_swept ", since=offset)
+    assert [e["kind"] for e in cli_json(d2, "show", uuid)["events"]].count("picked_up") == 1
+    assert cli_json(d2, "audit", "verify")["ok"] is True
+
+
 def test_metadata_format_filemetadata(daemons, keyset):
     """`metadata_format = "filemetadata"` (contract §6): every recipient's metadata file has the
     root ns2:FileMetadata (read with xmltodict, no namespace processing) with the same children
