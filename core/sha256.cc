@@ -30,7 +30,9 @@ Digest Sha256::Finish() {
   Digest out{};
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_->md, out.data(), &len);
-  EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr);
+  // Again with the implementation fetched at construction: naming EVP_sha256() would fetch it
+  // anew, under OpenSSL's locks.
+  EVP_DigestInit_ex(ctx_->md, nullptr, nullptr);
   return out;
 }
 
@@ -42,11 +44,10 @@ Digest Sha256::Of(std::string_view data) {
 
 std::string ToHex(const uint8_t* data, size_t len) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
+  std::string out(len * 2, '\0');
   for (size_t i = 0; i < len; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 0xf]);
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 0xf];
   }
   return out;
 }

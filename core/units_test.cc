@@ -72,6 +72,11 @@ TEST(Sha256, KnownVectors) {
   h.Update("ab", 2);
   h.Update("c", 1);
   EXPECT_EQ(ToHex(h.Finish()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // Finish leaves it ready for the next digest (EventHash keeps one per thread).
+  h.Update("abc", 3);
+  EXPECT_EQ(ToHex(h.Finish()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(ToHex(h.Finish()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(ToHex(nullptr, 0), "");
 }
 
 }  // namespace
