@@ -3,12 +3,12 @@
 #include <future>
 
 #include "audit/audit_writer.h"
-#include "audit/chain.h"
 #include "audit/list_query.h"
 #include "audit/read_pool.h"
 #include "audit/row_codec.h"
 #include "audit/schema.h"
 #include "audit/sql.h"
+#include "audit/verify.h"
 
 namespace fordeler {
 
@@ -274,15 +274,9 @@ Result<ChainHead> SqliteAuditStore::Head() {
 }
 
 Result<VerifyReport> SqliteAuditStore::Verify(const std::optional<ChainHead>& head) {
-  ChainVerifier verifier(head);
-  Status s = Query(sql::kSelectAllEvents, nullptr, [&](const Stmt& st, bool* more) {
-    verifier.Row(st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5), st.Text(7),
-                 st.Text(6));
-    *more = !verifier.failed();
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
-  return verifier.Finish();
+  auto lease = pool_->Acquire();
+  if (!lease.ok()) return lease.status();
+  return VerifyLog(lease->db(), head);
 }
 
 Result<int64_t> SqliteAuditStore::Count(std::string_view sql,

@@ -133,6 +133,9 @@ struct VerifyReport {
   int64_t rows = 0;
   int64_t first_bad_seq = 0;  // when !ok
   std::string problem;        // when !ok: what is wrong with that row
+  std::string transfer;       // when !ok and the problem is that transfer's row: its uuid
+  // Events whose digest fields (chain.h DigestFields) were checked against their transfer's row.
+  int64_t digests = 0;
 };
 
 class AuditStore {
@@ -232,12 +235,15 @@ class AuditStore {
   // a multiple of 1,000 events, and at Close.
   virtual Result<ChainHead> Head() = 0;
   // Walks every event in seq order, recomputing hashes and checking seq continuity (from 1) and
-  // prev_hash links; stops at the first bad row. With `head`, also checks that the row at
-  // head.seq exists and carries head.hash (rows cut from the end). Problems reported:
-  // "hash mismatch", "seq gap: expected N, found M", "prev_hash does not match row N-1",
-  // "chain ends at seq L, before the head seq H (rows cut from the end)",
-  // "hash at seq N does not match the head". A result that is not ok() means the database could
-  // not be read, not that the chain is broken.
+  // prev_hash links, and checks each transfer's sha256 and size columns against the digest
+  // fields of its events (chain.h DigestFields; audit/digest_check.h); stops at the first bad
+  // row. With `head`, also checks that the row at head.seq exists and carries head.hash (rows
+  // cut from the end). Problems reported: "hash mismatch", "seq gap: expected N, found M",
+  // "prev_hash does not match row N-1", "chain ends at seq L, before the head seq H (rows cut
+  // from the end)", "hash at seq N does not match the head", "transfers.sha256 (or size) of
+  // transfer U is X, but this event (K) says Y" and "this event (K) names transfer U, which has
+  // no row in transfers" (both with `transfer` set). A result that is not ok() means the
+  // database could not be read, not that the chain is broken.
   virtual Result<VerifyReport> Verify(const std::optional<ChainHead>& head) = 0;
 
   // Counts the writer's commits, each one fsync-bearing transaction (for benchmarks and tests);

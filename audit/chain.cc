@@ -1,7 +1,9 @@
 #include "audit/chain.h"
 
+#include <algorithm>
 #include <charconv>
 
+#include "core/names.h"
 #include "core/sha256.h"
 
 namespace fordeler {
@@ -64,10 +66,47 @@ VerifyReport ChainVerifier::Finish() {
   return report_;
 }
 
-void ChainVerifier::Fail(int64_t seq, std::string problem) {
+void ChainVerifier::Fail(int64_t seq, std::string problem, std::string transfer) {
   report_.ok = false;
   report_.first_bad_seq = seq;
   report_.problem = std::move(problem);
+  report_.transfer = std::move(transfer);
+}
+
+std::string DigestFields(const TransferRecord& t) {
+  std::string out;
+  if (t.sha256) out += " sha256=" + LogValue(*t.sha256);
+  if (t.size) out += " size=" + std::to_string(*t.size);
+  return out;
+}
+
+DigestClaim DigestFieldsOf(std::string_view kind, std::string_view detail) {
+  DigestClaim claim;
+  if (kind != "delivered" && kind != "redelivered" && kind != "rejected" && kind != "picked_up") {
+    return claim;
+  }
+  if (detail.find(" sha256=") == std::string_view::npos &&
+      detail.find(" size=") == std::string_view::npos) {
+    return claim;  // most events: no need to read the fields
+  }
+  for (size_t i = 0; i < detail.size();) {
+    size_t eq = detail.find('=', i);
+    if (eq == std::string_view::npos) break;
+    std::string_view key = detail.substr(i, eq - i);
+    size_t end;
+    if (eq + 1 < detail.size() && detail[eq + 1] == '"') {  // "…" holds no '"' (LogValue)
+      end = detail.find('"', eq + 2);
+      if (end == std::string_view::npos) break;
+      ++end;
+    } else {
+      end = std::min(detail.find(' ', eq + 1), detail.size());
+    }
+    std::string_view value = detail.substr(eq + 1, end - eq - 1);
+    if (key == "sha256") claim.sha256 = value;
+    if (key == "size") claim.size = value;
+    i = end + 1;
+  }
+  return claim;
 }
 
 }  // namespace fordeler

@@ -29,6 +29,26 @@ std::string EventHash(std::string_view prev_hash, int64_t seq, std::string_view 
 // True when the event fields may go into the chain (no "\n" in kind, transfer_uuid, account).
 bool ChainableEvent(const EventRecord& e);
 
+// The digest fields. A transfer's sha256 and size live in its `transfers` row, which later steps
+// rewrite in place, so the events that place or refuse its data also carry them, in the chain:
+// `delivered`, `redelivered`, `rejected`, and the `picked_up` of a delivery fetched before it was
+// recorded end their detail with " sha256=<hex> size=<bytes>" (each field once it is known).
+// Verify checks each transfer's columns against its events' fields (DigestCheck). Events written
+// before fordeler did this have no such fields: there is nothing to compare.
+//
+// " sha256=… size=…" for `t` (what it knows of the two), to append to an event's detail.
+std::string DigestFields(const TransferRecord& t);
+
+// The digest fields of a chained event, as written (the size in decimal); none for other kinds
+// and for details without them. The detail is read as key=value fields, a value either one word
+// or "…" (LogValue), so a quoted name holding " sha256=" is not taken for the field.
+struct DigestClaim {
+  std::optional<std::string_view> sha256;
+  std::optional<std::string_view> size;
+  bool empty() const { return !sha256 && !size; }
+};
+DigestClaim DigestFieldsOf(std::string_view kind, std::string_view detail);
+
 // Checks rows fed in seq order; stops judging at the first bad one.
 class ChainVerifier {
  public:
@@ -42,10 +62,11 @@ class ChainVerifier {
   VerifyReport Finish();
 
   bool failed() const { return !report_.ok; }
+  // Row `seq` is bad for a reason another check found (DigestCheck); `transfer` is the transfer
+  // whose row it is about, if any. Judging stops here.
+  void Fail(int64_t seq, std::string problem, std::string transfer = "");
 
  private:
-  void Fail(int64_t seq, std::string problem);
-
   std::optional<ChainHead> head_;
   VerifyReport report_;
   int64_t expected_seq_ = 1;

@@ -261,6 +261,13 @@ FROM events ORDER BY seq
 
 const char kSelectHead[] = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
 
+// Verify's check of the transfers' digests (audit/digest_check.h): the rows in rowid order from
+// after ?1 (the table's own b-tree, read in order), and one row by its key.
+const char kSelectTransferDigestsAfter[] =
+    "SELECT rowid, uuid, sha256, size FROM transfers WHERE rowid > ?1 ORDER BY rowid";
+const char kSelectTransferDigest[] =
+    "SELECT rowid, uuid, sha256, size FROM transfers WHERE uuid = ?1";
+
 // `fordeler status`. The route's newest delivered transfer, walking its transfer_routes key
 // backwards; the time is when its last delivery was placed.
 const char kSelectLastDelivery[] = R"sql(

@@ -63,6 +63,8 @@ extern const char kSelectLastReceipt[];   // ?1 sender, ?2 name -> transfer uuid
 extern const char kSelectEventsOf[];
 extern const char kSelectAllEvents[];  // with prev_hash, for Verify
 extern const char kSelectHead[];
+extern const char kSelectTransferDigestsAfter[];  // ?1 rowid -> rowid, uuid, sha256, size
+extern const char kSelectTransferDigest[];        // ?1 uuid -> rowid, uuid, sha256, size
 
 // Operator queries (cli/ status and accounts); parameters as documented in sql.cc.
 extern const char kSelectLastDelivery[];    // ?1 route id -> uuid, name, delivered_at

@@ -160,6 +160,12 @@ std::string Stmt::Text(int col) const {
   return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
 }
 
+std::string_view Stmt::TextView(int col) const {
+  const unsigned char* p = sqlite3_column_text(stmt_, col);
+  int n = sqlite3_column_bytes(stmt_, col);
+  return p == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(p), n);
+}
+
 std::optional<std::string> Stmt::OptionalText(int col) const {
   if (IsNull(col)) return std::nullopt;
   return Text(col);

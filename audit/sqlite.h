@@ -81,6 +81,8 @@ class Stmt {
   bool IsNull(int col) const;
   int64_t Int(int col) const;
   std::string Text(int col) const;
+  // The column's text without a copy: valid until the statement steps again or is reset.
+  std::string_view TextView(int col) const;
   std::optional<std::string> OptionalText(int col) const;
 
  private:

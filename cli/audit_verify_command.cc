@@ -38,13 +38,22 @@ int VerifyAudit(AuditStore& audit, const std::optional<ChainHead>& head, bool js
   if (json) {
     Json doc = {{"ok", r.ok},
                 {"events", r.rows},
+                {"digests", r.digests},
                 {"head", {{"seq", now_head->seq}, {"hash", now_head->hash}}},
                 {"first_bad_seq", r.ok ? Json(nullptr) : Json(r.first_bad_seq)},
-                {"problem", r.ok ? Json(nullptr) : Json(r.problem)}};
+                {"problem", r.ok ? Json(nullptr) : Json(r.problem)},
+                {"transfer", r.transfer.empty() ? Json(nullptr) : Json(r.transfer)}};
     io.out << DumpJson(doc, 2) << "\n";
   } else if (r.ok) {
     io.out << "audit log OK: " << r.rows << " events, head " << now_head->seq << " "
            << now_head->hash << "\n";
+    if (r.digests > 0) {
+      io.out << "file digests OK: the transfers' sha256 and size match the " << r.digests
+             << (r.digests == 1 ? " event that carries them\n" : " events that carry them\n");
+    } else {
+      io.out << "file digests: no event carries one; the transfers' sha256 and size were not "
+                "checked\n";
+    }
   } else {
     io.out << (io.color ? "\033[31m" : "") << "audit log BROKEN at seq " << r.first_bad_seq << ": "
            << r.problem << (io.color ? "\033[0m" : "") << "\n";

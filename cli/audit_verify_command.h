@@ -1,8 +1,11 @@
 // `fordeler audit verify [--head SEQ:HASH] [--json]` (contract §10): walks the hash chain of the
-// audit events (AuditStore::Verify). OK: "audit log OK: N events, head SEQ HASH", exit 0.
-// Broken: "audit log BROKEN at seq N: <problem>" (the first bad row), exit 1. A --head that is
-// not SEQ:HASH (decimal, 64 hex digits) is a usage error, exit 2.
-// --json: {ok, events, head: {seq, hash}, first_bad_seq, problem} (the last two null when ok).
+// audit events and checks the transfers' digests against it (AuditStore::Verify). OK: "audit log
+// OK: N events, head SEQ HASH", then a line on the file digests checked, exit 0. Broken: "audit
+// log BROKEN at seq N: <problem>" (the first bad row; a transfer row whose sha256 or size differs
+// from its events is named with the column), exit 1. A --head that is not SEQ:HASH (decimal, 64
+// hex digits) is a usage error, exit 2.
+// --json: {ok, events, digests, head: {seq, hash}, first_bad_seq, problem, transfer} (the last
+// three null when ok; transfer also when the problem is not a transfer's row).
 #pragma once
 
 #include <optional>

@@ -2,13 +2,17 @@
 // if missing) through AuditStore, as a month of traffic looks: 10 routes of 5 senders to 2
 // recipients each, received evenly over the last 30 days; 90% delivered (the last 2 days' not
 // yet picked up), 8% rejected before routing, 2% that failed once (event `failed`) and were then
-// delivered; 3 to 4 events per transfer and a login per 20 transfers. For bench/cli_queries.sh.
+// delivered; 3 to 4 events per transfer and a login per 20 transfers. Delivered transfers have a
+// digest, in their row and in their `delivered` events as fordelerd writes it (chain.h
+// DigestFields). For bench/cli_queries.sh.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "audit/audit_store.h"
+#include "audit/chain.h"
 #include "core/env.h"
+#include "core/sha256.h"
 
 namespace {
 
@@ -45,6 +49,7 @@ void AddTransfer(Batch& b, int i, int count, TimePoint now) {
   t.data_area = "area-" + std::to_string(route % 5);
   t.route_ids = {"route-" + std::to_string(route)};
   t.size = 1000;
+  t.sha256 = ToHex(Sha256::Of(t.name));
   b.PutTransfer(t);
   if (i % 100 >= 98) b.AddEvent("failed", t.uuid, t.sender, "step=spooled");
   for (int r = 0; r < 2; ++r) {
@@ -56,7 +61,7 @@ void AddTransfer(Batch& b, int i, int count, TimePoint now) {
     bool fresh = age < std::chrono::hours(48);
     d.state = fresh ? DeliveryState::kDelivered : DeliveryState::kPickedUp;
     if (!fresh) d.picked_up_at = t.received_at + std::chrono::minutes(10);
-    b.PutDelivery(d).AddEvent("delivered", t.uuid, d.recipient, "name=" + t.name);
+    b.PutDelivery(d).AddEvent("delivered", t.uuid, d.recipient, "name=" + t.name + DigestFields(t));
   }
   if (i % 20 == 0) b.AddEvent("login", "", "recipient-" + std::to_string(i % 4), "address=::1");
 }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "audit/chain.h"
 #include "core/env.h"
 #include "core/names.h"
 #include "delivery/file_ops.h"
@@ -225,7 +226,8 @@ Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
   d.expired_at.reset();
   d.recalled_at.reset();
   s = Record(p, std::move(Batch().PutDelivery(d).AddEvent(
-                    "redelivered", uuid, recipient, "name=" + LogValue(*placed) + " by=" + by)));
+                    "redelivered", uuid, recipient,
+                    "name=" + LogValue(*placed) + DigestFields(*t) + " by=" + by)));
   if (!s.ok()) return s;
   spdlog::info("event=redelivered transfer={} recipient={} name=\"{}\"", uuid, recipient,
                PrintableName(*placed));

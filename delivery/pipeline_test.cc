@@ -63,6 +63,7 @@ TEST_F(DeliveryTest, HappyPathPlacesDataAndMetadataForEveryRecipient) {
   auto verified = audit_->Verify(std::nullopt);
   ASSERT_TRUE(verified.ok());
   EXPECT_TRUE(verified->ok) << verified->problem;
+  EXPECT_EQ(verified->digests, 2);  // each `delivered` event carries the digest and size
 }
 
 TEST_F(DeliveryTest, RejectionGoesToQuarantineWithAReceiptAndReachesNobody) {
@@ -114,6 +115,21 @@ TEST_F(DeliveryTest, EachSenderErrorHasItsCode) {
     ASSERT_TRUE(deliveries.ok());
     EXPECT_TRUE(deliveries->empty()) << t.name;
   }
+  // The refusal of data already taken (e.csv: its Sha256 does not match) puts the digest and
+  // size of what was refused in the chain; the others came before the data was taken.
+  for (const auto& t : Transfers()) {
+    std::string rejected;
+    audit_->EventsOf(t.uuid, [&](const EventRecord& e) {
+      if (e.kind == "rejected") rejected = e.detail;
+      return true;
+    });
+    const std::string fields = " sha256=" + ToHex(Sha256::Of("abc")) + " size=3";
+    EXPECT_EQ(rejected.ends_with(fields), t.name == "e.csv") << t.name << ": " << rejected;
+  }
+  auto verified = audit_->Verify(std::nullopt);
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok) << verified->problem;
+  EXPECT_EQ(verified->digests, 1);
 }
 
 // Contract §10: only a transfer rejected before its data area was known has none. One rejected

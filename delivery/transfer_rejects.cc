@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "audit/chain.h"
 #include "core/env.h"
 #include "core/names.h"
 #include "delivery/file_ops.h"
@@ -29,7 +30,7 @@ void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
   batch.PutTransfer(t).AddEvent("rejected", t.uuid, t.sender,
                                 "code=" + std::to_string(t.error_code) +
                                     " error=" + std::string(ErrorName(why.code)) +
-                                    " reason=" + LogValue(why.description));
+                                    " reason=" + LogValue(why.description) + DigestFields(t));
   CommitThen(job, std::move(batch));
 }
 

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 
+#include "audit/chain.h"
 #include "core/env.h"
 #include "core/names.h"
 #include "core/units.h"
@@ -599,15 +600,17 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
     d.name_in_in = p.placed;
     d.state = DeliveryState::kDelivered;
     d.delivered_at = env->Now();
-    batch.PutDelivery(d).AddEvent("delivered", t.uuid, d.recipient, "name=" + LogValue(p.placed));
+    batch.PutDelivery(d).AddEvent("delivered", t.uuid, d.recipient,
+                                  "name=" + LogValue(p.placed) + DigestFields(t));
     spdlog::info("event=delivered transfer={} recipient={} name=\"{}\"", t.uuid, d.recipient,
                  PrintableName(p.placed));
   }
   for (DeliveryRecord* d : staged.fetched) {
     d->state = DeliveryState::kPickedUp;
     d->delivered_at = d->picked_up_at = env->Now();
-    batch.PutDelivery(*d).AddEvent("picked_up", t.uuid, d->recipient,
-                                   "note=\"revealed before a stop and fetched while stopped\"");
+    batch.PutDelivery(*d).AddEvent(
+        "picked_up", t.uuid, d->recipient,
+        "note=\"revealed before a stop and fetched while stopped\"" + DigestFields(t));
     spdlog::info("event=picked_up transfer={} recipient={} note=\"fetched while stopped\"", t.uuid,
                  d->recipient);
   }

@@ -8,6 +8,7 @@ purge) go through the daemon's control socket.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -263,6 +264,8 @@ def test_recall_before_pickup_then_redeliver(request, factory, keyset):
                                                                          LIS: "delivered"}
     redelivered = [e["detail"] for e in shown["events"] if e["kind"] == "redelivered"]
     assert len(redelivered) == 1 and redelivered[0].endswith(" by=operator uid=0"), redelivered
+    sha = hashlib.sha256(b"a;b;c\n1;2;3\n").hexdigest()
+    assert redelivered[0] == f"name={name} sha256={sha} size=12 by=operator uid=0", redelivered
     # lis still has its copy waiting: nothing to place again.
     assert "not picked up" in cli(d, "redeliver", uuid, "--recipient", LIS, expect=1).stderr
 
@@ -424,6 +427,49 @@ def test_audit_verify_detects_a_changed_row_and_a_cut_end(daemons, keyset):
                                                       'path = "state/clean.db"'))
     doc = cli_json(d, "audit", "verify", "--head", head_arg, expect=1)
     assert doc["ok"] is False and "cut from the end" in doc["problem"]
+
+
+def test_audit_verify_detects_a_changed_digest(daemons, keyset):
+    """Contract §10 (every transfer with its digest, append-only): the `delivered` events carry
+    the file's sha256 and size into the hash chain, so a digest or size edited in the transfers
+    row (which `show` prints and the chain does not cover) fails `audit verify`, naming the
+    transfer and the column."""
+    d = make_daemon(daemons, keyset)
+    name = fresh("digest")
+    data = b"a;b;c\n1;2;3\n"
+    uuid = send(d, keyset, name, [FLIS, LIS], data)["FileTransferUUID"]
+    sha = hashlib.sha256(data).hexdigest()
+    shown = cli_json(d, "show", uuid)
+    assert shown["sha256"] == sha and shown["size"] == len(data)
+    delivered = [e for e in shown["events"] if e["kind"] == "delivered"]
+    assert [e["detail"] for e in delivered] == [f"name={name} sha256={sha} size={len(data)}"] * 2
+    r = cli(d, "audit", "verify")
+    assert r.stdout.startswith("audit log OK: ")
+    assert ("file digests OK: the transfers' sha256 and size match the 2 events that carry them"
+            in r.stdout), r.stdout
+    assert cli_json(d, "audit", "verify")["digests"] == 2
+
+    db = str(d.state / "audit.db")
+    forged = "0" * 64
+    subprocess.run(["sqlite3", db, f"UPDATE transfers SET sha256 = '{forged}' "
+                                   f"WHERE uuid = '{uuid}'"], check=True)
+    assert cli_json(d, "show", uuid)["sha256"] == forged  # what a reader would be shown
+    first = min(e["seq"] for e in delivered)
+    r = cli(d, "audit", "verify", expect=1)
+    assert r.stdout == (f"audit log BROKEN at seq {first}: transfers.sha256 of transfer {uuid} "
+                        f"is {forged}, but this event (delivered) says {sha}\n"), r.stdout
+    doc = cli_json(d, "audit", "verify", expect=1)
+    assert doc["ok"] is False and doc["first_bad_seq"] == first and doc["transfer"] == uuid
+    assert doc["problem"].startswith("transfers.sha256 of transfer "), doc
+
+    subprocess.run(["sqlite3", db, f"UPDATE transfers SET sha256 = '{sha}', size = 13 "
+                                   f"WHERE uuid = '{uuid}'"], check=True)
+    doc = cli_json(d, "audit", "verify", expect=1)
+    assert doc["transfer"] == uuid and doc["problem"] == (
+        f"transfers.size of transfer {uuid} is 13, but this event (delivered) says {len(data)}")
+    subprocess.run(["sqlite3", db, f"UPDATE transfers SET size = {len(data)} "
+                                   f"WHERE uuid = '{uuid}'"], check=True)
+    assert cli_json(d, "audit", "verify")["ok"] is True
 
 
 def test_explain(daemons, keyset, tmp_path):

@@ -9,6 +9,7 @@ docs/operations.md).
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import io
 import json
@@ -138,7 +139,9 @@ def test_quotes_in_a_name_cannot_forge_a_log_field(d, keyset):
     shown = name.replace('"', r"\x22")
     # The audit event's detail quotes the name as a whole: it has spaces.
     events = json.loads(cli(d, "show", uuid, "--json").stdout)["events"]
-    assert [e["detail"] for e in events if e["kind"] == "delivered"] == [f'name="{shown}"'], events
+    sha = hashlib.sha256(b"abc").hexdigest()
+    assert [e["detail"] for e in events if e["kind"] == "delivered"] == \
+        [f'name="{shown}" sha256={sha} size=3'], events
     received = [e["detail"] for e in events if e["kind"] == "received"]
     assert received == [f'trigger="{shown}.trigger"'], events
     d.wait_log(rf'event=upload_closed account={KMD} name="{re.escape(shown)}" size=3 ')
