@@ -89,8 +89,7 @@ Result<std::unique_ptr<Storage>> Storage::Open(Env* env, const std::string& root
     auto fd = OpenDirectory(env, r.get(), name, true, 0750);
     if (!fd.ok()) return fd.status();
     parts[Index(folder)] = std::move(*fd);
-    Status same =
-        CheckSameFilesystem(r.get(), root, parts[Index(folder)].get(), root + "/" + name);
+    Status same = CheckSameFilesystem(r.get(), root, parts[Index(folder)].get(), root + "/" + name);
     if (!same.ok()) return same;
   }
   return std::unique_ptr<Storage>(new Storage(env, std::move(r), std::move(parts), root_st.st_dev));
