@@ -20,6 +20,22 @@ std::string JoinRoutes(const std::vector<std::string>& ids) {
   return out;
 }
 
+// An alert about one transfer (`rejected`, `stuck`), raised once: its key names the transfer.
+Alert TransferAlert(const TransferRecord& t, const char* kind, const char* state) {
+  Alert a;
+  a.kind = kind;
+  a.route = JoinRoutes(t.route_ids);
+  a.authority = t.authority.value_or("");
+  a.state = state;
+  a.transfer = t.uuid;
+  a.file = t.name;
+  a.sender = t.sender;
+  a.error_code = t.error_code;
+  a.account = t.sender;
+  a.key = "kind=" + a.kind + " transfer=" + t.uuid;
+  return a;
+}
+
 Alert ScheduleAlert(const RouteHealth& row) {
   bool missing = row.state == HealthState::kMissing;
   Alert a;
@@ -187,19 +203,9 @@ void Monitor::CheckRejections(const Config&, TimePoint now) {
   }
   for (auto it = rejected.rbegin(); it != rejected.rend(); ++it) {  // oldest first
     const TransferRecord& t = *it;
-    Alert a;
-    a.kind = "rejected";
-    a.route = JoinRoutes(t.route_ids);
-    a.authority = t.authority.value_or("");
-    a.state = "REJECTED";
-    a.transfer = t.uuid;
-    a.file = t.name;
-    a.sender = t.sender;
-    a.error_code = t.error_code;
+    Alert a = TransferAlert(t, "rejected", "REJECTED");
     a.message = "Transfer " + t.uuid + " from " + t.sender + " was rejected with code " +
                 std::to_string(t.error_code) + ".";
-    a.account = t.sender;
-    a.key = "kind=rejected transfer=" + t.uuid;
     RaiseOnce(std::move(a), t.received_at);
   }
 }
@@ -241,23 +247,13 @@ void Monitor::CheckStuck(TimePoint now) {
   }
   for (const TransferRecord& t : *unfinished) {
     if (t.received_at > now - kStuckAfter) continue;
-    Alert a;
-    a.kind = "stuck";
-    a.route = JoinRoutes(t.route_ids);
-    a.authority = t.authority.value_or("");
-    a.state = "STUCK";
-    a.transfer = t.uuid;
-    a.file = t.name;
-    a.sender = t.sender;
-    a.error_code = t.error_code;
+    Alert a = TransferAlert(t, "stuck", "STUCK");
     a.message =
         "Transfer " + t.uuid + " from " + t.sender + " is unfinished " +
         FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(now - t.received_at)) +
         " after it arrived (step " + std::string(ToString(t.step)) + ")" +
         (t.error_code != 0 ? ": " + std::to_string(t.error_code) + " " + t.error_description : "") +
         ".";
-    a.account = t.sender;
-    a.key = "kind=stuck transfer=" + t.uuid;
     RaiseOnce(std::move(a), t.received_at);
   }
 }
