@@ -41,7 +41,8 @@ std::string DigestFields(const TransferRecord& t);
 
 // The digest fields of a chained event, as written (the size in decimal); none for other kinds
 // and for details without them. The detail is read as key=value fields, a value either one word
-// or "…" (LogValue), so a quoted name holding " sha256=" is not taken for the field.
+// or "…" (LogValue), so a quoted name holding " sha256=" is not taken for the field. The claim's
+// views point into `detail`, which must outlive it.
 struct DigestClaim {
   std::optional<std::string_view> sha256;
   std::optional<std::string_view> size;

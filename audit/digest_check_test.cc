@@ -35,8 +35,9 @@ TEST(DigestFields, AreWhatTheTransferKnows) {
 
 TEST(DigestFields, AreReadFromTheEventsThatCarryThem) {
   const std::string fields = std::string(" sha256=") + kSha + " size=7";
+  const std::string detail = "name=a.csv" + fields;  // the claim's views point into it
   for (const char* kind : {"delivered", "redelivered", "rejected", "picked_up"}) {
-    DigestClaim c = DigestFieldsOf(kind, "name=a.csv" + fields);
+    DigestClaim c = DigestFieldsOf(kind, detail);
     ASSERT_TRUE(c.sha256 && c.size) << kind;
     EXPECT_EQ(*c.sha256, kSha);
     EXPECT_EQ(*c.size, "7");
@@ -47,7 +48,8 @@ TEST(DigestFields, AreReadFromTheEventsThatCarryThem) {
   DigestClaim quoted =
       DigestFieldsOf("delivered", "name=\"q\\x22 size=0 sha256=x how=forged \\x22.csv\"");
   EXPECT_TRUE(quoted.empty());
-  quoted = DigestFieldsOf("redelivered", "name=\"a b.csv\"" + fields + " by=operator uid=0");
+  const std::string redelivered = "name=\"a b.csv\"" + fields + " by=operator uid=0";
+  quoted = DigestFieldsOf("redelivered", redelivered);
   ASSERT_TRUE(quoted.sha256 && quoted.size);
   EXPECT_EQ(*quoted.sha256, kSha);
   EXPECT_EQ(*quoted.size, "7");
