@@ -265,5 +265,36 @@ TEST_F(DurabilityTest, OtherSendersContinueWhileOneTransferFails) {
   ASSERT_TRUE(WaitFinished(2, std::chrono::seconds(15)));
 }
 
+// A transfer that passed the quota check holds its room until it is placed: another transfer
+// examined meanwhile finds that room taken, so that the two cannot together pass the quota
+// (contract §7, 3002). Here the first waits (its placement failing) while the second comes.
+TEST_F(DurabilityTest, RoomPromisedToATransferNotYetPlacedCountsAgainstTheQuota) {
+  RecordingEnv env(root_);
+  config_->accounts[1].quota_files = 1;  // flis
+  config_->accounts[2].quota = 5;        // lis: 5 bytes
+  StartPipeline(&env);
+  env.FailRenamesInto("flis/IN");
+  Send("first.csv", "abc", TriggerXml("first.csv", 3, "vendor", {"flis", "lis"}));
+  std::string first = WaitForInternalError();
+  ASSERT_FALSE(first.empty()) << "the first transfer's placement never failed";
+  Send("second.csv", "x", TriggerXml("second.csv", 1, "vendor", {"flis"}));  // a second file
+  Send("third.csv", "xyz", TriggerXml("third.csv", 3, "vendor", {"lis"}));   // 3 + 3 > 5
+  ASSERT_TRUE(WaitFinished(2));
+  for (const char* name : {"second.csv", "third.csv"}) {
+    std::string receipt = Read(Path("vendor", "IN", std::string(name) + ".sftpreceipt"));
+    EXPECT_NE(receipt.find("<ErrorCode>3002</ErrorCode>"), std::string::npos) << name;
+    EXPECT_NE(receipt.find("being placed"), std::string::npos) << receipt;
+  }
+  env.FailRenamesInto("");
+  ASSERT_TRUE(WaitFinished(3, std::chrono::seconds(15)));
+  EXPECT_EQ(List(Path("flis", "IN")), (std::set<std::string>{"first.csv", "first.csv.metadata"}));
+  EXPECT_EQ(List(Path("lis", "IN")), (std::set<std::string>{"first.csv", "first.csv.metadata"}));
+  // Placed, the file itself holds the room: the promise is given back, not counted twice.
+  ASSERT_EQ(unlink(Path("lis", "IN", "first.csv").c_str()), 0);
+  Send("fourth.csv", "abcde", TriggerXml("fourth.csv", 5, "vendor", {"lis"}));
+  ASSERT_TRUE(WaitFinished(4));
+  EXPECT_EQ(Read(Path("lis", "IN", "fourth.csv")), "abcde");
+}
+
 }  // namespace
 }  // namespace fordeler

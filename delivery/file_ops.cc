@@ -52,15 +52,13 @@ bool SpokenFor(int in_dir, const std::string& name) {
          Taken(in_dir, name.substr(0, name.size() - kMetadata.size()));
 }
 
-// Placements in one recipient's /IN choose a name and rename into it under one of these, so
-// that two transfers placing "<x>" and "<x>.metadata" at once cannot both see the other's name
-// free. Striped by recipient: placements for different recipients seldom wait for each other.
+}  // namespace
+
+// Two transfers placing "<x>" and "<x>.metadata" at once must not both see the other's name free.
 Mutex& PlacementLock(const std::string& recipient) {
   static Mutex stripes[16];
   return stripes[std::hash<std::string>{}(recipient) % std::size(stripes)];
 }
-
-}  // namespace
 
 Result<FileFacts> StatAt(int dir, const std::string& name) {
   struct stat st;
@@ -241,13 +239,19 @@ std::string ReceiptName(const std::string& name, const std::string& uuid, bool d
 
 Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_dir,
                               const std::string& uuid, const std::string& recipient,
-                              const std::string& name) {
+                              const std::string& name, const std::function<void()>& placed) {
   auto spooled = StatAt(spool_dir, uuid);
   if (!spooled.ok()) return spooled.status();
   std::string alternative = CollisionName(name, uuid);
   for (const std::string& candidate : {name, alternative}) {  // placed before a crash?
     auto there = StatAt(in_dir, candidate);
-    if (there.ok() && there->inode == spooled->inode) return candidate;
+    if (there.ok() && there->inode == spooled->inode) {
+      if (placed) {
+        MutexLock lock(&PlacementLock(recipient));
+        placed();
+      }
+      return candidate;
+    }
   }
   std::string staged = uuid + "." + recipient;
   Status s = env->LinkAt(spool_dir, uuid, staging_dir, staged);
@@ -260,6 +264,7 @@ Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_d
     s = env->RenameAt(staging_dir, staged, in_dir, target, /*no_replace=*/true);
   }
   if (!s.ok()) return s;
+  if (placed) placed();
   return target;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/env.h"
+#include "core/mutex.h"
 #include "core/sha256.h"
 #include "core/status.h"
 
@@ -97,9 +98,16 @@ std::string ReceiptName(const std::string& name, const std::string& uuid, bool d
 // one at a time (thread-safe).
 // Idempotent: if the spool file's inode is already in `in_dir` under either name, returns that
 // name. Returns the name used. The caller fsyncs `in_dir` before anything refers to the name.
+// `placed`, when given, runs under PlacementLock(recipient) once the data is in `in_dir` (the
+// quota check's promise is kept from then on by the file itself).
 Result<std::string> PlaceData(Env* env, int spool_dir, int staging_dir, int in_dir,
                               const std::string& uuid, const std::string& recipient,
-                              const std::string& name);
+                              const std::string& name, const std::function<void()>& placed = {});
+
+// Held while a name is chosen and renamed into `recipient`'s /IN, and while the quota check
+// counts what that /IN holds, so that each sees the other's work whole. One of 16 stripes:
+// placements for different recipients seldom wait for each other.
+Mutex& PlacementLock(const std::string& recipient);
 
 // Writes `data` to dir/name (created or truncated, with `mode`) and returns the open file, not
 // yet synced: the caller fsyncs it (with others, Env::FsyncAll) before renaming it into place.

@@ -257,6 +257,7 @@ void DeliveryPipeline::Impl::WakeWaiting() {
 
 void DeliveryPipeline::Impl::Finish(const JobPtr& job) {
   Unclaim(*job);
+  job->quota_holds.clear();  // a rejected transfer's promises, given back now
   {
     MutexLock lock(&mu_);
     active_.erase(job->t.uuid);

@@ -22,6 +22,7 @@
 #include "core/metrics.h"
 #include "core/mutex.h"
 #include "delivery/pipeline.h"
+#include "delivery/quota_ledger.h"
 #include "metadata/trigger.h"
 #include "routing/resolver.h"
 
@@ -48,6 +49,9 @@ struct Job {
   // Storage::generation() when the job last took over what it left in spool and staging
   // (TakeOverLeftovers): while it is unchanged, a step looks nowhere else.
   uint64_t storage_seen = 0;
+  // Room promised by the quota check in recipients' /IN, one per recipient with a quota, kept
+  // until the data is placed there or the job ends (CheckQuota).
+  std::vector<QuotaLedger::Hold> quota_holds;
 };
 using JobPtr = std::shared_ptr<Job>;
 
@@ -208,9 +212,11 @@ struct DeliveryPipeline::Impl {
   // that hold the inode `spooled`: its own copy, placed before a crash.
   static std::vector<std::string> OwnCopies(int in, const TransferRecord& t, uint64_t spooled);
   // `spooled`: the inode of the transfer's data when it is in the spool (its own copies in the
-  // recipient's /IN are not counted).
+  // recipient's /IN are not counted). When it passes, the room is promised to `job`.
   std::optional<Rejection> CheckQuota(const Config& cfg, const std::string& recipient,
-                                      uint64_t size, std::optional<uint64_t> spooled);
+                                      uint64_t size, std::optional<uint64_t> spooled, Job* job);
+  // Gives back the room promised to `job` in `recipient`'s /IN: its data is there now.
+  static void KeepPromise(Job* job, const std::string& recipient);
   std::string MetadataFor(const Job& job, const DeliveryRecord& d, const std::string& placed);
 
   Env* const env;
@@ -223,6 +229,7 @@ struct DeliveryPipeline::Impl {
   std::atomic<int64_t> started{0};
   std::atomic<int64_t> finished{0};
   std::atomic<uint64_t> storage_woken{0};  // Storage::generation() when WakeWaiting last ran
+  const std::shared_ptr<QuotaLedger> quotas = std::make_shared<QuotaLedger>();
 
   mutable Mutex mu_;
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);

@@ -52,10 +52,14 @@ std::vector<std::string> DeliveryPipeline::Impl::OwnCopies(int in, const Transfe
 // QUOTA_EXCEEDED when placing `size` more bytes would pass the recipient's quota or quota_files.
 // A copy of this transfer's data already in its /IN (the daemon stopped after placing it and
 // before the commit recording `spooled`: StageThenCommit) is this transfer's, not room taken.
+// Room promised to other transfers not yet placed counts as taken: what /IN holds and what is
+// promised are read under the placement lock, which a placement holds from its rename until its
+// promise is given back, so that nothing is counted twice or not at all.
 std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
                                                             const std::string& recipient,
                                                             uint64_t size,
-                                                            std::optional<uint64_t> spooled) {
+                                                            std::optional<uint64_t> spooled,
+                                                            Job* job) {
   const Account* account = cfg.FindAccount(recipient);
   if (account == nullptr || (!account->quota && !account->quota_files)) return std::nullopt;
   auto in = storage->InOf(recipient);
@@ -65,20 +69,35 @@ std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
     if (!found.ok()) return found.status();
     return found->has_value();
   };
+  MutexLock lock(&PlacementLock(recipient));
   auto usage = UsageOf(*in, delivered, spooled);
   if (!usage.ok()) return std::nullopt;
-  if (account->quota_files && usage->files + 1 > *account->quota_files) {
-    return Rejection{ErrorCode::kQuotaExceeded,
-                     recipient + "'s IN holds " + std::to_string(usage->files) +
-                         " files; its quota_files is " + std::to_string(*account->quota_files)};
+  QuotaUse promised = quotas->Promised(recipient);
+  uint64_t files = usage->files + promised.files;
+  uint64_t bytes = usage->bytes + promised.bytes;
+  auto pending = [&promised] {
+    if (promised.files == 0) return std::string();
+    return " (" + std::to_string(promised.files) + " of them " +
+           (promised.files == 1 ? "a transfer" : "transfers") + " being placed)";
+  };
+  if (account->quota_files && files + 1 > *account->quota_files) {
+    return Rejection{ErrorCode::kQuotaExceeded, recipient + "'s IN holds " + std::to_string(files) +
+                                                    " files" + pending() + "; its quota_files is " +
+                                                    std::to_string(*account->quota_files)};
   }
-  if (account->quota && usage->bytes + size > *account->quota) {
-    return Rejection{ErrorCode::kQuotaExceeded,
-                     recipient + "'s IN holds " + FormatSize(usage->bytes) + "; " +
-                         std::to_string(size) + " more bytes would pass its quota of " +
-                         FormatSize(*account->quota)};
+  if (account->quota && bytes + size > *account->quota) {
+    return Rejection{ErrorCode::kQuotaExceeded, recipient + "'s IN holds " + FormatSize(bytes) +
+                                                    pending() + "; " + std::to_string(size) +
+                                                    " more bytes would pass its quota of " +
+                                                    FormatSize(*account->quota)};
   }
+  job->quota_holds.push_back(quotas->Promise(recipient, size));
   return std::nullopt;
+}
+
+void DeliveryPipeline::Impl::KeepPromise(Job* job, const std::string& recipient) {
+  std::erase_if(job->quota_holds,
+                [&recipient](const QuotaLedger::Hold& h) { return h.recipient() == recipient; });
 }
 
 void DeliveryPipeline::Impl::Run(JobPtr job) {
@@ -286,8 +305,11 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
                    "SizeInBytes is " + std::to_string(trigger.size_in_bytes) +
                        " but the data file has " + std::to_string(data->size) + " bytes"});
   }
+  job->quota_holds.clear();  // examined again: promised anew
   for (const auto& recipient : verdict.route.recipients) {
-    if (std::optional<Rejection> full = CheckQuota(cfg, recipient, data->size, spooled)) {
+    if (std::optional<Rejection> full =
+            CheckQuota(cfg, recipient, data->size, spooled, job.get())) {
+      job->quota_holds.clear();
       return refuse(*full);
     }
   }
@@ -542,8 +564,8 @@ Result<DeliveryPipeline::Impl::Staged> DeliveryPipeline::Impl::Stage(const JobPt
       staged.fetched.push_back(&d);
       continue;
     }
-    auto placed =
-        PlaceData(env, storage->spool(), storage->staging(), *in, t.uuid, d.recipient, t.name);
+    auto placed = PlaceData(env, storage->spool(), storage->staging(), *in, t.uuid, d.recipient,
+                            t.name, [&] { KeepPromise(job.get(), d.recipient); });
     if (!placed.ok()) return placed.status();
     std::string temp = t.uuid + "." + d.recipient + ".metadata";
     auto fd = WriteTempFile(env, storage->staging(), temp, MetadataFor(*job, d, *placed), 0440);
