@@ -190,6 +190,9 @@ void Daemon::Impl::Reload() {
         spdlog::warn("event=storage_failed error={}", LogValue(own.message()));
       }
       pipeline->SetConfig(fresh);
+      // The accounts' folders Configure made again, or an account added for a transfer's
+      // recipient: the transfers failing meanwhile need not wait out their back-off.
+      pipeline->RetryWaiting("reload");
       retention->SetConfig(fresh);
       monitor->SetConfig(fresh);
       watcher.Watch(*fresh);

@@ -161,8 +161,10 @@ Batch DeliveryPipeline::Impl::RecordRetried(Job& job, Batch batch) {
   if (job.retries_pending == 0) return batch;
   Batch first;
   first.AddEvent("retried", job.t.uuid, job.t.sender,
-                 "by=backoff attempts=" + std::to_string(job.retries_pending));
+                 "by=" + (job.woken_by.empty() ? std::string("backoff") : job.woken_by) +
+                     " attempts=" + std::to_string(job.retries_pending));
   job.retries_pending = 0;
+  job.woken_by.clear();
   first.Append(std::move(batch));
   return first;
 }
@@ -242,17 +244,21 @@ void DeliveryPipeline::Impl::WatchStorage() {
 
 // As `fordeler retry` wakes one job (Retry): a job whose `waiting` this thread clears is its own
 // until scheduled, and its pending timer, finding the token changed, does nothing.
-void DeliveryPipeline::Impl::WakeWaiting() {
+int DeliveryPipeline::Impl::WakeWaiting(const std::string& by) {
   std::vector<JobPtr> jobs;
   {
     MutexLock lock(&mu_);
     for (const auto& [uuid, job] : active_) jobs.push_back(job);
   }
+  int woken = 0;
   for (JobPtr& job : jobs) {
     if (!job->waiting.exchange(false)) continue;
     ++job->token;
+    if (!by.empty() && job->retries_pending > 0) job->woken_by = by;  // it was failing
+    ++woken;
     Schedule(std::move(job));
   }
+  return woken;
 }
 
 void DeliveryPipeline::Impl::Finish(const JobPtr& job) {
@@ -361,6 +367,12 @@ void DeliveryPipeline::Stop() {
 }
 
 void DeliveryPipeline::Rescan() { impl_->Rescan(); }
+
+void DeliveryPipeline::RetryWaiting(const std::string& by) {
+  if (int woken = impl_->WakeWaiting(by); woken > 0) {
+    spdlog::info("event=woken by={} transfers={}", by, woken);
+  }
+}
 
 Status DeliveryPipeline::FollowStorage(bool make_missing) {
   return impl_->FollowStorage(make_missing);

@@ -68,6 +68,11 @@ class DeliveryPipeline : public FileEventListener {
   // and after a step failed. Returns why one of them cannot be used, naming it.
   Status FollowStorage(bool make_missing);
 
+  // Runs every transfer waiting out a back-off (or polling for its data) now, rather than when
+  // its timer fires: after a reload, which may have made the folder it failed on. Their `retried`
+  // events say `by=<by>`; logs `event=woken` with the count.
+  void RetryWaiting(const std::string& by);
+
   // A file appeared in (or vanished from) an account's folder by other means (inotify).
   void OnFolderChange(const std::string& account, Folder folder, const std::string& name,
                       bool removed);

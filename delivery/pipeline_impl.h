@@ -36,8 +36,9 @@ struct Job {
   std::optional<std::pair<std::string, std::string>> claim;  // (account, trigger name) held
   int failures = 0;  // failures of fordeler's own since the job started (back-off, metrics)
   // Failures since the last commit of the job's steps: the next commit records that the step was
-  // retried and went through (an event `retried`).
+  // retried and went through (an event `retried`), by the back-off or by `woken_by`.
   int retries_pending = 0;
+  std::string woken_by;  // "reload" when a reload woke the job out of its back-off
   // False until a commit has recorded the transfer: a trigger is taken from /OUT first, under a
   // spool name that says whose it is (SpooledTriggerName), and the first commit of its steps
   // records it with its `received` event (RecordReceived).
@@ -125,8 +126,9 @@ struct DeliveryPipeline::Impl {
   Status FollowStorage(bool make_missing);
   // FollowStorage() once a second, until Stop().
   void WatchStorage();
-  // Runs now every job waiting for a timer (a back-off, a data poll).
-  void WakeWaiting() EXCLUDES(mu_);
+  // Runs now every job waiting for a timer (a back-off, a data poll); returns how many. `by`, when
+  // given, is what the woken jobs' `retried` events name instead of the back-off.
+  int WakeWaiting(const std::string& by = "") EXCLUDES(mu_);
   JobPtr NewJob() const;
 
   // transfer_steps.cc: one step of the state machine per call, chosen by job->t.step.

@@ -3,7 +3,8 @@
 * a recipient's IN removed, renamed away and recreated, or replaced by a symlink while transfers
   are in flight: fordeler never writes into the old folder (where nobody would find the file) nor
   through the symlink; the operator sees 5001 naming the folder; once the folder is back (made by
-  hand, or by a reload), the transfer completes and the recipient's next session sees it;
+  hand, or by a reload), the transfer completes and the recipient's next session sees it; a
+  reload runs the transfers waiting out their back-off at once;
 * a reload that removes the sender of a transfer already accepted: it is delivered as routed when
   accepted (and not left polling for ever, invisibly, for a file nobody can hold open);
 * a reload that removes a recipient of a transfer still waiting to be placed: the transfer is
@@ -426,3 +427,30 @@ def test_reload_adding_an_account_on_another_filesystem_is_refused(daemons, moun
     name, data = fresh("after-refused-reload"), os.urandom(10_000)
     send(d, keyset, name, data)
     assert "Receipt" in wait_receipt(d, KMD, name)
+
+
+def test_a_reload_runs_the_transfers_waiting_out_their_back_off(daemons, keyset):
+    """A transfer failing on a missing IN backs off (up to a minute between attempts). A reload
+    makes IN again and runs the waiting transfer at once, rather than when its back-off ends: the
+    reload logs `event=woken by=reload`, and the step that goes through records `retried` with
+    `by=reload` (`fordeler show`)."""
+    d = make(daemons, keyset)
+    flis_in = d.in_dir(FLIS)
+    shutil.rmtree(flis_in)
+    name, data = fresh("reload-wakes"), os.urandom(10_000)
+    send(d, keyset, name, data)
+    uuid = operator_sees_failure(d, name, "accounts/flis/IN")
+    # Reload while the transfer waits out a back-off of 6.4 s or more, so that the reload, not
+    # its timer, runs it.
+    d.wait_log(rf"event=failed transfer={uuid} .*retry_in_ms=(6400|12800|25600|51200|60000)",
+               timeout=60)
+    mark = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded", since=mark)
+    d.wait_log(r"event=woken by=reload transfers=1", since=mark)
+    assert "Receipt" in wait_receipt(d, KMD, name, timeout=30)
+    assert (flis_in / name).read_bytes() == data
+    shown = cli_json(d, "show", uuid)
+    retried = [e for e in shown["events"] if e["kind"] == "retried"]
+    assert len(retried) == 1 and "by=reload" in retried[0]["detail"], shown["events"]
+    audit_verify(d)
