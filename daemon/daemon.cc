@@ -8,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <thread>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -250,7 +251,10 @@ Status Daemon::Impl::StartDelivery() {
     retention = std::make_unique<RetentionSweeper>(Env::Default(), storage.get(), audit.get(),
                                                    monitor.get());
     retention->SetConfig(config);
-    retention->Start(std::chrono::hours(1), [this] { pipeline->Rescan(); });
+    // pipeline->Start() rescanned already: the rescan follows the later, hourly sweeps only.
+    retention->Start(std::chrono::hours(1), [this, first = true]() mutable {
+      if (!std::exchange(first, false)) pipeline->Rescan();
+    });
   }
   if (s.ok()) {
     control_server = std::make_unique<ControlServer>(pipeline.get(), audit.get());
