@@ -1,7 +1,13 @@
 #include "cli/check_config.h"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -63,11 +69,67 @@ std::string HostKeyProblemForAnyUser(const std::string& path) {
   return problem.empty() ? HostKeyModeProblem(path) : problem;
 }
 
+// One folder fordelerd uses beneath the storage root, as it is now: what would make fordelerd
+// refuse to start (or a reload be refused), or "" when nothing. A missing folder is fine (it is
+// made at start).
+std::string FolderProblem(const struct stat& root, const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    return errno == ENOENT ? "" : path + ": " + std::strerror(errno);
+  }
+  if (S_ISLNK(st.st_mode)) return path + " is a symlink: fordelerd follows none";
+  if (!S_ISDIR(st.st_mode)) return path + " is not a folder";
+  if (st.st_dev == root.st_dev) return "";
+  auto device = [](dev_t dev) {
+    return std::to_string(major(dev)) + ":" + std::to_string(minor(dev));
+  };
+  return path + " is on another filesystem (device " + device(st.st_dev) +
+         ") than the storage root (device " + device(root.st_dev) +
+         "): fordeler moves and links files between them, so fordelerd would not start";
+}
+
+// The storage as it is now, checked as fordelerd checks it at start and at a reload
+// (docs/operations.md, "Storage layout"): its own folders and the accounts' folders that exist
+// must be folders on the storage root's file system. With no root yet nothing is checked; without
+// access to it (check-config run as another user), a warning says so.
+void CheckStorageLayout(const Config& c, LoadResult* r) {
+  const std::string& root = c.storage.root;
+  const SourceLocation file{c.path, 0};
+  struct stat root_st;
+  if (stat(root.c_str(), &root_st) != 0) {
+    if (errno == ENOENT) return;  // made at start, with everything in it
+    r->warnings.push_back(
+        {file, "storage root " + root + " not checked: " + std::string(std::strerror(errno))});
+    return;
+  }
+  if (!S_ISDIR(root_st.st_mode)) {
+    r->errors.push_back({file, "storage root " + root + " is not a folder"});
+    return;
+  }
+  for (const char* own : {"spool", "staging", "quarantine", "accounts"}) {
+    std::string problem = FolderProblem(root_st, root + "/" + own);
+    if (!problem.empty()) r->errors.push_back({file, problem});
+  }
+  for (const Account& a : c.accounts) {
+    const std::string jail = root + "/accounts/" + a.id;
+    for (const std::string& path : {jail, jail + "/IN", jail + "/OUT"}) {
+      std::string problem = FolderProblem(root_st, path);
+      if (problem.empty()) continue;
+      r->errors.push_back({a.where, "account " + a.id + ": " + problem});
+      break;  // the folders beneath one that is wrong are not looked at
+    }
+  }
+}
+
 }  // namespace
 
 int RunCheckConfig(const std::string& config_path, bool json, std::ostream& out,
                    std::ostream& err) {
   LoadResult r = LoadConfig(config_path, LoadOptions{&HostKeyProblemForAnyUser});
+  if (r.config) {
+    CheckStorageLayout(*r.config, &r);
+    if (!r.errors.empty()) r.config.reset();  // reported as a configuration that will not start
+  }
   if (json) {
     out << DumpJson(ToJson(r.config ? r.config->path : AbsolutePath(config_path), r), 2) << "\n";
     return r.config ? kExitOk : kExitUsage;

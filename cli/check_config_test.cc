@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -88,6 +89,37 @@ TEST(CheckConfig, AHostKeyTheServerCannotUseIsAnErrorAtItsLine) {
   EXPECT_EQ(err.str(), path + ":2: [server] host_keys: " + dir / "host_ed25519.pub" +
                            " is a public key; host_keys names the private key (the file without "
                            ".pub)\nfordeler: 1 configuration error\n");
+}
+
+// The storage as fordelerd would find it: a folder it uses that is a file or a symlink (or on
+// another file system: tests/e2e/test_operator_faults.py, with a mount) is an error at the
+// account's line, or the main file's for fordelerd's own folders; fordelerd would not start.
+TEST(CheckConfig, StorageFoldersFordelerdWouldRefuseAreErrors) {
+  TempDir dir;
+  GenerateKey(dir, "host_ed25519", "ed25519");
+  const std::string root = dir / "state";
+  std::filesystem::create_directories(root + "/accounts/a/IN");
+  std::filesystem::create_directories(root + "/accounts/b");
+  std::filesystem::create_directories(root + "/elsewhere");
+  std::filesystem::create_symlink(root + "/elsewhere", root + "/accounts/b/IN");
+  dir.Write("state/spool", "not a folder");
+  std::string path = dir.Write("fordeler.toml", "[storage]\nroot = \"" + root + "\"\n[server]\n" +
+                                                    std::string(kHostKey) +
+                                                    "[[account]]\nid = \"a\"\n"
+                                                    "[[account]]\nid = \"b\"\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitUsage);
+  EXPECT_EQ(out.str(), "");
+  EXPECT_EQ(err.str(), path + ": " + root + "/spool is not a folder\n" + path +
+                           ":7: account b: " + root +
+                           "/accounts/b/IN is a symlink: fordelerd follows none\n"
+                           "fordeler: 2 configuration errors\n");
+  // Folders not made yet are fine: fordelerd makes them.
+  std::filesystem::remove(root + "/spool");
+  std::filesystem::remove(root + "/accounts/b/IN");
+  std::ostringstream out2, err2;
+  EXPECT_EQ(RunCheckConfig(path, false, out2, err2), kExitOk);
+  EXPECT_EQ(err2.str(), "");
 }
 
 }  // namespace

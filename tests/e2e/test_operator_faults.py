@@ -37,8 +37,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness import (AccountSpec, cli_json, data_areas_toml, fordelerd_path, trigger_xml,
-                     wait_until)
+from harness import (AccountSpec, cli_json, data_areas_toml, fordeler_path, fordelerd_path,
+                     trigger_xml, wait_until)
 from test_faults import (FLIS, KMD, OEKONOMI, PERSONALE, ROUTES, accounts, audit_verify, fresh,
                          key, make_jails, send, wait_receipt)
 from test_faults import KEY_NAMES  # noqa: F401  (the keyset fixture reads it from this module)
@@ -391,6 +391,11 @@ def test_jails_on_another_filesystem_refuse_the_start(daemons, mounts, keyset,  
     fail every transfer with 5001, and senders would never get a receipt."""
     d = make(daemons, keyset, start=False)
     another_filesystem(mounts, d.state / where)
+    # `fordeler check-config` says so before anyone tries to start it.
+    checked = subprocess.run([fordeler_path(), "--config", str(d.config_path), "check-config"],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 2, checked
+    assert_names_both_filesystems(checked.stderr, f"{d.state}/{where}")
     daemon = subprocess.Popen([fordelerd_path(), "--config", str(d.config_path)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
