@@ -164,6 +164,24 @@ void Daemon::Impl::WaitForSignal() {
   });
 }
 
+namespace {
+
+// `fresh` with the settings that take effect only at restart as the daemon started with them, so
+// that no part of the daemon follows a new value the others do not: with a new storage root, the
+// SFTP server would make jails and take uploads where the pipeline never looks.
+std::shared_ptr<const Config> KeepRestartOnly(const Config& fresh, const Config& started) {
+  auto applied = std::make_shared<Config>(fresh);
+  applied->server.listen = started.server.listen;
+  applied->server.host_keys = started.server.host_keys;
+  applied->server.threads = started.server.threads;
+  applied->delivery.workers = started.delivery.workers;
+  applied->storage.root = started.storage.root;
+  applied->database.path = started.database.path;
+  return applied;
+}
+
+}  // namespace
+
 void Daemon::Impl::Reload() {
   systemd::NotifyReloading();
   auto fresh = Load(false);
@@ -183,6 +201,7 @@ void Daemon::Impl::Reload() {
       spdlog::warn("event=reload_partial restart_needed={} note=\"these change only at restart\"",
                    pending);
     }
+    fresh = KeepRestartOnly(*fresh, *started);
     Status s = registry.Configure(*fresh);
     if (s.ok()) {
       // Like the accounts' folders (registry.Configure): spool, staging or quarantine made again

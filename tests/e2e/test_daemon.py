@@ -268,6 +268,27 @@ def test_sighup_leaves_the_worker_count_to_a_restart(daemons, keyset):
     assert can_login(d, "vendor", keyset.key("ed25519"))
 
 
+def test_sighup_leaves_the_storage_root_to_a_restart(daemons, keyset):
+    """[storage] root changes only at restart, and until then no part of the daemon follows the
+    new value: the SFTP server keeps the jails of the root the pipeline works in (an upload lands
+    where it is routed from), and nothing is made under the new root."""
+    d = daemons.create([vendor(keyset)])
+    elsewhere = d.workdir / "elsewhere"  # made ready for the restart, say
+    elsewhere.mkdir()
+    good = d.config_path.read_text()
+    assert 'root = "state"' in good
+    d.write_config(good.replace('root = "state"', f'root = "{elsewhere}"'))
+    offset = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reload_partial restart_needed=storage\.root", since=offset, timeout=10)
+    d.wait_log(r"event=reloaded", since=offset, timeout=10)
+    with d.sftp("vendor", keyset.key("ed25519")) as s:
+        with s.open("OUT/after-reload.csv", "wb") as f:
+            f.write(b"x")
+    assert (d.state / "accounts" / "vendor" / "OUT" / "after-reload.csv").read_bytes() == b"x"
+    assert os.listdir(elsewhere) == []
+
+
 def test_sighup_removing_account_or_key_ends_its_sessions(daemons, keyset):
     d = daemons.create([vendor(keyset, "ed25519", "ecdsa256"), flis(keyset)])
     fs = d.sftp("flis", keyset.key("flis_ed25519"))
