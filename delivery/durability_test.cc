@@ -265,6 +265,40 @@ TEST_F(DurabilityTest, OtherSendersContinueWhileOneTransferFails) {
   ASSERT_TRUE(WaitFinished(2, std::chrono::seconds(15)));
 }
 
+// While a step keeps failing, the operator sees the error of now: a failure with another cause
+// than the last is recorded again (`failed`, and the transfer's description), one with the same
+// cause is not.
+TEST_F(DurabilityTest, AFailureWithAnotherCauseIsRecordedAgain) {
+  RecordingEnv env(root_);
+  StartPipeline(&env);
+  env.FailRenamesInto("lis/IN");
+  Send("c.csv", "abc", TriggerXml("c.csv", 3, "vendor", {"flis", "lis"}));
+  std::string uuid = WaitForInternalError();
+  ASSERT_FALSE(uuid.empty());
+  auto description = [&] {
+    auto t = audit_->GetTransfer(uuid);
+    return t.ok() && t->has_value() ? (*t)->error_description : std::string();
+  };
+  EXPECT_NE(description().find("lis/IN"), std::string::npos) << description();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // a few more attempts alike
+  // Same step, another cause: flis's data is in (placed before lis failed), its metadata fails.
+  env.FailRenamesInto("flis/IN");
+  for (int i = 0; i < 400 && description().find("flis/IN") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(description().find("flis/IN"), std::string::npos) << description();
+  env.FailRenamesInto("");
+  ASSERT_TRUE(WaitFinished(1, std::chrono::seconds(15)));
+  std::vector<std::string> failed;
+  audit_->EventsOf(uuid, [&](const EventRecord& e) {
+    if (e.kind == "failed") failed.push_back(e.detail);
+    return true;
+  });
+  ASSERT_EQ(failed.size(), 2u) << ::testing::PrintToString(failed);
+  EXPECT_NE(failed[0].find("lis/IN"), std::string::npos) << failed[0];
+  EXPECT_NE(failed[1].find("flis/IN"), std::string::npos) << failed[1];
+}
+
 // A transfer that passed the quota check holds its room until it is placed: another transfer
 // examined meanwhile finds that room taken, so that the two cannot together pass the quota
 // (contract §7, 3002). Here the first waits (its placement failing) while the second comes.

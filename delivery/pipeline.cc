@@ -165,6 +165,7 @@ Batch DeliveryPipeline::Impl::RecordRetried(Job& job, Batch batch) {
                      " attempts=" + std::to_string(job.retries_pending));
   job.retries_pending = 0;
   job.woken_by.clear();
+  job.last_failure.clear();
   first.Append(std::move(batch));
   return first;
 }

@@ -39,7 +39,8 @@ struct Job {
   // Failures since the last commit of the job's steps: the next commit records that the step was
   // retried and went through (an event `retried`), by the back-off or by `woken_by`.
   int retries_pending = 0;
-  std::string woken_by;  // "reload" when a reload woke the job out of its back-off
+  std::string woken_by;      // "reload" when a reload woke the job out of its back-off
+  std::string last_failure;  // the error of the run of failures' latest `failed` event
   // False until a commit has recorded the transfer: a trigger is taken from /OUT first, under a
   // spool name that says whose it is (SpooledTriggerName), and the first commit of its steps
   // records it with its `received` event (RecordReceived).

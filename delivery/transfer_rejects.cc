@@ -35,8 +35,9 @@ void DeliveryPipeline::Impl::Reject(const JobPtr& job, Rejection why) {
 }
 
 // fordeler failed (disk full, folder unwritable, ...): keep the step, say so in the audit log
-// once per run of failures (code 5001 while it lasts, visible to the operator), and try again
-// with back-off. The commit of the step that goes through records `retried` (RecordRetried).
+// once per run of failures, and again whenever its cause changes (code 5001 while it lasts, with
+// the error of now, visible to the operator), and try again with back-off. The commit of the step
+// that goes through records `retried` (RecordRetried).
 void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& failure) {
   TransferRecord& t = job->t;
   Status status = FollowStorage(false);  // the cause when there is one, not the symptom
@@ -48,7 +49,8 @@ void DeliveryPipeline::Impl::Failed(const JobPtr& job, const Status& failure) {
   if (failures == 1 && metrics != nullptr) {  // counted once per transfer
     metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kFailed);
   }
-  if (job->retries_pending++ == 0) {
+  if (job->retries_pending++ == 0 || status.message() != job->last_failure) {
+    job->last_failure = status.message();
     if (t.state != TransferState::kRejected) {  // a rejection keeps its code for the receipt
       t.error_code = static_cast<int>(ErrorCode::kInternalError);
       t.error_description = status.message();
