@@ -1,7 +1,7 @@
 // Internal to delivery/: the pipeline's state, shared by pipeline.cc (ingest, scheduling,
 // recovery), pipeline_records.cc (pickups and session events), transfer_steps.cc (the state
 // machine of one transfer), transfer_examine.cc (its decisions before the take: route, data file,
-// quotas) and transfer_rejects.cc.
+// quotas), transfer_placement.cc (data, metadata and receipt placed) and transfer_rejects.cc.
 #pragma once
 
 #include <atomic>
