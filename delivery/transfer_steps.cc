@@ -1,6 +1,7 @@
 // The delivery state machine of one transfer (docs/architecture.md). Each Step* does the work of
 // one step — idempotently, so that recovery can run it again after a crash anywhere — and ends
 // by committing the record of the next step; the commit's completion schedules that step.
+// The decisions before the take are in transfer_examine.cc, the placement in transfer_placement.cc.
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
