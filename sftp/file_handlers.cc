@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include "core/names.h"
 #include "sftp/session_impl.h"
@@ -147,9 +150,39 @@ Status I::Close(Request& r) {
     handles.Free(h);
     return Status::Ok();
   }
+  // An upload that was written back while it arrived is answered once it is on disk.
+  int copy = -1;
+  if (options.offload && h->writable && h->folder == Folder::kOut && h->written_back > 0 &&
+      !h->write_failed && !h->revoked()) {
+    copy = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
+  }
+  std::string name = h->name;
   Status result;
   CloseFileHandle(h, /*abort=*/false, &result);
-  return result;
+  if (copy < 0) return result;
+  if (!result.ok()) {
+    close(copy);
+    return result;
+  }
+  SyncThenReply(copy, r.id, std::move(name));
+  return Status::Ok();
+}
+
+void I::SyncThenReply(int fd, uint32_t id, std::string name) {
+  auto error = std::make_shared<int>(0);
+  reply_deferred = true;
+  options.offload(
+      [fd, error] {
+        if (fdatasync(fd) != 0) *error = errno;
+        close(fd);
+      },
+      [this, id, error, name = std::move(name)] {
+        if (*error == 0) {
+          ReplyStatus(id, kFxOk, "Success");
+        } else {
+          ReplyError(id, Status::FromErrno(*error, name));
+        }
+      });
 }
 
 Status I::Read(Request& r) {

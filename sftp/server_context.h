@@ -4,6 +4,7 @@
 
 #include <libssh/server.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -61,11 +62,17 @@ class ServerContext {
 
   BanTable& bans() { return bans_; }
 
+  // Where sessions sync what they must not wait for on their own thread (an upload's fdatasync
+  // before its CLOSE is answered): the server's sync threads, while it runs.
+  boost::asio::io_context* syncs() const { return syncs_; }
+  void set_syncs(boost::asio::io_context* syncs) { syncs_ = syncs; }
+
  private:
   Env* const env_;
   AccountRegistry* const registry_;
   FileEventListener* const listener_;
   ssh_bind bind_ = nullptr;
+  boost::asio::io_context* syncs_ = nullptr;
   mutable Mutex mu_;
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);
   std::map<SshSession*, std::shared_ptr<SshSession>> sessions_ GUARDED_BY(mu_);

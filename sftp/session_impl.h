@@ -119,6 +119,9 @@ struct SftpSession::Impl {
   Status Fsetstat(Request& r);
   Status Fsync(Request& r);
   Status ApplyAttrs(Handle* h, const FileAttrs& a);
+  // Answers request `id` once `fd` (a copy of a closed upload's descriptor, closed here) is
+  // synced, through options.offload.
+  void SyncThenReply(int fd, uint32_t id, std::string name);
   void PublishDownloaded(Handle* h);
 
   // path_handlers.cc
@@ -149,8 +152,9 @@ struct SftpSession::Impl {
   HandleTable handles;
   bool initialized = false;
   bool handle_limit_reported = false;
-  Request req;          // reused for every request
-  std::string scratch;  // long names
+  bool reply_deferred = false;  // the handler will answer later (SyncThenReply)
+  Request req;                  // reused for every request
+  std::string scratch;          // long names
 };
 
 }  // namespace fordeler

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "sftp/session_impl.h"
 
@@ -199,9 +200,10 @@ Status SftpSession::Impl::HandlePacket(const uint8_t* body, size_t len) {
   if (s.ok()) s = CheckPolicy(&req);
   size_t before = out->size();
   if (s.ok()) s = (this->*(row->handler))(req);
+  const bool deferred = std::exchange(reply_deferred, false);
   if (!s.ok()) {
     ReplyError(req.id, s);
-  } else if (out->size() == before) {
+  } else if (out->size() == before && !deferred) {
     ReplyStatus(req.id, kFxOk, "Success");
   }
   return Status::Ok();

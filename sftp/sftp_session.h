@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,12 @@ struct SftpSessionOptions {
   size_t max_handles = 1024;  // open files and folders; beyond, OPEN and OPENDIR fail
   uint64_t max_file_size = 10ULL << 30;
   std::optional<uint64_t> out_quota;  // bytes /OUT may hold; beyond, writes fail
+  // Runs `work` on another thread, then `done` on the session's own (the transport drops `done`
+  // when the session has ended meanwhile). When set, the CLOSE of an upload large enough to have
+  // been written back while it arrived (1 MiB or more) is answered once the file is on disk
+  // (fdatasync): a client sends its trigger after that answer, so the routing's syncs find the
+  // data durable and need not wait for the upload's tail. Unset (tests, fuzzing): answered at once.
+  std::function<void(std::function<void()> work, std::function<void()> done)> offload;
 };
 
 class SftpSession {

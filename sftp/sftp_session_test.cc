@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sftp/session_test_client.h"
 
@@ -259,6 +262,42 @@ TEST_F(SessionTest, AppendingCannotGrowAFilePastTheLimits) {
   EXPECT_EQ(w.code, kFxFailure);
   EXPECT_TRUE(w.message.starts_with("quota exceeded")) << w.message;
   c.Close(a.handle);
+}
+
+// With an offload (the SSH transport's sync threads), the CLOSE of an upload written back while
+// it arrived (1 MiB or more) is answered only once its sync (`work`) has run and `done` is called
+// back on the session; it is announced at its close as any upload. A small upload's CLOSE is
+// answered at once, and so are the requests that follow a deferred one.
+TEST_F(SessionTest, ALargeUploadsCloseIsAnsweredOnceItIsOnDisk) {
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> queued;
+  SftpSessionOptions o = Client::Options("acme", 64);
+  o.max_file_size = 8 << 20;
+  o.offload = [&queued](std::function<void()> work, std::function<void()> done) {
+    queued.emplace_back(std::move(work), std::move(done));
+  };
+  Client c(&registry_, &events_, o);
+  c.Init();
+  EXPECT_EQ(c.Put("OUT/small", "abc"), kFxOk);
+  EXPECT_TRUE(queued.empty());
+  Reply h = c.Create("OUT/large");
+  const std::string chunk(200'000, 'x');
+  for (uint64_t i = 0; i < 6; ++i) {
+    ASSERT_EQ(c.Write(h.handle, i * chunk.size(), chunk).code, kFxOk);
+  }
+  const uint32_t close_id = c.id();
+  ASSERT_TRUE(c.Feed(PacketBuilder(kFxpClose).U32(close_id).String(h.handle).Finish()).ok());
+  EXPECT_TRUE(c.session().output().empty()) << "answered before the sync";
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(events_.uploads().back().name, "large");
+  EXPECT_EQ(events_.uploads().back().how, UploadClosed::How::kClosed);
+  EXPECT_EQ(c.PathOp(kFxpStat, "OUT/large").type, kFxpAttrs);  // answered meanwhile
+  queued[0].first();                                           // on a sync thread in the server
+  queued[0].second();                                          // back on the session's thread
+  Reply closed = c.Next();
+  EXPECT_EQ(closed.type, kFxpStatus);
+  EXPECT_EQ(closed.id, close_id);
+  EXPECT_EQ(closed.code, kFxOk);
+  EXPECT_EQ(std::filesystem::file_size(Out() + "large"), 1'200'000u);
 }
 
 TEST_F(SessionTest, OutQuotaRefusesWritesAndTheUploadIsNotAnnounced) {

@@ -29,6 +29,8 @@ namespace {
 
 using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
 
+constexpr int kSyncThreads = 2;
+
 Result<tcp::endpoint> ParseListen(const std::string& text) {
   std::string host, port;
   if (!text.empty() && text.front() == '[') {
@@ -100,6 +102,9 @@ struct SshServer::Impl {
   ssh_bind bind = nullptr;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<WorkGuard> guards;
+  // Large uploads' syncs before their CLOSE is answered (SftpSessionOptions::offload), off the
+  // io threads: two threads, running while Run() does.
+  asio::io_context syncs;
   std::vector<std::unique_ptr<Listener>> listeners;
   std::vector<std::string> bound;
   size_t next_context = 0;
@@ -233,6 +238,15 @@ Status SshServer::Start(std::shared_ptr<const Config> config) {
 std::vector<std::string> SshServer::ListeningAddresses() const { return impl_->bound; }
 
 void SshServer::Run() {
+  auto sync_guard = asio::make_work_guard(impl_->syncs);
+  std::vector<std::thread> syncs;
+  for (int i = 0; i < kSyncThreads; ++i) {
+    syncs.emplace_back([this] {
+      NameThisThread("sftp-sync");
+      impl_->syncs.run();
+    });
+  }
+  impl_->context.set_syncs(&impl_->syncs);
   std::vector<std::thread> threads;
   for (size_t i = 1; i < impl_->contexts.size(); ++i) {
     threads.emplace_back([this, i] {
@@ -242,6 +256,10 @@ void SshServer::Run() {
   }
   impl_->contexts.front()->run();
   for (auto& t : threads) t.join();
+  // The sessions are gone; a sync still running posts its answer to an io_context that no longer
+  // runs it, which is why the io_contexts outlive these threads.
+  sync_guard.reset();
+  for (auto& t : syncs) t.join();
 }
 
 void SshServer::Stop() {

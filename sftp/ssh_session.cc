@@ -380,6 +380,25 @@ int SshSession::ChannelData(Channel* ch, const uint8_t* data, uint32_t len) {
   return static_cast<int>(*consumed);
 }
 
+std::function<void(std::function<void()>, std::function<void()>)> SshSession::Offloader(
+    Channel* ch) {
+  boost::asio::io_context* syncs = server_->syncs();
+  if (syncs == nullptr) return {};  // not serving (tests): answered at once
+  return [weak = weak_from_this(), ch, syncs, executor = socket_.get_executor()](
+             std::function<void()> work, std::function<void()> done) {
+    asio::post(*syncs, [weak, ch, executor, work = std::move(work), done = std::move(done)] {
+      work();
+      asio::post(executor, [weak, ch, done] {
+        std::shared_ptr<SshSession> self = weak.lock();
+        // The channel lives as long as its session; its SFTP session only until it closes.
+        if (self == nullptr || self->closed_ || ch->closed || ch->sftp == nullptr) return;
+        done();
+        self->Pump();  // sends the answer
+      });
+    });
+  };
+}
+
 void SshSession::ArmIdleTimer(std::chrono::steady_clock::duration after) {
   idle_armed_ = true;
   idle_timer_.expires_after(after);

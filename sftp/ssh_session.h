@@ -21,6 +21,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -95,6 +96,9 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   const AuthorizedKey* FindKey(const Config& config, const std::string& user,
                                const std::string& fingerprint) const;
   int ChannelData(Channel* ch, const uint8_t* data, uint32_t len);
+  // SftpSessionOptions::offload for channel `ch`: work on the server's sync threads, `done` back
+  // on this session's executor while the session and the channel's SFTP session still live.
+  std::function<void(std::function<void()>, std::function<void()>)> Offloader(Channel* ch);
 
   void ContinueKeyExchange();
   void Pump();

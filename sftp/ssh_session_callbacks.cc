@@ -153,6 +153,7 @@ int SshSession::OnSubsystem(ssh_session, ssh_channel, const char* name, void* ch
   if (const Account* account = config->FindAccount(s->account_)) {
     options.out_quota = account->out_quota;
   }
+  options.offload = s->Offloader(ch);
   ch->sftp = std::make_unique<SftpSession>(std::move(options), s->server_->registry(),
                                            s->server_->listener());
   return 0;
