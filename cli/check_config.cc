@@ -1,7 +1,8 @@
 #include "cli/check_config.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -13,6 +14,7 @@
 
 #include "cli/cli_support.h"
 #include "config/config.h"
+#include "core/env.h"
 #include "sftp/host_key_check.h"
 #include "sftp/host_keys.h"
 
@@ -72,20 +74,18 @@ std::string HostKeyProblemForAnyUser(const std::string& path) {
 // One folder fordelerd uses beneath the storage root, as it is now: what would make fordelerd
 // refuse to start (or a reload be refused), or "" when nothing. A missing folder is fine (it is
 // made at start).
-std::string FolderProblem(const struct stat& root, const std::string& path) {
+std::string FolderProblem(int root_fd, const std::string& root, const std::string& path) {
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) {
     return errno == ENOENT ? "" : path + ": " + std::strerror(errno);
   }
   if (S_ISLNK(st.st_mode)) return path + " is a symlink: fordelerd follows none";
   if (!S_ISDIR(st.st_mode)) return path + " is not a folder";
-  if (st.st_dev == root.st_dev) return "";
-  auto device = [](dev_t dev) {
-    return std::to_string(major(dev)) + ":" + std::to_string(minor(dev));
-  };
-  return path + " is on another filesystem (device " + device(st.st_dev) +
-         ") than the storage root (device " + device(root.st_dev) +
-         "): fordeler moves and links files between them, so fordelerd would not start";
+  int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return path + ": " + std::strerror(errno);
+  Status same = CheckSameFilesystem(root_fd, root, fd, path);  // as fordelerd checks it
+  close(fd);
+  return same.ok() ? "" : same.message() + ", so fordelerd would not start";
 }
 
 // The storage as it is now, checked as fordelerd checks it at start and at a reload
@@ -102,23 +102,25 @@ void CheckStorageLayout(const Config& c, LoadResult* r) {
         {file, "storage root " + root + " not checked: " + std::string(std::strerror(errno))});
     return;
   }
-  if (!S_ISDIR(root_st.st_mode)) {
+  int root_fd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) {
     r->errors.push_back({file, "storage root " + root + " is not a folder"});
     return;
   }
   for (const char* own : {"spool", "staging", "quarantine", "accounts"}) {
-    std::string problem = FolderProblem(root_st, root + "/" + own);
+    std::string problem = FolderProblem(root_fd, root, root + "/" + own);
     if (!problem.empty()) r->errors.push_back({file, problem});
   }
   for (const Account& a : c.accounts) {
     const std::string jail = root + "/accounts/" + a.id;
     for (const std::string& path : {jail, jail + "/IN", jail + "/OUT"}) {
-      std::string problem = FolderProblem(root_st, path);
+      std::string problem = FolderProblem(root_fd, root, path);
       if (problem.empty()) continue;
       r->errors.push_back({a.where, "account " + a.id + ": " + problem});
       break;  // the folders beneath one that is wrong are not looked at
     }
   }
+  close(root_fd);
 }
 
 }  // namespace

@@ -782,6 +782,22 @@ def test_data_file_held_open_past_trigger_grace_is_1004(d, keyset):
     check_out_empty(d, KMD)
 
 
+def flis_picked_up_lisx_not(d, uuid: str, timeout: float) -> dict:
+    """Waits until `fordeler show` has flis's delivery of `uuid` picked up, checks that lisx's is
+    still delivered, and returns the document."""
+
+    def flis_state() -> str:
+        return {x["recipient"]: x for x in cli_json(d, "show", uuid)["deliveries"]}[FLIS]["state"]
+
+    wait_until(lambda: flis_state() == "picked_up", timeout,
+               "flis's delivery to be picked_up in `fordeler show`", interval=0.2)
+    doc = cli_json(d, "show", uuid)
+    dl = {x["recipient"]: x for x in doc["deliveries"]}
+    assert dl[FLIS]["picked_up_at"], dl[FLIS]
+    assert dl[LISX]["state"] == "delivered" and not dl[LISX]["picked_up_at"], dl[LISX]
+    return doc
+
+
 @pytest.mark.parametrize("how", ["remove", "move_away"])
 def test_pickup_by_removal_on_disk_is_recorded(d, keyset, how):
     """Contract §5 and operations.md: a delivered file removed from the recipient's IN by other
@@ -798,16 +814,7 @@ def test_pickup_by_removal_on_disk_is_recorded(d, keyset, how):
     else:
         os.rename(d.in_dir(FLIS) / name, d.workdir / name)
 
-    def flis_delivery() -> dict:
-        doc = cli_json(d, "show", uuid)
-        return {x["recipient"]: x for x in doc["deliveries"]}[FLIS]
-
-    wait_until(lambda: flis_delivery()["state"] == "picked_up", 15,
-               "flis's delivery to be picked_up in `fordeler show`", interval=0.2)
-    doc = cli_json(d, "show", uuid)
-    dl = {x["recipient"]: x for x in doc["deliveries"]}
-    assert dl[FLIS]["picked_up_at"], dl[FLIS]
-    assert dl[LISX]["state"] == "delivered" and not dl[LISX]["picked_up_at"], dl[LISX]
+    doc = flis_picked_up_lisx_not(d, uuid, 15)
     picked = [e for e in doc["events"] if e["kind"] == "picked_up"]
     assert len(picked) == 1, doc["events"]
     row = deliveries(d, uuid)[FLIS]
@@ -837,15 +844,7 @@ def test_pickup_while_stopped_is_recorded_at_start(daemons, keyset):
     d2.wait_log(rf'event=picked_up transfer={uuid} recipient={FLIS} name="{re.escape(name)}" '
                 r'note="found by a rescan"', since=offset)
 
-    def flis_state() -> str:
-        return {x["recipient"]: x for x in cli_json(d2, "show", uuid)["deliveries"]}[FLIS]["state"]
-
-    wait_until(lambda: flis_state() == "picked_up", 10,
-               "flis's delivery to be picked_up in `fordeler show`", interval=0.2)
-    doc = cli_json(d2, "show", uuid)
-    dl = {x["recipient"]: x for x in doc["deliveries"]}
-    assert dl[FLIS]["picked_up_at"], dl[FLIS]
-    assert dl[LISX]["state"] == "delivered" and not dl[LISX]["picked_up_at"], dl[LISX]
+    doc = flis_picked_up_lisx_not(d2, uuid, 10)
     picked = [e for e in doc["events"] if e["kind"] == "picked_up"]
     assert [(e["detail"], e.get("account")) for e in picked] == \
         [(f'name={name} note="found by a rescan"', FLIS)], doc["events"]
