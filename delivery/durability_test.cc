@@ -330,5 +330,29 @@ TEST_F(DurabilityTest, RoomPromisedToATransferNotYetPlacedCountsAgainstTheQuota)
   EXPECT_EQ(Read(Path("lis", "IN", "fourth.csv")), "abcde");
 }
 
+// After a restart, a transfer accepted before it holds its room again until it is placed:
+// recovery does not check the quota again, so without the hold a file sent meanwhile would pass.
+TEST_F(DurabilityTest, RoomOfATransferAcceptedBeforeARestartIsHeldAgain) {
+  RecordingEnv env(root_);
+  config_->accounts[1].quota_files = 1;  // flis
+  StartPipeline(&env);
+  env.FailRenamesInto("flis/IN");
+  Send("first.csv", "abc", TriggerXml("first.csv", 3, "vendor", {"flis"}));
+  ASSERT_FALSE(WaitForInternalError().empty()) << "the first transfer's placement never failed";
+  pipeline_->Stop();  // and started again, its placement still failing
+  pipeline_ = std::make_unique<DeliveryPipeline>(&env, storage_.get(), audit_.get(), &gate_,
+                                                 PipelineOptions{2});
+  pipeline_->SetConfig(config_);
+  ASSERT_TRUE(pipeline_->Start().ok());
+  Send("second.csv", "x", TriggerXml("second.csv", 1, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1)) << "the second transfer was not refused";
+  std::string receipt = Read(Path("vendor", "IN", "second.csv.sftpreceipt"));
+  EXPECT_NE(receipt.find("<ErrorCode>3002</ErrorCode>"), std::string::npos) << receipt;
+  EXPECT_NE(receipt.find("1 of them a transfer being placed"), std::string::npos) << receipt;
+  env.FailRenamesInto("");
+  ASSERT_TRUE(WaitFinished(2, std::chrono::seconds(15)));
+  EXPECT_EQ(List(Path("flis", "IN")), (std::set<std::string>{"first.csv", "first.csv.metadata"}));
+}
+
 }  // namespace
 }  // namespace fordeler

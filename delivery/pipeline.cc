@@ -306,6 +306,7 @@ Status DeliveryPipeline::Start() {
     auto deliveries = impl_->audit->DeliveriesOf(job->t.uuid);
     if (!deliveries.ok()) return deliveries.status();
     job->deliveries = std::move(*deliveries);
+    impl_->HoldRoomAgain(job.get());
     if (job->t.step == TransferStep::kReceived) {  // its trigger may still be in /OUT
       impl_->Claim(job->t.sender, job->t.trigger_name);
       job->claim = std::make_pair(job->t.sender, job->t.trigger_name);

@@ -221,6 +221,9 @@ struct DeliveryPipeline::Impl {
                                       uint64_t size, std::optional<uint64_t> spooled, Job* job);
   // Gives back the room promised to `job` in `recipient`'s /IN: its data is there now.
   static void KeepPromise(Job* job, const std::string& recipient);
+  // At start-up: a transfer accepted before the stop holds its room again in each /IN its data
+  // has not reached, as it did when it passed CheckQuota (recovery does not check it again).
+  void HoldRoomAgain(Job* job);
   std::string MetadataFor(const Job& job, const DeliveryRecord& d, const std::string& placed);
 
   Env* const env;

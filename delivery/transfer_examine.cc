@@ -168,6 +168,17 @@ std::optional<Rejection> DeliveryPipeline::Impl::CheckQuota(const Config& cfg,
   return std::nullopt;
 }
 
+void DeliveryPipeline::Impl::HoldRoomAgain(Job* job) {
+  const TransferRecord& t = job->t;
+  const bool accepted = t.step == TransferStep::kAccepted || t.step == TransferStep::kSpooled;
+  if (!accepted || !t.size) return;
+  for (const DeliveryRecord& d : job->deliveries) {
+    if (d.state == DeliveryState::kPending) {
+      job->quota_holds.push_back(quotas->Promise(d.recipient, *t.size));
+    }
+  }
+}
+
 void DeliveryPipeline::Impl::KeepPromise(Job* job, const std::string& recipient) {
   std::erase_if(job->quota_holds,
                 [&recipient](const QuotaLedger::Hold& h) { return h.recipient() == recipient; });
