@@ -356,6 +356,47 @@ def test_truncated_sftp_packets(d, keyset):
         c.close()
 
 
+def test_session_ended_while_its_large_uploads_close_is_synced(d, keyset):
+    """The CLOSE of an upload of 1 MiB or more is answered from the server's sync threads once
+    the file is on disk. Clients that send that CLOSE and end the session at once, or a moment
+    later, while the sync runs: the answer has nowhere to go and is dropped, the daemon goes on
+    (the sanitizer build would report a use after free), and each upload is in OUT complete and
+    can be sent with its trigger from a new session."""
+    chunk = os.urandom(32 * 1024)
+    data = chunk * 64  # 2 MiB: written back while it arrives, so its CLOSE waits for the sync
+    pflags = 0x02 | 0x08 | 0x10  # WRITE | CREAT | TRUNC
+    names = []
+    for pause in (0, 0, 0.0005, 0.002, 0.01, 0):
+        name = fresh("gone-at-close")
+        c = raw_sftp(d, keyset)
+        try:
+            ptype, handle = c.open(f"OUT/{name}", pflags)
+            assert ptype == FXP_HANDLE, f"open for writing: reply type {ptype}"
+            for offset in range(0, len(data), len(chunk)):
+                c.send_packet(FXP_WRITE,
+                              c.string(handle) + struct.pack(">Q", offset) + c.string(chunk))
+            for _ in range(len(data) // len(chunk)):  # every WRITE done before the CLOSE
+                ptype, _, rest = c.reply()
+                assert ptype == FXP_STATUS and rest[:4] == b"\0\0\0\0", (ptype, rest)
+            c.send_packet(FXP_CLOSE, c.string(handle))
+            if pause:
+                time.sleep(pause)
+        finally:
+            c.close()
+        names.append(name)
+    for name in names:
+        path = d.out_dir(KMD) / name
+        wait_until(lambda: path.exists() and path.stat().st_size == len(data), 10,
+                   f"{name} complete in OUT")
+        assert path.read_bytes() == data, name
+    name = names[-1]
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        s.putfo(io.BytesIO(trigger_xml(name, len(data), KMD, [FLIS], inf_ref=DELIVER)),
+                f"OUT/{name}.trigger", confirm=False)
+    assert "Receipt" in wait_receipt(d, KMD, name)
+    assert (d.in_dir(FLIS) / name).read_bytes() == data
+
+
 # --------------------------------------------------------------------------------------------
 # Path traversal
 
