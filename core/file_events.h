@@ -3,6 +3,8 @@
 // sftp/ and delivery/ never depend on each other; daemon/ wires them together.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +14,15 @@
 namespace fordeler {
 
 enum class Folder { kRoot, kIn, kOut };
+
+// fordeler's SFTP server marks a data file in /OUT with the sticky bit (mode 01640, "T" in
+// `ls -l`) while an upload writes it, and clears the mark when an upload of it finishes. A file
+// still marked is not complete: its upload did not finish (the connection was lost, a write was
+// refused, fordelerd stopped), and delivery does not take it. The mark is in the file, so it
+// outlives a restart and follows a rename; files put in /OUT by other means never have it.
+inline constexpr mode_t kUnfinishedUploadMark = S_ISVTX;
+// The mode of a file created in a jail (owner read-write, the daemon's group read).
+inline constexpr mode_t kUploadMode = 0640;
 
 // A file in an account's /OUT was closed after writing (kClosed), or renamed to its current
 // name (kRenamed; the interesting case is a rename to "<name>.trigger"), or its bytes changed

@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/file_events.h"
 #include "core/mutex.h"
 #include "core/names.h"
 
@@ -66,7 +67,8 @@ Result<FileFacts> StatAt(int dir, const std::string& name) {
     return Status::FromErrno(errno, "stat " + name);
   }
   return FileFacts{static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_ino),
-                   S_ISREG(st.st_mode) && st.st_nlink == 1};
+                   S_ISREG(st.st_mode) && st.st_nlink == 1,
+                   (st.st_mode & kUnfinishedUploadMark) != 0};
 }
 
 std::optional<std::chrono::system_clock::time_point> BirthTimeOf(int fd) {

@@ -26,6 +26,8 @@ struct FileFacts {
   // A regular file with exactly one link: a file in /OUT with another hard link may be another
   // account's or the host's (contract §1), so it is never taken, read or routed.
   bool regular = false;
+  // Marked by fordeler's server as an upload that did not finish (kUnfinishedUploadMark).
+  bool unfinished = false;
 };
 
 // lstat of dir/name. kNotFound when absent.

@@ -194,6 +194,33 @@ TEST_F(DeliveryTest, MissingDataFileIsRejectedAfterTheGrace) {
             std::string::npos);
 }
 
+// A data file marked by fordeler's server as an upload that did not finish is never taken,
+// whatever its trigger says: it is waited for like a missing one, then rejected with 1004 and
+// a description that says why; uploaded again within the grace (the mark cleared), it goes.
+TEST_F(DeliveryTest, AnUploadThatDidNotFinishIsNotTaken) {
+  config_->delivery.trigger_grace = std::chrono::milliseconds(400);
+  StartPipeline();
+  const mode_t unfinished = kUploadMode | kUnfinishedUploadMark;
+  Put(Path("vendor", "OUT", "cut.csv"), "ab");  // 2 of its bytes, as its trigger announces
+  ASSERT_EQ(chmod(Path("vendor", "OUT", "cut.csv").c_str(), unfinished), 0);
+  Put(Path("vendor", "OUT", "again.csv"), "abc");
+  ASSERT_EQ(chmod(Path("vendor", "OUT", "again.csv").c_str(), unfinished), 0);
+  for (const char* name : {"cut.csv", "again.csv"}) {
+    std::string trigger = std::string(name) + ".trigger";
+    uint64_t size = name == std::string("cut.csv") ? 2 : 3;
+    Put(Path("vendor", "OUT", trigger), TriggerXml(name, size, "vendor", {"flis"}));
+    pipeline_->OnFolderChange("vendor", Folder::kOut, trigger, false);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(chmod(Path("vendor", "OUT", "again.csv").c_str(), kUploadMode), 0);  // finished
+  ASSERT_TRUE(WaitFinished(2));
+  EXPECT_FALSE(Exists(Path("flis", "IN", "cut.csv")));
+  std::string receipt = Read(Path("vendor", "IN", "cut.csv.sftpreceipt"));
+  EXPECT_NE(receipt.find("<ErrorCode>1004<"), std::string::npos) << receipt;
+  EXPECT_NE(receipt.find("its upload did not finish"), std::string::npos) << receipt;
+  EXPECT_EQ(Read(Path("flis", "IN", "again.csv")), "abc");
+}
+
 TEST_F(DeliveryTest, DataArrivingWithinTheGraceIsDelivered) {
   StartPipeline();
   Put(Path("vendor", "OUT", "slow.csv.trigger"), TriggerXml("slow.csv", 3, "vendor", {"flis"}));

@@ -60,16 +60,22 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
   if (!data.ok()) {
     auto out = storage->OutOf(t.sender);
     data = out.ok() ? StatAt(*out, t.name) : Result<FileFacts>(out.status());
-    if (!data.ok() || !data->regular || gate->IsOpenForWriting(t.sender, t.name)) {
+    const bool writing = data.ok() && gate->IsOpenForWriting(t.sender, t.name);
+    if (!data.ok() || !data->regular || data->unfinished || writing) {
       if (!data.ok() && !IsNotFound(data.status())) {
         return Verdict{Verdict::kFail, {}, data.status(), {}, 0};
       }
       if (env->Now() < t.received_at + cfg.delivery.trigger_grace) {
         return Verdict{Verdict::kWait, {}, {}, {}, 0};
       }
-      return refuse({ErrorCode::kDataFileMissing, "no complete data file OUT/" +
-                                                      PrintableName(t.name) + " within " +
-                                                      FormatDuration(cfg.delivery.trigger_grace)});
+      std::string why = "no complete data file OUT/" + PrintableName(t.name) + " within " +
+                        FormatDuration(cfg.delivery.trigger_grace);
+      if (data.ok() && data->unfinished && !writing) {
+        why +=
+            ": its upload did not finish (the connection was lost, a write was refused, or "
+            "fordelerd stopped); upload the file again, then a new trigger";
+      }
+      return refuse({ErrorCode::kDataFileMissing, std::move(why)});
     }
   }
   if (data->size > cfg.delivery.max_file_size) {

@@ -213,7 +213,8 @@ Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, std::optional<D
   if (!out.ok()) return out.status();
   if (!gate->BeginTake(t.sender, t.name)) return false;
   auto facts = StatAt(*out, t.name);
-  if (IsNotFound(facts.status())) {  // removed (or renamed away) since it was found complete
+  // Removed (or renamed away) since it was found complete, or an upload of it did not finish.
+  if (IsNotFound(facts.status()) || (facts.ok() && facts->unfinished)) {
     gate->EndTake(t.sender, t.name, false);
     return false;
   }

@@ -134,6 +134,11 @@ Status I::Open(Request& r) {
   h->dev = st.st_dev;
   h->ino = st.st_ino;
   if (write) {
+    // Marked as unfinished until an upload of it finishes (CloseFileHandle clears the mark).
+    if (h->folder == Folder::kOut && !IsTriggerName(h->name) &&
+        (st.st_mode & 07777) != (kUploadMode | kUnfinishedUploadMark)) {
+      fchmod(h->fd, kUploadMode | kUnfinishedUploadMark);
+    }
     if (!h->hash) h->hash = std::make_unique<Sha256>();
     h->next_offset = h->append ? static_cast<uint64_t>(st.st_size) : 0;
     h->hash_valid = !h->append || st.st_size == 0;

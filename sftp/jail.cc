@@ -137,7 +137,7 @@ int Jail::folder_fd(Folder folder) const {
 Result<int> Jail::OpenFile(Folder folder, const std::string& name, int flags,
                            struct stat* st) const {
   if (folder == Folder::kRoot || name.empty()) return NotRegular(name);
-  int fd = OpenBeneath(folder_fd(folder), name.c_str(), flags & ~O_TRUNC, 0640);
+  int fd = OpenBeneath(folder_fd(folder), name.c_str(), flags & ~O_TRUNC, kUploadMode);
   if (fd < 0) {
     int err = errno;
     // ELOOP: a symlink; ENXIO: a FIFO without reader; EISDIR: a directory. None exists for us.

@@ -338,6 +338,47 @@ TEST_F(SessionTest, OutQuotaRefusesWritesAndTheUploadIsNotAnnounced) {
   EXPECT_EQ(c.Put("OUT/c", std::string(60, 'c')), kFxOk);
 }
 
+// A data file carries the sticky bit while an upload writes it, and keeps it when the upload
+// does not finish (a refused write, a session that ends), so that delivery never takes it for
+// complete, even after a restart; an upload that finishes clears it. Triggers are never marked.
+TEST_F(SessionTest, AnUploadThatDoesNotFinishKeepsItsUnfinishedMark) {
+  auto mode = [this](const std::string& name) {
+    struct stat st;
+    EXPECT_EQ(lstat((Out() + name).c_str(), &st), 0) << name;
+    return st.st_mode & 07777;
+  };
+  Reply h = client_.Create("OUT/a.csv");
+  ASSERT_EQ(client_.Write(h.handle, 0, "abc").code, kFxOk);
+  EXPECT_EQ(mode("a.csv"), 01640u);  // being written
+  ASSERT_EQ(client_.Close(h.handle).code, kFxOk);
+  EXPECT_EQ(mode("a.csv"), 0640u);
+  EXPECT_EQ(client_.PathOp(kFxpStat, "OUT/a.csv").attrs.permissions & 07777, 0640u);
+
+  h = client_.Open("OUT/a.csv", kFxfWrite);  // written again in place: marked again
+  EXPECT_EQ(mode("a.csv"), 01640u);
+  EXPECT_EQ(client_.Write(h.handle, 1 << 20, "x").code, kFxFailure);  // past max_file_size
+  ASSERT_EQ(client_.Close(h.handle).code, kFxOk);
+  EXPECT_EQ(mode("a.csv"), 01640u);                    // its write was refused: unfinished
+  ASSERT_EQ(client_.Put("OUT/a.csv", "abcd"), kFxOk);  // uploaded again, completely
+  EXPECT_EQ(mode("a.csv"), 0640u);
+
+  {
+    Client gone(&registry_, &events_, "acme");
+    gone.Init();
+    Reply g = gone.Create("OUT/b.csv");
+    ASSERT_EQ(gone.Write(g.handle, 0, "ab").code, kFxOk);
+  }  // the session ends with the upload open
+  EXPECT_EQ(mode("b.csv"), 01640u);
+  EXPECT_EQ(events_.uploads().back().name, "b.csv");
+  EXPECT_EQ(events_.uploads().back().how, UploadClosed::How::kChanged);
+
+  h = client_.Create("OUT/b.csv.trigger");
+  EXPECT_EQ(mode("b.csv.trigger"), 0640u);
+  ASSERT_EQ(client_.Write(h.handle, 0, "<x/>").code, kFxOk);
+  ASSERT_EQ(client_.Close(h.handle).code, kFxOk);
+  EXPECT_EQ(mode("b.csv.trigger"), 0640u);
+}
+
 TEST_F(SessionTest, PacketOverMaxSizeEndsTheSession) {
   std::string header("\x00\x04\x00\x01", 4);  // 256 KiB + 1
   EXPECT_FALSE(client_.Feed(header).ok());

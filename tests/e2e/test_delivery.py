@@ -782,6 +782,43 @@ def test_data_file_held_open_past_trigger_grace_is_1004(d, keyset):
     check_out_empty(d, KMD)
 
 
+def test_an_upload_that_did_not_finish_is_never_delivered(d, keyset):
+    """sending.md: an upload that does not finish is never taken as complete, even when a
+    trigger announces exactly the part that was written. Here the connection ends with the data
+    file open: the file keeps its mark (the sticky bit, shown to the sender), its trigger waits
+    trigger_grace and gets 1004 saying why, the part goes to quarantine with the trigger and
+    nobody receives anything; uploaded again completely, the file is sent."""
+    name = fresh("cut-off")
+    part = os.urandom(40_000)
+    t = d.transport(KMD, key(keyset, KMD))
+    try:
+        s = paramiko.SFTPClient.from_transport(t)
+        f = s.open(f"OUT/{name}", "wb")
+        f.set_pipelined(False)
+        f.write(part)
+        f.flush()
+    finally:
+        t.close()  # the connection ends with the upload open
+    d.wait_log(rf'event=upload_changed account={KMD} name="{re.escape(name)}" size={len(part)}')
+    with d.sftp(KMD, key(keyset, KMD)) as s:
+        assert s.stat(f"OUT/{name}").st_mode & 0o7777 == 0o1640, "no unfinished mark shown"
+        put_bytes(s, trigger_xml(name, len(part), KMD, RECIPIENTS, inf_ref=DELIVER),
+                  f"OUT/{name}.trigger")
+    receipt = wait_receipt(d, KMD, name, timeout=20)
+    err = receipt.get("ErrorMessage")
+    assert err and err["ErrorCode"] == "1004", receipt
+    assert "its upload did not finish" in err.get("ErrorDescription", ""), receipt
+    uuid = receipt["FileTransferUUID"]
+    assert (d.state / "quarantine" / uuid / name).read_bytes() == part
+    for r in (FLIS, LISX):
+        got = [n for n in os.listdir(d.in_dir(r)) if n.startswith(name)]
+        assert got == [], f"{r} received something of an unfinished upload: {got}"
+    full = part + os.urandom(10_000)
+    send(d, keyset, KMD, name, full, trigger_xml(name, len(full), KMD, RECIPIENTS,
+                                                  inf_ref=DELIVER))
+    check_delivered(d, name, full, wait_receipt(d, KMD, name, not_uuid=uuid))
+
+
 def flis_picked_up_lisx_not(d, uuid: str, timeout: float) -> dict:
     """Waits until `fordeler show` has flis's delivery of `uuid` picked up, checks that lisx's is
     still delivered, and returns the document."""
