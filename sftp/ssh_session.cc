@@ -301,6 +301,9 @@ void SshSession::ServiceChannel(Channel* ch) {
   }
   bool drained = ch->sftp == nullptr || (ch->sftp->output().empty() && ch->pending.empty());
   if (ch->eof && drained) {
+    // As sshd does when the subsystem ends: clients that run it as a command (scp, which
+    // speaks SFTP since OpenSSH 9) report failure without an exit status.
+    ssh_channel_request_send_exit_status(ch->channel, ch->sftp != nullptr ? 0 : 1);
     ssh_channel_send_eof(ch->channel);
     ssh_channel_close(ch->channel);
     ch->closed = true;

@@ -79,6 +79,28 @@ def test_put_get_ls_rename_rm(d, keyset, tmp_path):
     assert not (d.out_dir("vendor") / "ossh2.dat").exists()
 
 
+def test_scp_and_ssh_subsystem_exit_with_status_zero(d, keyset, tmp_path):
+    """scp speaks SFTP since OpenSSH 9 and exits with the channel's exit status: without one it
+    reports failure (1) after a transfer that worked, and a sender's script that stops at the
+    first failure never sends its trigger. The server sends 0 when the SFTP subsystem ends, as
+    sshd does; `ssh -s ... sftp` sees it too."""
+    local = tmp_path / "scp.dat"
+    digest = random_file(local, 200_000)
+    target = f"vendor@{d.host}"
+    opts = ["-P", str(d.port), *ssh_base_options(keyset.key("ed25519"))]
+    up = run(["scp", *opts, str(local), f"{target}:OUT/scp.dat"])
+    assert up.returncode == 0, f"scp upload exited {up.returncode}: {up.stderr}"
+    assert sha256_file(d.out_dir("vendor") / "scp.dat") == digest
+    back = tmp_path / "back.dat"
+    down = run(["scp", *opts, f"{target}:OUT/scp.dat", str(back)])
+    assert down.returncode == 0, f"scp download exited {down.returncode}: {down.stderr}"
+    assert sha256_file(back) == digest
+    sub = run(["ssh", "-p", str(d.port), *ssh_base_options(keyset.key("ed25519")), "-s", target,
+               "sftp"])
+    assert sub.returncode == 0, f"ssh -s sftp exited {sub.returncode}: {sub.stderr}"
+    ok(sftp_batch(d, keyset.key("ed25519"), ["rm OUT/scp.dat"], tmp_path))
+
+
 def test_round_trip_sha256_on_disk(d, keyset, tmp_path):
     local = tmp_path / "rt.dat"
     digest = random_file(local, 8 * (1 << 20))
