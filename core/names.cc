@@ -130,12 +130,46 @@ bool HasControlCharacter(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+// The code point of the valid UTF-8 sequence of `n` bytes at p.
+char32_t CodePoint(const uint8_t* p, size_t n) {
+  static constexpr uint8_t kLeadBits[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  char32_t c = p[0] & kLeadBits[n];
+  for (size_t k = 1; k < n; ++k) c = (c << 6) | (p[k] & 0x3F);
+  return c;
+}
+
+// White space as Python's str.strip() removes it (xmltodict strips text that way).
+bool IsWhiteSpace(char32_t c) {
+  return c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// What a trigger and a metadata file, XML documents, can carry of `name`: no U+FFFE or U+FFFF
+// (not XML characters), and no white space at either end (XML readers trim it: the contract's
+// clients read FileName with xmltodict, which strips it).
+bool FitsInXml(std::string_view name) {
+  const auto* p = reinterpret_cast<const uint8_t*>(name.data());
+  const uint8_t* end = p + name.size();
+  char32_t c = 0;
+  for (bool first = true; p < end; first = false) {
+    size_t n = Utf8SequenceLength(p, end);
+    c = CodePoint(p, n);
+    if (c == 0xFFFE || c == 0xFFFF || (first && IsWhiteSpace(c))) return false;
+    p += n;
+  }
+  return !IsWhiteSpace(c);
+}
+
+}  // namespace
+
 bool IsValidName(std::string_view name) {
   if (name.empty() || name.size() > kMaxNameBytes) return false;
   if (name[0] == '.') return false;  // also excludes "." and ".."
   if (name.find('/') != std::string_view::npos) return false;
   if (!IsValidUtf8(name)) return false;
-  return !HasControlCharacter(name);
+  return !HasControlCharacter(name) && FitsInXml(name);
 }
 
 bool IsTriggerName(std::string_view name) {
@@ -144,8 +178,8 @@ bool IsTriggerName(std::string_view name) {
 }
 
 bool IsValidOutName(std::string_view name) {
-  if (IsValidName(name)) return true;
-  return IsTriggerName(name) && IsValidName(name.substr(0, name.size() - kTriggerSuffix.size()));
+  if (!IsTriggerName(name)) return IsValidName(name);
+  return IsValidName(name.substr(0, name.size() - kTriggerSuffix.size()));
 }
 
 bool IsReachableName(std::string_view name) {

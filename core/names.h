@@ -36,7 +36,9 @@ std::string ReplaceUnshowable(std::string_view s, const char* replacement);
 std::string LogValue(std::string_view s);
 
 // A valid <name> (contract §2): 1..243 bytes of valid UTF-8, no '/', NUL or control characters
-// (C0, DEL, C1), not "." or "..", not starting with '.'.
+// (C0, DEL, C1), not "." or "..", not starting with '.'. Nor, since a trigger and the metadata
+// carry it as XML text, U+FFFE or U+FFFF anywhere, or white space (a space, a no-break space, ...)
+// at its start or end, which XML readers trim.
 bool IsValidName(std::string_view name);
 
 // What may be created in /OUT, or renamed to there: a valid <name>, or one followed by

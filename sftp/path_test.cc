@@ -112,7 +112,7 @@ TEST(IsValidName, ContractRules) {
   EXPECT_FALSE(IsValidName("tab\there"));
   EXPECT_FALSE(IsValidName("del\x7f"));
   EXPECT_FALSE(IsValidName("c1\xc2\x85"));   // NEL, a C1 control
-  EXPECT_TRUE(IsValidName("nbsp\xc2\xa0"));  // U+00A0 is no control
+  EXPECT_TRUE(IsValidName("nb\xc2\xa0sp"));  // U+00A0 is no control
   EXPECT_FALSE(IsValidName("bad\xc0\xaf"));
   EXPECT_FALSE(IsValidName("sur\xed\xa0\x80"));
 }
@@ -130,6 +130,26 @@ TEST(IsValidName, EveryControlCharacterIsRefused) {
     EXPECT_FALSE(IsValidName("a\xc2" + std::string(1, static_cast<char>(b)) + "b")) << b;
   }
   EXPECT_TRUE(IsValidName("a\302\240b"));  // U+00A0
+}
+
+// A trigger names the file, and the metadata tells recipients its name, in XML text: white
+// space at either end is trimmed by XML readers (xmltodict strips any that Python's str.strip()
+// knows), and U+FFFE and U+FFFF are no XML characters. Such names could never be sent.
+TEST(IsValidName, NamesThatXmlCannotCarryAreRefused) {
+  for (const char* space : {" ", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\x80", "\xe2\x80\x8a",
+                            "\xe2\x80\xa8", "\xe2\x80\xaf", "\xe3\x80\x80"}) {
+    std::string s = space;
+    EXPECT_FALSE(IsValidName(s + "lead.csv")) << s;
+    EXPECT_FALSE(IsValidName("trail.csv" + s)) << s;
+    EXPECT_FALSE(IsValidName(s)) << s;
+    EXPECT_TRUE(IsValidName("in" + s + "side.csv")) << s;
+    EXPECT_FALSE(IsValidOutName("trail" + s + ".trigger")) << s;
+  }
+  EXPECT_TRUE(IsValidName("zwsp\xe2\x80\x8b"));      // U+200B is no white space to str.strip()
+  EXPECT_TRUE(IsValidName("\xef\xbf\xbd.csv"));      // U+FFFD
+  EXPECT_FALSE(IsValidName("a\xef\xbf\xbe.csv"));    // U+FFFE
+  EXPECT_FALSE(IsValidName("a\xef\xbf\xbf.csv"));    // U+FFFF
+  EXPECT_TRUE(IsValidName("\xf0\x9f\x98\x80.csv"));  // U+1F600, four bytes
 }
 
 TEST(IsValidName, LengthLimitIsInBytes) {

@@ -22,7 +22,7 @@ Status InvalidName(const VirtualPath& vp) {
   return Status::PermissionDenied(
       vp.ToString() +
       ": not a valid file name (1-243 bytes of UTF-8, no control characters, "
-      "not starting with '.', optionally followed by .trigger)");
+      "not starting with '.', no space at its start or end, optionally followed by .trigger)");
 }
 
 Status Decide(Access access, const VirtualPath& vp) {
