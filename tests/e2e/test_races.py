@@ -78,7 +78,9 @@ def test_changed_after_close_is_hashed_again(d, keyset, how):
     handle whose later write failed, or rewritten by a session cut off before it closed — keeps
     its inode and size: delivery must hash what it takes, not reuse the digest of the first
     close (which would put a wrong Sha256 in the metadata, and let a trigger's Sha256 of the old
-    bytes pass)."""
+    bytes pass). A rewrite that did not finish leaves the file marked unfinished (it would get
+    1004: test_delivery.py); a short rewrite through a handle that closes normally finishes
+    it, and gives no digest either, since it did not write the whole file."""
     name = fresh(f"changed-{how}")
     data = os.urandom(5000)
     with d.sftp(KMD, key(keyset, KMD)) as a:
@@ -107,6 +109,12 @@ def test_changed_after_close_is_hashed_again(d, keyset, how):
                 t.sock.close()  # no CLOSE, no channel close: the session is cut off
                 t.close()
             assert (d.out_dir(KMD) / name).read_bytes() == expected
+            assert a.stat(f"OUT/{name}").st_mode & 0o7777 == 0o1640, "not marked unfinished"
+            with a.open(f"OUT/{name}", "r+") as f:
+                f.seek(4000)
+                f.write(b"Z" * 10)
+            expected = expected[:4000] + b"Z" * 10 + expected[4010:]
+            assert a.stat(f"OUT/{name}").st_mode & 0o7777 == 0o640, "still marked unfinished"
         deliver_and_check(d, a, name, expected)
 
 
