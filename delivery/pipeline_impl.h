@@ -200,6 +200,9 @@ struct DeliveryPipeline::Impl {
   bool EnsureTrigger(const JobPtr& job);
   std::optional<Rejection> ParseJobTrigger(const JobPtr& job);
   Verdict Examine(const JobPtr& job, const Config& cfg);
+  // For a 1004 whose data file is not in /OUT: names the sender's transfer of the same <name>
+  // that took it shortly before (a trigger sent twice), "" when there is none.
+  std::string TakenBefore(const TransferRecord& t);
   void Accept(const JobPtr& job, const Verdict& verdict, Batch* batch);
   static void RecordRoute(const Resolution& route, TransferRecord* t);
   void RejectRouted(const JobPtr& job, const Verdict& verdict);

@@ -221,6 +221,36 @@ TEST_F(DeliveryTest, AnUploadThatDidNotFinishIsNotTaken) {
   EXPECT_EQ(Read(Path("flis", "IN", "again.csv")), "abc");
 }
 
+// A trigger sent twice: the first transfer delivers the file, the second finds no data file and
+// gets 1004, whose receipt replaces the first's (contract §5). Its description says which
+// transfer took the file, so that the sender does not send it again.
+TEST_F(DeliveryTest, ATriggerSentTwiceSaysWhichTransferTookTheFile) {
+  config_->delivery.trigger_grace = std::chrono::milliseconds(300);
+  StartPipeline();
+  Send("twice.csv", "abc", TriggerXml("twice.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  const std::string first = Transfers().at(0).uuid;
+  Put(Path("vendor", "OUT", "twice.csv.trigger"), TriggerXml("twice.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "twice.csv.trigger", false);
+  ASSERT_TRUE(WaitFinished(2));
+  EXPECT_EQ(Read(Path("flis", "IN", "twice.csv")), "abc");
+  std::string receipt = Read(Path("vendor", "IN", "twice.csv.sftpreceipt"));
+  EXPECT_NE(receipt.find("<ErrorCode>1004<"), std::string::npos) << receipt;
+  EXPECT_NE(
+      receipt.find("OUT/twice.csv was taken by transfer " + first + " (SendersFileId sfid-1)"),
+      std::string::npos)
+      << receipt;
+  EXPECT_NE(receipt.find("which delivered it: was this trigger sent twice?"), std::string::npos)
+      << receipt;
+  // A trigger for a file nobody sent says nothing of the kind.
+  Put(Path("vendor", "OUT", "never.csv.trigger"), TriggerXml("never.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "never.csv.trigger", false);
+  ASSERT_TRUE(WaitFinished(3));
+  receipt = Read(Path("vendor", "IN", "never.csv.sftpreceipt"));
+  EXPECT_NE(receipt.find("<ErrorCode>1004<"), std::string::npos) << receipt;
+  EXPECT_EQ(receipt.find("was taken by"), std::string::npos) << receipt;
+}
+
 TEST_F(DeliveryTest, DataArrivingWithinTheGraceIsDelivered) {
   StartPipeline();
   Put(Path("vendor", "OUT", "slow.csv.trigger"), TriggerXml("slow.csv", 3, "vendor", {"flis"}));

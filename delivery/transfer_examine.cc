@@ -75,6 +75,7 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
             ": its upload did not finish (the connection was lost, a write was refused, or "
             "fordelerd stopped); upload the file again, then a new trigger";
       }
+      if (!data.ok()) why += TakenBefore(t);
       return refuse({ErrorCode::kDataFileMissing, std::move(why)});
     }
   }
@@ -98,6 +99,38 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
   }
   verdict.size = data->size;
   return verdict;
+}
+
+// A client that sends a trigger twice (a retry after a time-out) gets two transfers: the first
+// takes the data file, the second finds none and gets 1004, whose receipt replaces the first's
+// (contract §5). Saying so keeps the sender from taking the 1004 for a failed delivery and
+// sending the file again.
+std::string DeliveryPipeline::Impl::TakenBefore(const TransferRecord& t) {
+  constexpr auto kLookBack = std::chrono::hours(1);
+  TransferFilter filter;
+  filter.sender = t.sender;
+  filter.since = t.received_at - kLookBack;
+  filter.limit = 1000;
+  std::optional<TransferRecord> earlier;
+  Status s = audit->ListTransfers(filter, [&](const TransferRecord& o) {
+    if (o.name != t.name || o.uuid == t.uuid || o.received_at > t.received_at) return true;
+    earlier = o;
+    return false;  // newest first: the nearest before this one
+  });
+  if (!s.ok() || !earlier) return "";
+  std::string fate = "which is delivering it";
+  if (earlier->state == TransferState::kDelivered) fate = "which delivered it";
+  if (earlier->state == TransferState::kRejected) {
+    fate = "which was rejected with " + std::to_string(earlier->error_code);
+  }
+  auto ago =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.received_at - earlier->received_at);
+  return "; OUT/" + PrintableName(t.name) + " was taken by transfer " + earlier->uuid +
+         (earlier->senders_file_id
+              ? " (SendersFileId " + PrintableName(*earlier->senders_file_id) + ")"
+              : std::string()) +
+         ", whose trigger came " + FormatDuration(ago) + " before this one, " + fate +
+         ": was this trigger sent twice?";
 }
 
 void DeliveryPipeline::Impl::RecordRoute(const Resolution& route, TransferRecord* t) {

@@ -250,10 +250,11 @@ Status DeliveryPipeline::Impl::StepAccepted(const JobPtr& job) {
     const TransferRecord& t = job->t;
     auto cfg = config();
     if (env->Now() >= t.received_at + cfg->delivery.trigger_grace) {
-      Reject(job, {ErrorCode::kDataFileMissing,
-                   "no complete data file OUT/" + PrintableName(t.name) + " within " +
-                       FormatDuration(cfg->delivery.trigger_grace) +
-                       " (it was changed or removed after it was found complete)"});
+      Reject(job,
+             {ErrorCode::kDataFileMissing,
+              "no complete data file OUT/" + PrintableName(t.name) + " within " +
+                  FormatDuration(cfg->delivery.trigger_grace) +
+                  " (it was changed or removed after it was found complete)" + TakenBefore(t)});
       return Status::Ok();
     }
     ScheduleAfter(job, kDataPoll);
