@@ -68,7 +68,9 @@ TimePoint Router::Now() const {
 
 HttpReply Router::Handle(std::string_view method, std::string_view target) const {
   if (method != "GET" && method != "HEAD") {
-    HttpReply r = Error(405, "only GET and HEAD are served here", false);
+    std::string_view path = TargetPath(target);
+    bool api = path == "/api" || StartsWith(path, "/api/");
+    HttpReply r = Error(405, "only GET and HEAD are served here", api);
     r.headers.emplace_back("Allow", "GET, HEAD");
     return r;
   }

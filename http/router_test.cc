@@ -97,6 +97,11 @@ TEST_F(StatusFixture, WrongMethodsAndPathsGetTheirStatus) {
   EXPECT_EQ(post.status, 405u);
   ASSERT_EQ(post.headers.size(), 1u);
   EXPECT_EQ(post.headers[0].second, "GET, HEAD");
+  EXPECT_NE(post.content_type, "application/json");                 // a page for a browser
+  HttpReply api_post = router().Handle("POST", "/api/routes?x=1");  // the API answers in JSON
+  EXPECT_EQ(api_post.status, 405u);
+  EXPECT_EQ(api_post.content_type, "application/json");
+  EXPECT_EQ(api_post.body, "{\"error\":\"only GET and HEAD are served here\"}\n");
   EXPECT_EQ(router().Handle("GET", "/nope").status, 404u);
   EXPECT_EQ(router().Handle("GET", "/routes/").status, 404u);
   EXPECT_EQ(router().Handle("GET", "/routes/none").status, 404u);
