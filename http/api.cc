@@ -37,8 +37,11 @@ Json RouteStatusJson(const RouteStatus& r) {
 
 Json ReceiptJson(const TransferRecord& t) {
   if (t.receipt_xml.empty()) return nullptr;
+  // Named as the receipt itself says it: SUCCESS, or the error's name.
+  std::string name =
+      t.error_code ? std::string(ErrorName(ErrorCodeFromInt(t.error_code))) : "SUCCESS";
   return {{"code", t.error_code},
-          {"name", std::string(ErrorName(ErrorCodeFromInt(t.error_code)))},
+          {"name", std::move(name)},
           {"description", t.error_code ? Json(t.error_description) : Json(nullptr)}};
 }
 

@@ -43,6 +43,10 @@ TEST_F(StatusFixture, ApiMatchesThePages) {
   auto t = nlohmann::json::parse(router().Handle("GET", "/api/transfers/" + uuids_[2]).body);
   EXPECT_EQ(t["state"], "rejected");
   EXPECT_EQ(t["receipt"]["code"], 1005);
+  EXPECT_EQ(t["receipt"]["name"], "SIZE_MISMATCH");
+  auto ok = nlohmann::json::parse(router().Handle("GET", "/api/transfers/" + uuids_[0]).body);
+  EXPECT_EQ(ok["receipt"],
+            (nlohmann::json{{"code", 0}, {"name", "SUCCESS"}, {"description", nullptr}}));
   EXPECT_FALSE(t.contains("trigger"));
   auto list = nlohmann::json::parse(router().Handle("GET", "/api/routes").body);
   EXPECT_EQ(list["routes"][0]["state"], "OK");

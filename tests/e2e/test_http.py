@@ -150,7 +150,7 @@ def test_api_shows_routes_and_transfers(served):
     recent = {t["uuid"]: t for t in detail["recent_transfers"]}
     for u in served["uuids"]:
         assert recent[u]["state"] == "delivered"
-        assert recent[u]["receipt"] == {"code": 0, "name": "NONE", "description": None}
+        assert recent[u]["receipt"] == {"code": 0, "name": "SUCCESS", "description": None}
 
     status, _, body = get(port, f"/api/transfers/{served['uuids'][0]}")
     assert status == 200
