@@ -209,7 +209,7 @@ TEST_F(LoadConfigTest, TheHostKeyCheckReportsAtTheKeysLine) {
   main_ = dir_.Write("etc/fordeler.toml", "[storage]\nroot = \"/srv/fordeler\"\n");
   ExpectErrors(LoadConfig(main_, options),
                {main_ + ": [server] host_keys: fordelerd needs at least one host key (e.g. "
-                        "ssh-keygen -t ed25519 -N '' -f /etc/fordeler/ssh_host_ed25519_key)"});
+                        "ssh-keygen -t ed25519 -N '' -f /etc/fordeler/keys/ssh_host_ed25519_key)"});
   // Without the check (the CLI's read commands), no host key is needed.
   EXPECT_NE(LoadConfig(main_).config, nullptr);
 }

@@ -201,7 +201,7 @@ void Loader::ReadSettings(const toml::table& table, const std::string& file) {
   if (options_.host_key_problem && !host_keys_given) {
     errors_.Add(file, server_line,
                 "[server] host_keys: fordelerd needs at least one host key (e.g. ssh-keygen -t "
-                "ed25519 -N '' -f /etc/fordeler/ssh_host_ed25519_key)");
+                "ed25519 -N '' -f /etc/fordeler/keys/ssh_host_ed25519_key)");
   }
   if (root_given && !path_given) {
     config_.database.path =
