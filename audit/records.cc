@@ -42,7 +42,10 @@ bool Digits(std::string_view text, size_t* p, int n, int* out) {
 }
 
 bool Expect(std::string_view text, size_t* p, char c) {
-  if (*p >= text.size() || (text[*p] != c && !(c == 'T' && text[*p] == 't'))) return false;
+  if (*p >= text.size()) return false;
+  // RFC 3339 allows "t" for "T", and (its note in 5.6) a space, as people type it.
+  bool date_time_separator = c == 'T' && (text[*p] == 't' || text[*p] == ' ');
+  if (text[*p] != c && !date_time_separator) return false;
   ++*p;
   return true;
 }
@@ -115,8 +118,8 @@ std::string FormatTime(TimePoint t) {
   return buf;
 }
 
-// Accepts RFC 3339: "YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)"; fractions beyond milliseconds are
-// truncated. A leap second (":60") is refused.
+// Accepts RFC 3339: "YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)", with "t" or a space for "T" and "z"
+// for "Z"; fractions beyond milliseconds are truncated. A leap second (":60") is refused.
 bool ParseTime(std::string_view text, TimePoint* out) {
   size_t p = 0;
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0;

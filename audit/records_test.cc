@@ -33,11 +33,13 @@ TEST(ParseTime, RoundTripsAndAcceptsRfc3339Variants) {
   EXPECT_EQ(FormatTime(t), "2026-11-22T02:00:00.123Z");
   ASSERT_TRUE(ParseTime("2024-02-29T23:59:59.5-00:30", &t));
   EXPECT_EQ(FormatTime(t), "2024-03-01T00:29:59.500Z");
+  ASSERT_TRUE(ParseTime("2026-11-22 02:00:00Z", &t));  // as people type it (RFC 3339, 5.6)
+  EXPECT_EQ(FormatTime(t), "2026-11-22T02:00:00.000Z");
 }
 
 TEST(ParseTime, RefusesWhatIsNotRfc3339) {
   for (const char* bad :
-       {"", "2026-11-22", "2026-11-22T02:00:00", "2026-11-22 02:00:00Z", "2026-13-01T00:00:00Z",
+       {"", "2026-11-22", "2026-11-22T02:00:00", "2026-11-22  02:00:00Z", "2026-13-01T00:00:00Z",
         "2025-02-29T00:00:00Z", "2026-11-22T24:00:00Z", "2026-11-22T02:00:60Z",
         "2026-11-22T02:00:00.Z", "2026-11-22T02:00:00Zjunk", "2026-11-22T02:00:00+0100",
         "26-11-22T02:00:00Z"}) {
