@@ -72,6 +72,7 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view original) {
   std::string_view text = Trim(original);
   if (text.empty()) return bad("empty");
   uint64_t total = 0;
+  uint64_t last_factor = std::numeric_limits<uint64_t>::max();
   while (!text.empty()) {  // groups of <number><unit>, spaces allowed around the unit
     uint64_t number = 0;
     Digits digits = ParseDigits(text, &number);
@@ -86,6 +87,9 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view original) {
     }
     if (factor == 0)
       return bad("unknown unit \"" + std::string(unit) + "\" (units: ms, s, m, h, d, w)");
+    // "1h1h" or "30m1h" is more likely a slip than meant: each unit once, largest first.
+    if (factor >= last_factor) return bad("each unit once, from the largest to the smallest");
+    last_factor = factor;
     uint64_t part = 0;
     if (!MultiplyChecked(number, factor, &part) ||
         total > std::numeric_limits<int64_t>::max() - part) {

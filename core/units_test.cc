@@ -29,6 +29,11 @@ TEST(ParseDuration, SaysWhyItRefuses) {
   EXPECT_NE(why("60").find("missing unit"), std::string::npos);
   EXPECT_NE(why("99999999999999999999d").find("too long"), std::string::npos);
   EXPECT_NE(why("h").find("expected a number"), std::string::npos);
+  for (const char* slip : {"1h1h", "30m1h", "1m 1m", "5s100ms1s"}) {
+    EXPECT_NE(why(slip).find("each unit once, from the largest to the smallest"), std::string::npos)
+        << slip;
+  }
+  EXPECT_EQ(*ParseDuration("1d2h3m4s5ms"), milliseconds(93'784'005));
 }
 
 TEST(ParseDuration, RefusesWhatIsNotADuration) {
