@@ -201,12 +201,20 @@ Json ControlServer::Handle(const ControlRequest& request, const std::string& by)
       return Error("refused", "transfer " + uuid + " is finished (" +
                                   std::string(ToString((*t)->state)) + "): nothing to retry");
     }
-    Result<bool> woken = pipeline_->Retry(uuid, by);
-    if (!woken.ok()) return Error("refused", woken.status().message());
+    auto retried = pipeline_->Retry(uuid, by);
+    if (!retried.ok()) return Error("refused", retried.status().message());
     std::string step(ToString((*t)->step));
-    if (!*woken) {
-      return Done("transfer " + uuid + " is at step " + step +
-                  " at this moment: not retried, it goes on by itself");
+    switch (*retried) {
+      case DeliveryPipeline::Retried::kRunning:
+        return Done("transfer " + uuid + " is at step " + step +
+                    " at this moment: not retried, it goes on by itself");
+      case DeliveryPipeline::Retried::kWaitingForData:
+        return Done("transfer " + uuid + " has not failed: it waits for its data file OUT/" +
+                    PrintableName((*t)->name) +
+                    " (rejected with 1004 once trigger_grace has passed); looked at again now, "
+                    "nothing to retry");
+      case DeliveryPipeline::Retried::kWoken:
+        break;
     }
     return Done("retrying transfer " + uuid + " from step " + step);
   }

@@ -342,10 +342,12 @@ TEST_F(PickupTest, AnOperatorsRetryIsRecordedAndRunsTheStepAtOnce) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   std::vector<std::string> retried;
   while (retried.empty() && std::chrono::steady_clock::now() < deadline) {
-    Result<bool> woken = pipeline_->Retry(uuid);
+    auto woken = pipeline_->Retry(uuid);
     ASSERT_TRUE(woken.ok());
+    EXPECT_NE(*woken, DeliveryPipeline::Retried::kWaitingForData) << "it failed";
     retried = Details(*audit_, uuid, "retried");
-    EXPECT_EQ(*woken, !retried.empty()) << "recorded exactly when it woke the transfer";
+    EXPECT_EQ(*woken == DeliveryPipeline::Retried::kWoken, !retried.empty())
+        << "recorded exactly when it woke the transfer";
     if (retried.empty()) std::this_thread::sleep_for(milliseconds(10));
   }
   ASSERT_FALSE(retried.empty());
@@ -355,6 +357,27 @@ TEST_F(PickupTest, AnOperatorsRetryIsRecordedAndRunsTheStepAtOnce) {
   EXPECT_EQ(kinds, (std::vector<std::string>{"received", "failed", "retried", "retried",
                                              "delivered", "receipt_sent"}));
   EXPECT_TRUE(audit_->Verify(std::nullopt)->ok);
+}
+
+// A transfer waiting for its data file has not failed: `fordeler retry` has nothing to retry,
+// looks at it again and records nothing; the data coming later is delivered as usual.
+TEST_F(PickupTest, ARetryOfATransferWaitingForItsDataRecordsNothing) {
+  StartPipeline();
+  Put(Path("vendor", "OUT", "w.csv.trigger"), TriggerXml("w.csv", 3, "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "w.csv.trigger", false);
+  ASSERT_TRUE(Eventually([&] { return !Transfers().empty(); }));
+  const std::string uuid = Transfers().at(0).uuid;
+  std::optional<DeliveryPipeline::Retried> outcome;
+  ASSERT_TRUE(Eventually([&] {  // not while its step runs
+    auto r = pipeline_->Retry(uuid);
+    if (r.ok()) outcome = *r;
+    return r.ok() && *r != DeliveryPipeline::Retried::kRunning;
+  }));
+  EXPECT_EQ(outcome, DeliveryPipeline::Retried::kWaitingForData);
+  Put(Path("vendor", "OUT", "w.csv"), "abc");
+  ASSERT_TRUE(WaitFinished(1));
+  EXPECT_EQ(Read(Path("flis", "IN", "w.csv")), "abc");
+  EXPECT_TRUE(Details(*audit_, uuid, "retried").empty());
 }
 
 // Stop does not wait out a back-off: the pool's join would otherwise wait for every pending

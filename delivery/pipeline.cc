@@ -420,7 +420,8 @@ void DeliveryPipeline::OnFolderChange(const std::string& account, Folder folder,
 }
 
 // The operator's retry is recorded (event `retried`, contract §10) before the step runs again.
-Result<bool> DeliveryPipeline::Retry(const std::string& uuid, const std::string& by) {
+Result<DeliveryPipeline::Retried> DeliveryPipeline::Retry(const std::string& uuid,
+                                                          const std::string& by) {
   JobPtr job;
   {
     MutexLock lock(&impl_->mu_);
@@ -428,15 +429,19 @@ Result<bool> DeliveryPipeline::Retry(const std::string& uuid, const std::string&
     if (it != impl_->active_.end()) job = it->second;
   }
   if (job == nullptr) return Status::NotFound("no unfinished transfer " + uuid);
-  if (!job->waiting.exchange(false)) return false;  // running now: nothing to wake
+  if (!job->waiting.exchange(false)) return Retried::kRunning;  // nothing to wake
   ++job->token;  // the pending timer no longer runs it; the job is this thread's until scheduled
+  if (job->retries_pending == 0) {  // not failing: waiting for its data file
+    impl_->Schedule(job);
+    return Retried::kWaitingForData;
+  }
   Batch batch;
   batch.AddEvent("retried", uuid, job->t.sender,
                  "by=" + by + " step=" + std::string(ToString(job->t.step)));
   Status recorded = impl_->audit->Commit(impl_->RecordReceived(*job, std::move(batch)));
   impl_->Schedule(job);
   if (!recorded.ok()) return recorded;
-  return true;
+  return Retried::kWoken;
 }
 
 int64_t DeliveryPipeline::started() const { return impl_->started; }

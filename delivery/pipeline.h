@@ -81,10 +81,17 @@ class DeliveryPipeline : public FileEventListener {
   // the caller's uid when the control socket knows it ("operator uid=1001").
   static constexpr const char* kOperator = "operator";
 
-  // Runs the state machine of an unfinished transfer again now (`fordeler retry`): true, recorded
-  // as `retried` first. False when a step of it is running at this moment: it goes on by itself,
-  // and nothing is recorded. Fails for a finished or unknown transfer.
-  Result<bool> Retry(const std::string& uuid, const std::string& by = kOperator);
+  // What `fordeler retry` did to an unfinished transfer.
+  enum class Retried {
+    kWoken,    // it waited out a back-off after failing: its step runs again now, recorded
+               // first as `retried`
+    kRunning,  // a step of it is running at this moment: it goes on by itself; nothing recorded
+    kWaitingForData,  // it has not failed: it waits for its data file (contract §2, until
+                      // trigger_grace); looked at again now, nothing recorded
+  };
+  // Runs the state machine of an unfinished transfer again now (`fordeler retry`). Fails for a
+  // finished or unknown transfer.
+  Result<Retried> Retry(const std::string& uuid, const std::string& by = kOperator);
 
   // Operator actions (`fordeler recall`, `redeliver`, `quarantine release|purge`; contract §10;
   // delivery/operator_actions.cc). Each is recorded in the audit log (an event on the transfer)
