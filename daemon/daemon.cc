@@ -82,6 +82,28 @@ Status LockStorageRoot(const std::string& root, int* fd_out) {
   return Status::Ok();
 }
 
+// One fordelerd per audit database too: two with different storage roots but one [database]
+// path would write the same hash chain, each from its own idea of the head. The lock is an flock
+// on the database file itself (made empty if missing; SQLite takes an empty file as a new
+// database), so every path to it, symlinks included, finds it. SQLite locks with fcntl, which is
+// independent of flock on Linux: the CLI reading the database is never held up. Closing any fd
+// of the file drops this process's fcntl locks, so `out` must be closed only after SQLite closed
+// it.
+Status LockDatabase(const std::string& path, UniqueFd* out) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0640));
+  if (!fd.valid()) {
+    int err = errno;
+    return Status::FromErrno(err, "open database " + path);
+  }
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err != EWOULDBLOCK) return Status::FromErrno(err, "lock database " + path);
+    return Status::Unavailable("another fordelerd uses the database " + path);
+  }
+  *out = std::move(fd);
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct Daemon::Impl {
@@ -113,6 +135,7 @@ struct Daemon::Impl {
   std::shared_ptr<const Config> config;
   std::shared_ptr<const Config> started;  // as loaded at start: what restart-only settings are
   AccountRegistry registry;
+  UniqueFd database_lock;  // the audit database, flocked: closed after `audit` (LockDatabase)
   std::unique_ptr<AuditStore> audit;
   std::unique_ptr<Storage> storage;
   std::unique_ptr<DeliveryPipeline> pipeline;
@@ -337,6 +360,7 @@ int Daemon::Run() {
   }
   Status s = EnsureStorageRoot(d.config->storage.root);
   if (s.ok()) s = LockStorageRoot(d.config->storage.root, &d.lock_fd);
+  if (s.ok()) s = LockDatabase(d.config->database.path, &d.database_lock);
   if (s.ok()) s = d.registry.Configure(*d.config);
   if (s.ok()) s = d.StartDelivery();
   if (s.ok()) s = d.server.Start(d.config);

@@ -190,6 +190,35 @@ def test_a_second_daemon_on_the_same_storage_root_refuses_to_start(daemons, keys
     assert can_login(d, "vendor", keyset.key("ed25519"))
 
 
+def test_a_second_daemon_on_the_same_database_refuses_to_start(daemons, keyset):
+    """Another storage root but the same [database] path: the second fordelerd must not write
+    the running one's audit chain (it used to start, and the first one's writes then failed
+    with "UNIQUE constraint failed: events.seq"). The CLI still reads the database."""
+    d = daemons.create([vendor(keyset)])
+    db = d.state / "audit.db"
+    other = daemons.create([vendor(keyset)], start=False)
+    text = other.config_path.read_text()
+    assert 'path = "state/audit.db"' in text
+    other.write_config(text.replace('path = "state/audit.db"', f'path = "{db}"'))
+    second = subprocess.Popen([fordelerd_path(), "--config", str(other.config_path)],
+                              cwd=other.workdir, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = second.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        second.terminate()
+        _, err = second.communicate(timeout=20)
+        pytest.fail(f"a second fordelerd on the database {db} started:\n{err}")
+    assert second.returncode == 1, err
+    assert "event=not_started" in err, err
+    assert f"another fordelerd uses the database {db}" in err, err
+    assert "event=listening" not in err and "event=recovery" not in err, err
+    # The running daemon records on; the CLI reads beside it.
+    assert can_login(d, "vendor", keyset.key("ed25519"))
+    r = run([fordeler_path(), "--config", str(d.config_path), "audit", "verify"])
+    assert r.returncode == 0 and r.stdout.startswith("audit log OK: "), r
+
+
 # ------------------------------------------------------------------------------------------
 # Reload
 
