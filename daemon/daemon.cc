@@ -22,6 +22,7 @@
 #include "daemon/control_server.h"
 #include "daemon/event_log.h"
 #include "daemon/metrics_listener.h"
+#include "daemon/restart_only.h"
 #include "daemon/systemd_notify.h"
 #include "delivery/folder_watcher.h"
 #include "delivery/pipeline.h"
@@ -187,39 +188,12 @@ void Daemon::Impl::WaitForSignal() {
   });
 }
 
-namespace {
-
-// `fresh` with the settings that take effect only at restart as the daemon started with them, so
-// that no part of the daemon follows a new value the others do not: with a new storage root, the
-// SFTP server would make jails and take uploads where the pipeline never looks.
-std::shared_ptr<const Config> KeepRestartOnly(const Config& fresh, const Config& started) {
-  auto applied = std::make_shared<Config>(fresh);
-  applied->server.listen = started.server.listen;
-  applied->server.host_keys = started.server.host_keys;
-  applied->server.threads = started.server.threads;
-  applied->delivery.workers = started.delivery.workers;
-  applied->storage.root = started.storage.root;
-  applied->database.path = started.database.path;
-  return applied;
-}
-
-}  // namespace
-
 void Daemon::Impl::Reload() {
   systemd::NotifyReloading();
   auto fresh = Load(false);
   if (fresh != nullptr) {
     // Compared with what the daemon started with, so that a second reload still says it.
-    std::string pending;
-    auto restart_only = [&](bool changed, const char* name) {
-      if (changed) pending += (pending.empty() ? "" : ",") + std::string(name);
-    };
-    restart_only(fresh->server.listen != started->server.listen, "server.listen");
-    restart_only(fresh->server.host_keys != started->server.host_keys, "server.host_keys");
-    restart_only(fresh->server.threads != started->server.threads, "server.threads");
-    restart_only(fresh->delivery.workers != started->delivery.workers, "delivery.workers");
-    restart_only(fresh->storage.root != started->storage.root, "storage.root");
-    restart_only(fresh->database.path != started->database.path, "database.path");
+    std::string pending = RestartOnlyChanges(*fresh, *started);
     if (!pending.empty()) {
       spdlog::warn("event=reload_partial restart_needed={} note=\"these change only at restart\"",
                    pending);

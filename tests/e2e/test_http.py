@@ -14,6 +14,7 @@ import http.client
 import io
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -312,6 +313,46 @@ def test_basic_auth_and_tls(daemons, keyset, tmp_path):
     with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException, OSError)):
         get(port, "/")  # plain HTTP on the TLS port gets no page
     assert b"s3cret-pass" not in d.stderr_text().encode()
+
+
+def test_a_reload_names_the_http_settings_it_leaves_to_a_restart(daemons, keyset):
+    """[http] takes effect at restart only: a reload with a new password_hash (a leaked password
+    rotated) says so in event=reload_partial, never with the hash, and until the restart the
+    old password is the one that works; a restart takes the new one."""
+    old = run(["openssl", "passwd", "-6", "old-pass"]).stdout.strip()
+    new = run(["openssl", "passwd", "-6", "new-pass"]).stdout.strip()
+    extra = (ROUTES + "\n" + data_areas_toml() + '\n[http]\nlisten = ["127.0.0.1:0"]\n'
+             f'user = "ops"\npassword_hash = "{old}"\n')
+    d = daemons.create(accounts(keyset), extra=extra)
+    port = http_port(d)
+
+    def status_with(password: str) -> int:
+        auth = base64.b64encode(f"ops:{password}".encode()).decode()
+        return get(port, "/api/routes", headers={"Authorization": f"Basic {auth}"})[0]
+
+    assert status_with("old-pass") == 200
+    text = d.config_path.read_text()
+    d.write_config(text.replace(old, new))
+    offset = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reload_partial restart_needed=http\.password_hash ", since=offset,
+               timeout=10)
+    d.wait_log(r"event=reloaded", since=offset, timeout=10)
+    assert status_with("old-pass") == 200 and status_with("new-pass") == 401
+    # Every [http] setting that differs is named, the listen addresses too.
+    two = '[http]\nlisten = ["127.0.0.1:0", "127.0.0.2:0"]'
+    d.write_config(text.replace(old, new).replace('[http]\nlisten = ["127.0.0.1:0"]', two))
+    offset = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=reload_partial restart_needed=http\.listen,http\.password_hash ",
+               since=offset, timeout=10)
+    assert new not in d.stderr_text() and old not in d.stderr_text()
+    d.write_config(text.replace(old, new))
+    assert d.stop() == 0
+    offset = d.stderr_size()
+    d.start()
+    port = int(d.wait_log(HTTP_RE, since=offset).group(1))
+    assert status_with("new-pass") == 200 and status_with("old-pass") == 401
 
 
 def test_non_loopback_listen_needs_auth_and_tls(daemons, keyset, tmp_path):
