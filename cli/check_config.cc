@@ -123,6 +123,38 @@ void CheckStorageLayout(const Config& c, LoadResult* r) {
   close(root_fd);
 }
 
+// True when `folder` is the storage root or one of the folders above it: fordelerd makes those
+// at start (create_directories). Both are absolute and normalised.
+bool MadeWithRoot(const std::string& folder, const std::string& root) {
+  if (folder == root || folder == "/") return true;
+  return root.size() > folder.size() && root.compare(0, folder.size(), folder) == 0 &&
+         root[folder.size()] == '/';
+}
+
+// The database's folder as fordelerd finds it at start: it makes the storage root, but not a
+// folder elsewhere for the database, and refuses to start without one. The storage root's own
+// problems are CheckStorageLayout's.
+void CheckDatabaseFolder(const Config& c, LoadResult* r) {
+  const std::string folder = std::filesystem::path(c.database.path).parent_path().string();
+  if (MadeWithRoot(folder, c.storage.root)) return;
+  const std::string label = "[database] path: ";
+  struct stat st;
+  if (stat(folder.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      r->errors.push_back({c.database.where, label + folder + " is not a folder"});
+    }
+    return;
+  }
+  if (errno == ENOENT || errno == ENOTDIR) {
+    r->errors.push_back({c.database.where, label + "the folder " + folder +
+                                               " does not exist (fordelerd makes the storage "
+                                               "root only), so fordelerd would not start"});
+    return;
+  }
+  r->warnings.push_back(
+      {c.database.where, label + "the folder " + folder + " not checked: " + std::strerror(errno)});
+}
+
 }  // namespace
 
 int RunCheckConfig(const std::string& config_path, bool json, std::ostream& out,
@@ -130,6 +162,7 @@ int RunCheckConfig(const std::string& config_path, bool json, std::ostream& out,
   LoadResult r = LoadConfig(config_path, LoadOptions{&HostKeyProblemForAnyUser});
   if (r.config) {
     CheckStorageLayout(*r.config, &r);
+    CheckDatabaseFolder(*r.config, &r);
     if (!r.errors.empty()) r.config.reset();  // reported as a configuration that will not start
   }
   if (json) {

@@ -122,5 +122,63 @@ TEST(CheckConfig, StorageFoldersFordelerdWouldRefuseAreErrors) {
   EXPECT_EQ(err2.str(), "");
 }
 
+// fordelerd makes the storage root (and the folders above it), but not a folder elsewhere for the
+// database: without it, it would make the root and then refuse to start. check-config says so at
+// the line of [database] path.
+TEST(CheckConfig, ADatabaseFolderFordelerdWouldNotFindIsAnErrorAtPathsLine) {
+  TempDir dir;
+  GenerateKey(dir, "host_ed25519", "ed25519");
+  std::string path = dir.Write("fordeler.toml", "[server]\n" + std::string(kHostKey) +
+                                                    "[storage]\nroot = \"st4\"\n"
+                                                    "[database]\npath = \"st4db/sub/audit.db\"\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitUsage);
+  EXPECT_EQ(out.str(), "");
+  EXPECT_EQ(err.str(), path + ":6: [database] path: the folder " + dir / "st4db/sub" +
+                           " does not exist (fordelerd makes the storage root only), so "
+                           "fordelerd would not start\nfordeler: 1 configuration error\n");
+  std::ostringstream json;
+  EXPECT_EQ(RunCheckConfig(path, true, json, err), kExitUsage);
+  auto doc = nlohmann::json::parse(json.str());
+  ASSERT_EQ(doc["errors"].size(), 1u);
+  EXPECT_EQ(doc["errors"][0]["line"], 6);
+
+  dir.Write("st4db/sub", "not a folder");
+  std::ostringstream out2, err2;
+  EXPECT_EQ(RunCheckConfig(path, false, out2, err2), kExitUsage);
+  EXPECT_EQ(err2.str(), path + ":6: [database] path: " + dir / "st4db/sub" +
+                            " is not a folder\nfordeler: 1 configuration error\n");
+
+  std::filesystem::remove(dir / "st4db/sub");
+  std::filesystem::create_directory(dir / "st4db/sub");
+  std::ostringstream out3, err3;
+  EXPECT_EQ(RunCheckConfig(path, false, out3, err3), kExitOk);
+  EXPECT_EQ(err3.str(), "");
+}
+
+// In the storage root, beside it or above it, the database's folder is made with the root.
+TEST(CheckConfig, ADatabaseFolderMadeWithTheStorageRootIsFine) {
+  TempDir dir;
+  GenerateKey(dir, "host_ed25519", "ed25519");
+  for (const char* database : {"", "[database]\npath = \"new/state/audit.db\"\n",
+                               "[database]\npath = \"new/audit.db\"\n"}) {
+    std::string path =
+        dir.Write("fordeler.toml", "[server]\n" + std::string(kHostKey) +
+                                       "[storage]\nroot = \"new/state\"\n" + database);
+    std::ostringstream out, err;
+    EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitOk) << database << err.str();
+    EXPECT_EQ(err.str(), "");
+  }
+  // A root that is not yet there, with the database beside a sibling of it: not made.
+  std::string path = dir.Write("fordeler.toml", "[server]\n" + std::string(kHostKey) +
+                                                    "[storage]\nroot = \"new/state\"\n"
+                                                    "[database]\npath = \"new/db/audit.db\"\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitUsage);
+  EXPECT_NE(err.str().find(path + ":6: [database] path: the folder " + dir / "new/db"),
+            std::string::npos)
+      << err.str();
+}
+
 }  // namespace
 }  // namespace fordeler::cli

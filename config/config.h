@@ -105,6 +105,9 @@ struct StorageConfig {
 
 struct DatabaseConfig {
   std::string path = "/var/lib/fordeler/audit.db";  // absolute
+  // What set `path`: [database] path, or [storage] root when it is derived from that; the main
+  // file (line 0) for the default.
+  SourceLocation where;
 };
 
 // The status page, JSON API and /metrics (docs/operations.md). A listen address that is not

@@ -185,7 +185,7 @@ void ReadStorage(TableReader& r, StorageConfig* out) {
 
 void ReadDatabase(TableReader& r, DatabaseConfig* out) {
   r.CheckKeys({"path"});
-  r.Path("path", &out->path);
+  if (r.Path("path", &out->path)) out->where = r.Where("path");
 }
 
 void ReadDelivery(TableReader& r, DeliveryConfig* out) {
