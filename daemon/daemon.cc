@@ -125,6 +125,7 @@ struct Daemon::Impl {
 
   std::shared_ptr<const Config> Load(bool at_start);
   Status StartDelivery();
+  void StartHousekeeping();
   void StopDelivery();
   void WaitForSignal();
   void Reload();
@@ -259,24 +260,28 @@ Status Daemon::Impl::StartDelivery() {
                                  [this] { pipeline->FollowStorage(/*make_missing=*/false); });
   }
   if (s.ok()) s = pipeline->Start();
-  if (s.ok()) {  // at start-up and hourly: retention, and a rescan for events inotify lost
-    monitor = std::make_unique<Monitor>(Env::Default(), audit.get());
-    monitor->SetConfig(config);
-    monitor->Start();
-    // Retention warnings are alerts: raised through the monitor's Alerter, as its own are.
-    retention = std::make_unique<RetentionSweeper>(Env::Default(), storage.get(), audit.get(),
-                                                   monitor.get());
-    retention->SetConfig(config);
-    // pipeline->Start() rescanned already: the rescan follows the later, hourly sweeps only.
-    retention->Start(std::chrono::hours(1), [this, first = true]() mutable {
-      if (!std::exchange(first, false)) pipeline->Rescan();
-    });
-  }
   if (s.ok()) {
     control_server = std::make_unique<ControlServer>(pipeline.get(), audit.get());
     s = control_server->Start(config->storage.root + "/" + kControlSocketName);
   }
   return s;
+}
+
+// Once the daemon serves: schedules and route health (a schedule is watched from when fordelerd
+// started serving it, and a daemon that could not listen records nothing of the kind), and at
+// start-up and hourly retention and a rescan for events inotify lost.
+void Daemon::Impl::StartHousekeeping() {
+  monitor = std::make_unique<Monitor>(Env::Default(), audit.get());
+  monitor->SetConfig(config);
+  monitor->Start();
+  // Retention warnings are alerts: raised through the monitor's Alerter, as its own are.
+  retention =
+      std::make_unique<RetentionSweeper>(Env::Default(), storage.get(), audit.get(), monitor.get());
+  retention->SetConfig(config);
+  // pipeline->Start() rescanned already: the rescan follows the later, hourly sweeps only.
+  retention->Start(std::chrono::hours(1), [this, first = true]() mutable {
+    if (!std::exchange(first, false)) pipeline->Rescan();
+  });
 }
 
 std::shared_ptr<const Config> Daemon::Impl::CurrentConfig() {
@@ -347,6 +352,7 @@ int Daemon::Run() {
   for (const auto& address : d.server.ListeningAddresses()) {
     spdlog::info("event=listening address={}", address);
   }
+  d.StartHousekeeping();
   d.WaitForSignal();
   if (auto interval = systemd::WatchdogInterval()) d.KeepWatchdogFed(*interval);
   std::thread control([&d] {

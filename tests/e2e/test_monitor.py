@@ -21,12 +21,15 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from harness import (AccountSpec, data_areas_toml, db_rows, event_hash, run, trigger_xml,
+from harness import (AccountSpec, data_areas_toml, db_rows, event_hash, fordelerd_path, run,
+                     trigger_xml,
                      wait_receipt, wait_until)
 from test_cli import fordeler_path
 
@@ -249,3 +252,32 @@ def test_a_route_configured_after_its_due_time_is_not_late(daemons, keyset, tmp_
     assert [r["detail"] for r in watched] == [watch_key(spec), watch_key(spec2)]
     assert db_rows(db, "SELECT detail FROM events WHERE kind = 'alert'") == []
     assert alert_files(alerts) == []
+
+
+def test_a_daemon_that_cannot_listen_watches_no_schedule(daemons, keyset, tmp_path):
+    """A fordelerd that does not start (its port is taken) records nothing of the monitor's: no
+    route_watched event, which would have `fordeler status` judge the schedule from a moment
+    nothing watched it. Started for real, it watches the schedule from then."""
+    alerts = tmp_path / "alerts"
+    alerts.mkdir()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    accounts = [AccountSpec(KMD, [keyset.key("kmd_ed25519")]),
+                AccountSpec(FLIS, [keyset.key("flis_ed25519")])]
+    d = daemons.create(accounts, start=False, listen=[f"127.0.0.1:{taken.getsockname()[1]}"],
+                       server_extra='time_zone = "Europe/Copenhagen"',
+                       extra=monitor_config(tmp_path, alerts, "daily 06:00"))
+    try:
+        r = subprocess.run([fordelerd_path(), "--config", str(d.config_path)], cwd=d.workdir,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    finally:
+        taken.close()
+    assert r.returncode == 1 and "event=not_started" in r.stderr, r.stderr
+    assert "event=route_watched" not in r.stderr and "retention_swept" not in r.stderr, r.stderr
+    db = d.workdir / "state" / "audit.db"
+    assert db_rows(db, "SELECT kind FROM events WHERE kind = 'route_watched'") == []
+    d.listen = ["127.0.0.1:0"]
+    d.write_config()
+    d.start()
+    d.wait_log("event=route_watched " + re.escape(watch_key("daily 06:00")))
