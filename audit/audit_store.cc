@@ -93,6 +93,8 @@ class SqliteAuditStore final : public AuditStore {
   Result<RouteActivity> RouteActivityOf(const RouteActivityQuery& query) override;
   Result<std::vector<PendingCount>> PendingDeliveries() override;
   Result<std::optional<TimePoint>> LastLogin(const std::string& account) override;
+  Result<std::optional<LastDelivery>> LastDelivered(const std::string& route_id,
+                                                    const std::string& authority) override;
   Result<std::optional<TransferOutcome>> LastAccepted(const std::string& route_id,
                                                       const std::string& authority) override;
   Result<std::optional<TransferOutcome>> LatestOfSender(const std::string& sender,
@@ -298,19 +300,36 @@ Result<int64_t> SqliteAuditStore::Count(std::string_view sql,
   return count;
 }
 
-Result<RouteActivity> SqliteAuditStore::RouteActivityOf(const RouteActivityQuery& q) {
-  RouteActivity a;
+Result<std::optional<LastDelivery>> SqliteAuditStore::LastDelivered(const std::string& route_id,
+                                                                    const std::string& authority) {
+  std::optional<LastDelivery> found;
   Status s = Query(
-      sql::kSelectLastDelivery, [&](Stmt& st) { st.Bind(1, std::string_view(q.route_id)); },
+      sql::kSelectLastDelivery,
+      [&](Stmt& st) {
+        st.Bind(1, std::string_view(route_id));
+        st.Bind(2, std::string_view(authority));
+      },
       [&](const Stmt& st, bool* more) {
-        a.last_delivery_uuid = st.Text(0);
-        a.last_delivery_name = st.Text(1);
+        LastDelivery last{st.Text(0), st.Text(1), std::nullopt};
         TimePoint at;
-        if (!st.IsNull(2) && ParseTime(st.Text(2), &at)) a.last_delivery_at = at;
+        if (!st.IsNull(2) && ParseTime(st.Text(2), &at)) last.placed_at = at;
+        found = std::move(last);
         *more = false;
         return Status::Ok();
       });
   if (!s.ok()) return s;
+  return found;
+}
+
+Result<RouteActivity> SqliteAuditStore::RouteActivityOf(const RouteActivityQuery& q) {
+  RouteActivity a;
+  auto last = LastDelivered(q.route_id, "");
+  if (!last.ok()) return last.status();
+  if (*last) {
+    a.last_delivery_uuid = (*last)->uuid;
+    a.last_delivery_name = (*last)->name;
+    a.last_delivery_at = (*last)->placed_at;
+  }
   std::string today = FormatTime(q.today_since), day = FormatTime(q.day_since);
   auto delivered = Count(sql::kCountDeliveredSince, {q.route_id, today});
   if (!delivered.ok()) return delivered.status();

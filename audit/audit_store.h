@@ -93,6 +93,13 @@ struct RouteActivityQuery {
   TimePoint day_since{};    // now - 24 h
 };
 
+// A route's newest delivered transfer (AuditStore::LastDelivered).
+struct LastDelivery {
+  std::string uuid;
+  std::string name;
+  std::optional<TimePoint> placed_at;  // when its last delivery was placed
+};
+
 struct RouteActivity {
   std::optional<TimePoint> last_delivery_at;  // unset: nothing delivered on the route yet
   std::string last_delivery_uuid;
@@ -210,8 +217,13 @@ class AuditStore {
   // The time of the account's newest `login` event, if any.
   virtual Result<std::optional<TimePoint>> LastLogin(const std::string& account) = 0;
 
-  // Route monitoring (monitor/). The newest accepted transfer (state delivering or delivered)
-  // routed on `route_id`, for `authority` ("" = any), by received_at.
+  // Route monitoring (monitor/). The newest delivered transfer (state delivered: placed in every
+  // recipient's IN) routed on `route_id`, for `authority` ("" = any), by received_at; what
+  // RouteActivityOf reports as the route's last delivery.
+  virtual Result<std::optional<LastDelivery>> LastDelivered(const std::string& route_id,
+                                                            const std::string& authority) = 0;
+  // The newest accepted transfer (state delivering or delivered) routed on `route_id`, for
+  // `authority` ("" = any), by received_at.
   virtual Result<std::optional<TransferOutcome>> LastAccepted(const std::string& route_id,
                                                               const std::string& authority) = 0;
   // The newest transfer of `sender` received at or after `since` whose data area is `data_area`

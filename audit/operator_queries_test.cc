@@ -97,6 +97,27 @@ TEST_F(OperatorQueriesTest, RouteActivityCountsTheRoutesTransfers) {
   EXPECT_EQ(a->rejected_24h, 2);  // r1, c1 (r2 is older; o1 is another sender's)
 }
 
+// The last delivery is the newest transfer placed in its recipients' IN: not one accepted and
+// still being placed (failing with 5001), which LastAccepted does count.
+TEST_F(OperatorQueriesTest, LastDeliveredSkipsATransferStillBeingPlaced) {
+  TransferRecord stuck = OnRoute("s1", 0, TransferState::kDelivering);
+  stuck.step = TransferStep::kSpooled;
+  stuck.error_code = 5001;
+  stuck.authority = "urn:b";
+  ASSERT_TRUE(store_->Commit(Batch().PutTransfer(stuck).AddEvent("failed", "s1", "kmd", "")).ok());
+  auto last = store_->LastDelivered("r1", "");
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  ASSERT_TRUE(last->has_value());
+  EXPECT_EQ((*last)->uuid, "t3");
+  EXPECT_EQ((*last)->name, "t3.csv");
+  EXPECT_EQ((*last)->placed_at, kNow - hours(1));
+  EXPECT_EQ((*store_->LastAccepted("r1", ""))->uuid, "s1");
+  EXPECT_EQ(store_->RouteActivityOf({"r1", "kmd", "oekonomi", kNow, kNow})->last_delivery_uuid,
+            "t3");
+  EXPECT_FALSE(store_->LastDelivered("r1", "urn:b")->has_value());  // s1's authority
+  EXPECT_FALSE(store_->LastDelivered("r2", "")->has_value());
+}
+
 TEST_F(OperatorQueriesTest, UnknownRouteHasNothing) {
   auto a = store_->RouteActivityOf({"nope", "nobody", "x", kNow - hours(1), kNow - hours(24)});
   ASSERT_TRUE(a.ok());

@@ -268,12 +268,14 @@ const char kSelectTransferDigestsAfter[] =
 const char kSelectTransferDigest[] =
     "SELECT rowid, uuid, sha256, size FROM transfers WHERE uuid = ?1";
 
-// `fordeler status`. The route's newest delivered transfer, walking its transfer_routes key
-// backwards; the time is when its last delivery was placed.
+// `fordeler status`, the status page and route health. The newest transfer delivered on route
+// ?1 (for authority ?2, '' = any), walking its transfer_routes key backwards; the time is when
+// its last delivery was placed. Only state `delivered` counts: a transfer still delivering (or
+// failing with 5001 while it does) has not reached its recipients.
 const char kSelectLastDelivery[] = R"sql(
 SELECT t.uuid, t.name, (SELECT MAX(d.delivered_at) FROM deliveries d WHERE d.transfer_uuid = t.uuid)
 FROM transfer_routes r CROSS JOIN transfers t ON t.uuid = r.transfer_uuid
-WHERE r.route_id = ?1 AND t.state = 'delivered'
+WHERE r.route_id = ?1 AND t.state = 'delivered' AND (?2 = '' OR t.authority = ?2)
 ORDER BY r.received_at DESC, r.transfer_uuid DESC LIMIT 1
 )sql";
 

@@ -67,7 +67,7 @@ extern const char kSelectTransferDigestsAfter[];  // ?1 rowid -> rowid, uuid, sh
 extern const char kSelectTransferDigest[];        // ?1 uuid -> rowid, uuid, sha256, size
 
 // Operator queries (cli/ status and accounts); parameters as documented in sql.cc.
-extern const char kSelectLastDelivery[];    // ?1 route id -> uuid, name, delivered_at
+extern const char kSelectLastDelivery[];    // ?1 route id, ?2 authority or '' -> uuid, name, time
 extern const char kCountDeliveredSince[];   // ?1 route id, ?2 time -> count
 extern const char kSelectPendingByRoute[];  // -> route id, recipient, count
 extern const char kCountFailedSince[];      // ?1 sender, ?2 time, ?3 data area -> count

@@ -68,6 +68,10 @@ class NeverCommits : public AuditStore {
   Result<std::optional<TimePoint>> LastLogin(const std::string& account) override {
     return (*t_)->LastLogin(account);
   }
+  Result<std::optional<LastDelivery>> LastDelivered(const std::string& route_id,
+                                                    const std::string& authority) override {
+    return (*t_)->LastDelivered(route_id, authority);
+  }
   Result<std::optional<TransferOutcome>> LastAccepted(const std::string& route_id,
                                                       const std::string& authority) override {
     return (*t_)->LastAccepted(route_id, authority);

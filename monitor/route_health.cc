@@ -49,8 +49,10 @@ void NotJudgedYet(const Schedule& schedule, TimePoint now, RouteHealth* row) {
                 schedule.FormatLocal(first) + (first <= now ? " (its grace has not passed)." : ".");
 }
 
-// LATE / MISSING from the schedule (header), or OK.
-void JudgeSchedule(const Schedule& schedule, const Route& route, TimePoint now, RouteHealth* row) {
+// LATE / MISSING from the schedule (header), or OK. `accepted`: the newest accepted transfer.
+void JudgeSchedule(const Schedule& schedule, const Route& route,
+                   const std::optional<TransferOutcome>& accepted, TimePoint now,
+                   RouteHealth* row) {
   row->next_expected_at = schedule.NextAfter(now);
   TimePoint due = schedule.LatestAtOrBefore(now - route.grace - kTick);
   if (due == TimePoint::min()) return;
@@ -59,8 +61,8 @@ void JudgeSchedule(const Schedule& schedule, const Route& route, TimePoint now, 
     return;
   }
   TimePoint previous = schedule.LatestAtOrBefore(due - kTick);
-  bool covered = row->last_delivery_at &&
-                 (previous == TimePoint::min() || *row->last_delivery_at > previous + route.grace);
+  bool covered =
+      accepted && (previous == TimePoint::min() || accepted->received_at > previous + route.grace);
   std::string grace = FormatDuration(route.grace);
   if (covered) {
     row->detail = "The delivery expected at " + schedule.FormatLocal(due) +
@@ -76,8 +78,12 @@ void JudgeSchedule(const Schedule& schedule, const Route& route, TimePoint now, 
                          : " within the grace of " + grace + ".");
 }
 
-// FAILED (header), unless the schedule already found something worse.
-Status JudgeFailures(const Route& route, AuditStore& audit, TimePoint now, RouteHealth* row) {
+// FAILED (header), unless the schedule already found something worse. `accepted`: the newest
+// accepted transfer, which may be the failing one itself (a delivery failing with 5001 is in
+// state `delivering`): only another one, received no earlier, ends FAILED.
+Status JudgeFailures(const Route& route, AuditStore& audit,
+                     const std::optional<TransferOutcome>& accepted, TimePoint now,
+                     RouteHealth* row) {
   std::string authority = row->authority == "*" ? "" : row->authority;
   auto latest = audit.LatestOfSender(route.sender, route.data_area, authority, now - kFailedWindow);
   if (!latest.ok()) return latest.status();
@@ -86,7 +92,9 @@ Status JudgeFailures(const Route& route, AuditStore& audit, TimePoint now, Route
   bool rejected = t.state == TransferState::kRejected;
   bool failing = t.failed && t.state != TransferState::kDelivered;
   if (!rejected && !failing) return Status::Ok();
-  if (row->last_delivery_at && *row->last_delivery_at >= t.received_at) return Status::Ok();
+  if (accepted && accepted->uuid != t.uuid && accepted->received_at >= t.received_at) {
+    return Status::Ok();
+  }
   if (row->state != HealthState::kOk) return Status::Ok();
   row->state = HealthState::kFailed;
   row->detail = rejected ? "The sender's latest transfer (" + t.uuid + ") was rejected with code " +
@@ -101,21 +109,24 @@ Result<RouteHealth> EvaluateRow(const Route& route, const std::string& authority
   RouteHealth row;
   row.route = &route;
   row.authority = authority;
-  auto last = audit.LastAccepted(route.id, authority == "*" ? "" : authority);
-  if (!last.ok()) return last.status();
-  if (*last) {
-    row.last_delivery_at = (*last)->received_at;
-    row.last_transfer_uuid = (*last)->uuid;
+  std::string wanted = authority == "*" ? "" : authority;
+  auto delivered = audit.LastDelivered(route.id, wanted);
+  if (!delivered.ok()) return delivered.status();
+  if (*delivered) {
+    row.last_delivery_at = (*delivered)->placed_at;
+    row.last_transfer_uuid = (*delivered)->uuid;
   }
+  auto accepted = audit.LastAccepted(route.id, wanted);
+  if (!accepted.ok()) return accepted.status();
   if (schedule != nullptr) {
     auto since = audit.RouteWatchedSince(WatchKey(route, authority));
     if (!since.ok()) return since.status();
     row.watched_since = *since;
-    JudgeSchedule(*schedule, route, now, &row);
+    JudgeSchedule(*schedule, route, *accepted, now, &row);
   } else {
-    row.detail = row.last_delivery_at ? "No schedule; deliveries arrive." : "No schedule.";
+    row.detail = *accepted ? "No schedule; deliveries arrive." : "No schedule.";
   }
-  if (Status s = JudgeFailures(route, audit, now, &row); !s.ok()) return s;
+  if (Status s = JudgeFailures(route, audit, *accepted, now, &row); !s.ok()) return s;
   return row;
 }
 

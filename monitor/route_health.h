@@ -9,7 +9,8 @@
 // - MISSING: the same, once a second grace has passed too (now > T + 2 x grace).
 // - FAILED: within the last 24 h, the newest transfer of the route's sender in the route's data
 //   area (or none known yet), for the row's authority (or none known yet), was rejected or is
-//   failing with fordeler's own error (5001), and nothing was accepted on the route after it.
+//   failing with fordeler's own error (5001), and no other transfer was accepted on the route
+//   after it (the failing transfer itself, accepted and stuck delivering, does not count).
 // - OK: none of these. LATE and MISSING take precedence over FAILED.
 //
 // A schedule is judged only from when fordelerd began watching it (watched_since): the oldest
@@ -49,9 +50,11 @@ struct RouteHealth {
   const Route* route = nullptr;  // points into the Config passed in
   std::string authority;  // the authority this row is for; "*" = all authorities of the route
   HealthState state = HealthState::kOk;
-  std::optional<TimePoint>
-      last_delivery_at;             // last accepted (delivered) transfer on this route/authority
-  std::string last_transfer_uuid;   // of that transfer, "" if none
+  // The newest transfer delivered (state delivered) on this route for this authority, and when
+  // its last delivery was placed (AuditStore::LastDelivered, as `fordeler status` shows it). A
+  // transfer still delivering, or failing with 5001, is not one. Unset / "": none yet.
+  std::optional<TimePoint> last_delivery_at;
+  std::string last_transfer_uuid;
   std::optional<TimePoint> due_at;  // the expected delivery that is late/missing, if any
   std::optional<TimePoint>
       next_expected_at;  // next scheduled instant after now; unset when the route has no schedule
@@ -67,8 +70,9 @@ struct RouteHealth {
 std::string WatchKey(const Route& route, const std::string& authority);
 
 // One row per (route, authority) that has a schedule, and one row with authority "*" for each
-// route without one (see above). last_delivery_at is the received time of the newest accepted
-// transfer. Fails only when the audit log cannot be read or the time zone is unknown.
+// route without one (see above). last_delivery_at is when the newest delivered transfer was
+// placed; LATE and MISSING look at accepted transfers instead (see above). Fails only when the
+// audit log cannot be read or the time zone is unknown.
 Result<std::vector<RouteHealth>> EvaluateRouteHealth(const Config& config, AuditStore& audit,
                                                      TimePoint now);
 

@@ -39,7 +39,8 @@ class RouteHealthTest : public ::testing::Test {
     return r;
   }
 
-  // A transfer of vendor-a received at `at` on `route` with `state`.
+  // A transfer of vendor-a received at `at` on `route` with `state`; one delivered was placed in
+  // lis's IN a minute after it was received.
   void Record(const std::string& uuid, const std::string& at, const std::string& route,
               TransferState state, const std::string& authority = "urn:a") {
     TransferRecord t = testing::SampleTransfer(uuid, T(at));
@@ -48,7 +49,22 @@ class RouteHealthTest : public ::testing::Test {
     t.authority = authority;
     t.state = state;
     if (state == TransferState::kRejected) t.error_code = 1006;
-    ASSERT_TRUE(store_->Commit(Batch().PutTransfer(t)).ok());
+    Batch batch;
+    batch.PutTransfer(t);
+    if (state == TransferState::kDelivered) {
+      DeliveryRecord d = testing::Delivery(uuid, "lis", t.name, DeliveryState::kDelivered);
+      d.delivered_at = t.received_at + std::chrono::minutes(1);
+      batch.PutDelivery(d);
+    }
+    ASSERT_TRUE(store_->Commit(std::move(batch)).ok());
+  }
+
+  // A transfer accepted at `at` on `route` whose placement is failing with 5001 (retried).
+  void RecordFailing(const std::string& uuid, const std::string& at, const std::string& route) {
+    Record(uuid, at, route, TransferState::kDelivering);
+    ASSERT_TRUE(
+        store_->Commit(Batch().AddEvent("failed", uuid, "vendor-a", "step=spooled code=5001"))
+            .ok());
   }
 
   // Records that fordelerd began watching `route`'s schedule for `authority` at `at`.
@@ -84,7 +100,7 @@ TEST_F(RouteHealthTest, LateJustAfterGraceThenMissingAfterASecondGrace) {
   EXPECT_EQ(rows[0].authority, "*");
   EXPECT_EQ(rows[0].state, HealthState::kOk);
   EXPECT_EQ(rows[0].last_transfer_uuid, "yesterday");
-  EXPECT_EQ(rows[0].last_delivery_at, T("2026-11-22T06:30:00.000Z"));
+  EXPECT_EQ(rows[0].last_delivery_at, T("2026-11-22T06:31:00.000Z"));  // when it was placed
   EXPECT_EQ(rows[0].next_expected_at, T("2026-11-24T06:00:00.000Z"));
   EXPECT_FALSE(rows[0].due_at);
 
@@ -140,6 +156,36 @@ TEST_F(RouteHealthTest, RejectedTransferDoesNotFulfilAndIsFailedWithoutSchedule)
   // An accepted transfer after it ends FAILED too.
   Record("good", "2026-11-23T08:00:00.000Z", "plain", TransferState::kDelivered);
   EXPECT_EQ(Evaluate("2026-11-23T09:00:00.000Z")[1].state, HealthState::kOk);
+}
+
+// A transfer accepted and then failing with 5001 while it is placed (state delivering, e.g. the
+// recipient's IN is a file): the route is FAILED, and its last delivery is still the one before,
+// which reached the recipients. Being accepted in time, it does fulfil the schedule.
+TEST_F(RouteHealthTest, AcceptedTransferFailingWith5001IsFailedAndNotTheLastDelivery) {
+  config_.routes.push_back(MakeRoute("plain", {"*"}, {}));
+  Record("yesterday", "2026-11-22T06:30:00.000Z", "daily", TransferState::kDelivered);
+  Record("plain-before", "2026-11-22T06:30:00.000Z", "plain", TransferState::kDelivered);
+  RecordFailing("stuck", "2026-11-23T06:10:00.000Z", "daily");
+  auto rows = Evaluate("2026-11-23T09:00:00.000Z");
+  ASSERT_EQ(rows.size(), 2u);
+  for (const RouteHealth& row : rows) {
+    SCOPED_TRACE(row.route->id);
+    EXPECT_EQ(row.state, HealthState::kFailed) << row.detail;
+    EXPECT_NE(row.detail.find("(stuck) is failing with fordeler's own error 5001"),
+              std::string::npos)
+        << row.detail;
+    EXPECT_EQ(row.last_delivery_at, T("2026-11-22T06:31:00.000Z"));
+    EXPECT_FALSE(row.due_at);
+  }
+  EXPECT_EQ(rows[0].last_transfer_uuid, "yesterday");
+  EXPECT_EQ(rows[1].last_transfer_uuid, "plain-before");
+
+  // Retried until it is placed: delivered, it is the last delivery, and the route is OK.
+  Record("stuck", "2026-11-23T06:10:00.000Z", "daily", TransferState::kDelivered);
+  rows = Evaluate("2026-11-23T09:00:00.000Z");
+  EXPECT_EQ(rows[0].state, HealthState::kOk) << rows[0].detail;
+  EXPECT_EQ(rows[0].last_transfer_uuid, "stuck");
+  EXPECT_EQ(rows[1].state, HealthState::kOk) << rows[1].detail;
 }
 
 TEST_F(RouteHealthTest, EachListedAuthorityIsExpectedOnItsOwn) {

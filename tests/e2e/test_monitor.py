@@ -3,7 +3,9 @@ expected a delivery minutes ago and got none is LATE in `fordeler status` (exit 
 command runs exactly once — not again at later checks, nor after a restart — with the alert in
 its environment and nothing else of the daemon's; after a real transfer on the route, the route
 is OK and `fordeler status` exits 0. A route configured (at start or by a reload) after its
-expected delivery was due is not blamed for it: it is OK, and nothing is raised.
+expected delivery was due is not blamed for it: it is OK, and nothing is raised. A route whose
+newest transfer was accepted but cannot be placed (5001) is FAILED, and its last delivery stays
+the transfer before, which reached the recipient.
 
 The schedule is "daily HH:MM" in Europe/Copenhagen, HH:MM being 11 minutes before the current
 minute, with 10 minutes' grace: LATE now, MISSING only 9 minutes or more from now. fordelerd
@@ -20,6 +22,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -28,9 +31,8 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from harness import (AccountSpec, data_areas_toml, db_rows, event_hash, fordelerd_path, run,
-                     trigger_xml,
-                     wait_receipt, wait_until)
+from harness import (AccountSpec, cli_json, data_areas_toml, db_rows, event_hash, fordelerd_path,
+                     run, trigger_xml, wait_receipt, wait_until)
 from test_cli import fordeler_path
 
 KMD, FLIS = "kmd", "flis"
@@ -113,8 +115,8 @@ def status(d, *args: str) -> tuple[int, str]:
 HTTP_RE = r"event=http_listening address=127\.0\.0\.1:(\d+)"
 
 
-def page_and_api_state(d, since: int = 0) -> tuple[str, str]:
-    """The route's state as /api/routes reports it, and the status page's overview HTML."""
+def page_and_api(d, since: int = 0) -> tuple[dict, str]:
+    """The route as /api/routes reports it, and the status page's overview HTML."""
     port = int(d.wait_log(HTTP_RE, since=since).group(1))
     states = {}
     for path in ("/api/routes", "/"):
@@ -127,7 +129,21 @@ def page_and_api_state(d, since: int = 0) -> tuple[str, str]:
         finally:
             conn.close()
     route = next(x for x in json.loads(states["/api/routes"])["routes"] if x["id"] == ROUTE)
-    return route["state"], states["/"]
+    return route, states["/"]
+
+
+def page_and_api_state(d, since: int = 0) -> tuple[str, str]:
+    """The route's state as /api/routes reports it, and the status page's overview HTML."""
+    route, page = page_and_api(d, since)
+    return route["state"], page
+
+
+def send_to_flis(d, keyset, name: str) -> None:
+    data = b"a;b;c\n1;2;3\n"
+    with d.sftp(KMD, keyset.key("kmd_ed25519")) as s:
+        s.putfo(io.BytesIO(data), f"OUT/{name}")
+        s.putfo(io.BytesIO(trigger_xml(name, len(data), KMD, [FLIS], inf_ref=INF_REF)),
+                f"OUT/{name}.trigger")
 
 
 def test_late_route_alerts_once_and_a_transfer_makes_it_ok(daemons, keyset, tmp_path):
@@ -281,3 +297,57 @@ def test_a_daemon_that_cannot_listen_watches_no_schedule(daemons, keyset, tmp_pa
     d.write_config()
     d.start()
     d.wait_log("event=route_watched " + re.escape(watch_key("daily 06:00")))
+
+
+def test_a_transfer_failing_with_5001_makes_its_route_failed(daemons, keyset, tmp_path):
+    """flis's IN is a file, not a folder: the route's newest transfer is accepted and its
+    placement fails with 5001 at every attempt. The route is FAILED in `fordeler status`, the API
+    and the status page, and its last delivery everywhere is still the transfer before, the one
+    that reached flis. Once IN is a folder again (and a reload retries at once), OK."""
+    alerts = tmp_path / "alerts"
+    alerts.mkdir()
+    d = create_daemon(daemons, keyset, monitor_config(tmp_path, alerts, None))
+    send_to_flis(d, keyset, "first.csv")
+    first = wait_receipt(d, KMD, "first.csv")["FileTransferUUID"].lower()
+    flis_in = d.in_dir(FLIS)
+    shutil.rmtree(flis_in)
+    flis_in.write_bytes(b"not a folder\n")
+    send_to_flis(d, keyset, "second.csv")
+    found = {}
+
+    def failing() -> bool:
+        mine = [t for t in cli_json(d, "transfers") if t["name"] == "second.csv"]
+        found.update(mine[0] if mine else {})
+        return bool(mine) and mine[0]["error_code"] == 5001
+    wait_until(failing, 30, "fordeler transfers to show second.csv failing with 5001")
+    second = found["uuid"]
+    assert found["state"] == "delivering", found
+
+    code, out = status(d, "--json")
+    assert code == 1, out  # a transfer failing with 5001 needs the operator
+    row = json.loads(out)[0]
+    assert row["state"] == "FAILED", row
+    assert f"({second}) is failing with fordeler's own error 5001" in row["detail"], row
+    assert row["last_delivery"]["uuid"] == first, row
+    assert row["health"][0]["last_delivery_at"] == row["last_delivery"]["time"], row
+    code, table = status(d)
+    assert re.search(rf"^{ROUTE}\s+FAILED\s", table, re.M), table
+    route, page = page_and_api(d)
+    assert route["state"] == "FAILED", route
+    assert route["authorities"][0]["last_transfer_uuid"] == first, route
+    assert route["authorities"][0]["last_delivery_at"] == row["last_delivery"]["time"], route
+    assert "FAILED" in page, page
+
+    flis_in.unlink()
+    flis_in.mkdir(mode=0o750)
+    since = d.stderr_size()
+    d.send_signal(signal.SIGHUP)  # runs the transfers waiting out their back-off
+    d.wait_log(r"event=reloaded", since=since)
+    wait_receipt(d, KMD, "second.csv", timeout=90)
+    code, out = status(d, "--json")
+    row = json.loads(out)[0]
+    assert code == 0, out
+    assert (row["state"], row["last_delivery"]["uuid"]) == ("OK", second), row
+    route, _ = page_and_api(d)
+    assert (route["state"], route["authorities"][0]["last_transfer_uuid"]) == ("OK", second)
+
