@@ -419,8 +419,9 @@ Result<std::vector<UnfetchedDelivery>> SqliteAuditStore::DeliveredBetween(TimePo
         BindTexts(st, {FormatTime(from), FormatTime(to)});
       },
       [&](const Stmt& st, bool*) {
-        UnfetchedDelivery d{st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), {}};
+        UnfetchedDelivery d{st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), {}, {}};
         ParseTime(st.Text(5), &d.delivered_at);
+        d.authority = st.OptionalText(6).value_or("");
         out.push_back(std::move(d));
         return Status::Ok();
       });

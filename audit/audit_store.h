@@ -127,6 +127,7 @@ struct UnfetchedDelivery {
   std::string sender;
   std::string route_ids;  // comma-separated
   TimePoint delivered_at{};
+  std::string authority;  // the transfer's; "" when it has none
 };
 
 struct PendingCount {

@@ -344,9 +344,10 @@ ORDER BY t.received_at DESC, t.uuid DESC LIMIT 1
 )sql";
 
 // Deliveries placed in [?1, ?2) and not picked up (deliveries_delivered), with their transfer's
-// sender and routes.
+// sender, routes and authority.
 const char kSelectDeliveredBetween[] = R"sql(
-SELECT d.transfer_uuid, d.recipient, d.name_in_in, t.sender, t.route_ids, d.delivered_at
+SELECT d.transfer_uuid, d.recipient, d.name_in_in, t.sender, t.route_ids, d.delivered_at,
+       t.authority
 FROM deliveries d CROSS JOIN transfers t ON t.uuid = d.transfer_uuid
 WHERE d.delivered_at >= ?1 AND d.delivered_at < ?2 AND d.state = 'delivered'
 ORDER BY d.delivered_at

@@ -48,7 +48,8 @@ void Log(const Alert& a) {
       a.kind, a.route.empty() ? "-" : a.route, a.authority.empty() ? "-" : LogValue(a.authority),
       a.state, a.due ? FormatTime(*a.due) : "-", a.transfer.empty() ? "-" : a.transfer,
       a.sender.empty() ? "-" : Alerter::Sanitize(a.sender, 64),
-      a.recipient.empty() ? "-" : Alerter::Sanitize(a.recipient, 64), a.error_code,
+      a.recipient.empty() ? "-" : Alerter::Sanitize(a.recipient, 64),
+      a.error_code != 0 ? std::to_string(a.error_code) : "-",
       LogValue(Alerter::Sanitize(a.message)));
 }
 

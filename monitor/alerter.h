@@ -5,7 +5,8 @@
 //
 //   FORDELER_ALERT_KIND       late, missing, rejected, not_picked_up, retention_warning
 //   FORDELER_ALERT_ROUTE      route id ("" when not known)
-//   FORDELER_ALERT_AUTHORITY  authority ("*" = any; "" when not known)
+//   FORDELER_ALERT_AUTHORITY  authority ("*" = any; a transfer's for an alert about one; ""
+//                             when not known)
 //   FORDELER_ALERT_STATE      LATE, MISSING, REJECTED, NOT_PICKED_UP, RETENTION_WARNING
 //   FORDELER_ALERT_DUE        the expected delivery's due instant (retention_warning: when the
 //                             file expires), RFC 3339 UTC ("" if none)

@@ -1,6 +1,8 @@
 #include "monitor/alerter.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 
 #include <fstream>
@@ -44,6 +46,23 @@ Alert Late(const std::string& route) {
   a.key = "kind=late route=" + route + " authority=* due=x";
   return a;
 }
+
+// What spdlog's default logger writes (messages only, a line each) while it lives. Read Text()
+// only when no other thread logs (after WaitIdle).
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    sink->set_pattern("%v");
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string Text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 class AlerterTest : public ::testing::Test {
  protected:
@@ -162,6 +181,43 @@ TEST_F(AlerterTest, RunsOneAtATimeAndCoalescesQueuedRepeats) {
     if (line == "end") --open;
   }
   EXPECT_EQ(open, 0);
+}
+
+// The `event=alert` line writes a value an alert does not have as `-` (docs/operations.md,
+// "Logs"): a `not_picked_up` alert has no code, a `late` one no transfer.
+TEST_F(AlerterTest, LogsAnAlertsAbsentValuesAsDash) {
+  LogCapture log;
+  Alerter alerter(Alerter::Options{}, &env_, nullptr);
+  Alert a;
+  a.kind = "not_picked_up";
+  a.route = "daily";
+  a.authority = "urn:a";
+  a.state = "NOT_PICKED_UP";
+  a.transfer = "t-1";
+  a.sender = "vendor-a";
+  a.recipient = "lis";
+  a.message = "Not picked up.";
+  alerter.Raise(a);
+  a.kind = "rejected";
+  a.state = "REJECTED";
+  a.recipient.clear();
+  a.error_code = 1006;
+  alerter.Raise(a);
+  alerter.Raise(Late("r1"));
+  std::string text = log.Text();
+  EXPECT_NE(text.find("event=alert kind=not_picked_up route=daily authority=urn:a "
+                      "state=NOT_PICKED_UP due=- transfer=t-1 sender=vendor-a recipient=lis "
+                      "code=- message=\"Not picked up.\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("event=alert kind=rejected route=daily authority=urn:a state=REJECTED due=- "
+                      "transfer=t-1 sender=vendor-a recipient=- code=1006 "),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("event=alert kind=late route=r1 authority=* state=LATE "
+                      "due=2026-11-18T11:06:40.000Z transfer=- sender=- recipient=- code=- "),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(AlerterTest, RecordsAnAuditEventWithoutACommand) {

@@ -222,6 +222,7 @@ void Monitor::CheckPickups(const Config& config, TimePoint now) {
     Alert a;
     a.kind = "not_picked_up";
     a.route = d.route_ids;
+    a.authority = d.authority;
     a.state = "NOT_PICKED_UP";
     a.transfer = d.transfer_uuid;
     a.file = d.name_in_in;

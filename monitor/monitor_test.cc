@@ -157,6 +157,28 @@ TEST_F(MonitorTest, RejectionAndDeliveryNotPickedUpAlertOnce) {
   EXPECT_EQ(Pass(), "");
 }
 
+// Every alert about a transfer names its authority: `not_picked_up` as `rejected` and `stuck` do
+// (in the command's FORDELER_ALERT_AUTHORITY, the log line and the audit event).
+TEST_F(MonitorTest, NotPickedUpAlertNamesTheTransfersAuthority) {
+  TransferRecord t = testing::SampleTransfer("delivered-1", env_.Now() - std::chrono::hours(3));
+  t.route_ids = {"daily"};
+  t.authority = "urn:oio:cvr-nr:55133018";
+  t.state = TransferState::kDelivered;
+  t.step = TransferStep::kDone;
+  DeliveryRecord d =
+      testing::Delivery("delivered-1", "lis", "orders.xml", DeliveryState::kDelivered);
+  d.delivered_at = env_.Now() - std::chrono::hours(2);
+  ASSERT_TRUE(store_->Commit(Batch().PutTransfer(t).PutDelivery(d)).ok());
+  EXPECT_NE(Pass().find("not_picked_up daily delivered-1 lis\n"), std::string::npos);
+  auto detail = testing::RawDb(dir_.File("audit.db"))
+                    .Text(
+                        "SELECT detail FROM events WHERE kind = 'alert' AND detail LIKE "
+                        "'kind=not_picked_up%'");
+  EXPECT_EQ(detail,
+            "kind=not_picked_up transfer=delivered-1 recipient=lis route=daily "
+            "authority=urn:oio:cvr-nr:55133018 state=NOT_PICKED_UP");
+}
+
 // What `fordeler status` lists for the operator is also pushed: a transfer unfinished over 5
 // minutes after it arrived (here failing with 5001) raises `stuck` once, across restarts; one
 // that arrived a minute ago, and a finished one, raise nothing.
