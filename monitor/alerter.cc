@@ -13,6 +13,7 @@
 #include "audit/records.h"
 #include "core/names.h"
 #include "core/thread_name.h"
+#include "monitor/command_output.h"
 
 namespace fordeler {
 namespace {
@@ -53,13 +54,14 @@ void Log(const Alert& a) {
       LogValue(Alerter::Sanitize(a.message)));
 }
 
-// Waits for `pid` until `deadline`; true when it exited (reaped).
-bool WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline, int* status) {
+// Waits for `pid` until `deadline`, logging its output meanwhile; true when it exited (reaped).
+bool WaitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline, int* status,
+               CommandOutput* output) {
   for (;;) {
     pid_t r = waitpid(pid, status, WNOHANG);
     if (r == pid || (r < 0 && errno != EINTR)) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(kPollStep);
+    output->Read(kPollStep);
   }
 }
 
@@ -179,10 +181,16 @@ void Alerter::RunCommand(const Queued& q) {
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  CommandOutput output(q.alert.kind);
+  if (Status s = output.Open(); !s.ok()) {
+    spdlog::error("event=alert_command_failed kind={} program={} error={}", q.alert.kind,
+                  LogValue(argv[0]), LogValue(s.message()));
+    return;
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, 2, 1);
+  output.PrepareSpawn(&actions);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -196,6 +204,7 @@ void Alerter::RunCommand(const Queued& q) {
                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   pid_t pid = -1;
   int err = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  output.Spawned();
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (err != 0) {
@@ -205,16 +214,18 @@ void Alerter::RunCommand(const Queued& q) {
   }
   int status = 0;
   auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-  if (!WaitUntil(pid, deadline, &status)) {
+  if (!WaitUntil(pid, deadline, &status, &output)) {
     spdlog::error("event=alert_command_timeout kind={} timeout_ms={}", q.alert.kind,
                   options_.timeout.count());
     kill(-pid, SIGTERM);
-    if (!WaitUntil(pid, std::chrono::steady_clock::now() + kKillGrace, &status)) {
+    if (!WaitUntil(pid, std::chrono::steady_clock::now() + kKillGrace, &status, &output)) {
       kill(-pid, SIGKILL);
-      WaitUntil(pid, std::chrono::steady_clock::time_point::max(), &status);
+      WaitUntil(pid, std::chrono::steady_clock::time_point::max(), &status, &output);
     }
+    output.Finish();
     return;
   }
+  output.Finish();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     spdlog::error("event=alert_command_failed kind={} status={}", q.alert.kind,
                   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));

@@ -23,11 +23,12 @@
 // become '?', and each value is cut to 256 bytes at a UTF-8 character boundary.
 //
 // Commands run one at a time on the alerter's own thread, in the order raised, each in its own
-// process group with stdin from /dev/null and stdout and stderr to fordelerd's stderr (the
-// journal). One still running after `timeout` gets SIGTERM, then SIGKILL a second later. The
-// queue holds at most 100 alerts (more are logged and recorded but run no command). An alert
-// whose kind, route and authority equal those of one still queued (not yet started) is
-// coalesced into it: its count goes up and the command runs once.
+// process group with stdin from /dev/null; each line of its stdout and stderr is logged as an
+// event of its own (`event=alert_output`, command_output.h), never copied raw into the journal.
+// One still running after `timeout` gets SIGTERM, then SIGKILL a second later. The queue holds at
+// most 100 alerts (more are logged and recorded but run no command). An alert whose kind, route and
+// authority equal those of one still queued (not yet started) is coalesced into it: its count goes
+// up and the command runs once.
 //
 // Thread-safe. The destructor waits for the running command (at most its timeout) and drops the
 // rest of the queue.

@@ -1,6 +1,7 @@
 #include "monitor/alerter.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
@@ -156,6 +157,98 @@ TEST_F(AlerterTest, KillsACommandThatOutlivesItsTimeoutAndGoesOn) {
   EXPECT_NE(out.find("run hang\n"), std::string::npos) << out;
   EXPECT_EQ(out.find("done hang"), std::string::npos) << out;  // killed before it finished
   EXPECT_NE(out.find("done next\n"), std::string::npos) << out;
+}
+
+// The command's output is not fordelerd's to vouch for: each line of it is logged as an event
+// of its own, its text one escaped value, so that it can forge neither a line nor a field.
+TEST_F(AlerterTest, LogsEachLineOfTheCommandsOutputAsAnEvent) {
+  std::string script = dir_.File("talk.sh");
+  std::ofstream(script) << "echo 'sent to ops'\n"
+                        << "printf 'x\" event=login user=root\\r\\nfordeler: forged line\\n'\n"
+                        << "printf 'bad \\033[31mred\\n' >&2\n"
+                        << "printf 'no end of line' >&2\n";
+  Alerter::Options o;
+  o.command = {"/bin/sh", script};
+  LogCapture log;
+  {
+    Alerter alerter(o, &env_, nullptr);
+    alerter.Raise(Late("r1"));
+    ASSERT_TRUE(alerter.WaitIdle(std::chrono::seconds(20)));
+  }
+  std::string text = log.Text();
+  EXPECT_NE(text.find("event=alert_output kind=late stream=stdout line=\"sent to ops\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(
+          "event=alert_output kind=late stream=stdout line=\"x\\x22 event=login user=root\"\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("event=alert_output kind=late stream=stdout line=\"fordeler: forged line\"\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("event=alert_output kind=late stream=stderr line=\"bad \\x1b[31mred\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("event=alert_output kind=late stream=stderr line=\"no end of line\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("event=alert_command_done kind=late count=1\n"), std::string::npos) << text;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_TRUE(line.starts_with("event=alert")) << line;  // nothing copied raw
+  }
+}
+
+// A talkative command neither floods the log nor blocks on a full pipe: 20 lines per run are
+// logged, each cut to 512 bytes (never inside a character), and the rest counted.
+TEST_F(AlerterTest, LogsAtMostTwentyLinesOfOutputPerRunEachCut) {
+  std::string script = dir_.File("flood.sh");
+  std::ofstream(script) << "printf 'a%.0s' $(seq 1 511); printf '\\303\\270 and more\\n'\n"
+                        << "seq 1 50000\n";
+  Alerter::Options o;
+  o.command = {"/bin/sh", script};
+  LogCapture log;
+  {
+    Alerter alerter(o, &env_, nullptr);
+    alerter.Raise(Late("r1"));
+    ASSERT_TRUE(alerter.WaitIdle(std::chrono::seconds(30)));
+  }
+  std::string text = log.Text();
+  EXPECT_EQ(CountOf(text, "event=alert_output "), 20u) << text.substr(0, 2000);
+  EXPECT_NE(text.find("stream=stdout line=" + std::string(511, 'a') + "\n"), std::string::npos)
+      << text.substr(0, 2000);
+  EXPECT_NE(text.find("stream=stdout line=19\n"), std::string::npos);
+  EXPECT_EQ(text.find("stream=stdout line=20\n"), std::string::npos);
+  EXPECT_NE(text.find("event=alert_output_dropped kind=late lines=49981\n"), std::string::npos)
+      << text.substr(text.size() > 2000 ? text.size() - 2000 : 0);
+  EXPECT_NE(text.find("event=alert_command_done kind=late"), std::string::npos);
+}
+
+// A command that starts something in the background and exits is done when it exits, although
+// what it started still holds its stdout open.
+TEST_F(AlerterTest, ACommandIsDoneWhenItExitsThoughItsChildHoldsItsOutput) {
+  std::string script = dir_.File("background.sh");
+  std::string pid_file = dir_.File("background.pid");
+  std::ofstream(script) << "sleep 30 &\necho $! > \"$1\"\necho started\n";
+  Alerter::Options o;
+  o.command = {"/bin/sh", script, pid_file};
+  LogCapture log;
+  auto started = std::chrono::steady_clock::now();
+  {
+    Alerter alerter(o, &env_, nullptr);
+    alerter.Raise(Late("r1"));
+    EXPECT_TRUE(alerter.WaitIdle(std::chrono::seconds(20)));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  std::string pid = ReadFile(pid_file);
+  if (!pid.empty()) kill(std::stoi(pid), SIGKILL);  // the sleep this test started
+  std::string text = log.Text();
+  EXPECT_NE(text.find("event=alert_output kind=late stream=stdout line=started\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("event=alert_command_done kind=late"), std::string::npos) << text;
 }
 
 TEST_F(AlerterTest, RunsOneAtATimeAndCoalescesQueuedRepeats) {

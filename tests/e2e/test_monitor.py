@@ -5,7 +5,9 @@ its environment and nothing else of the daemon's; after a real transfer on the r
 is OK and `fordeler status` exits 0. A route configured (at start or by a reload) after its
 expected delivery was due is not blamed for it: it is OK, and nothing is raised. A route whose
 newest transfer was accepted but cannot be placed (5001) is FAILED, and its last delivery stays
-the transfer before, which reached the recipient.
+the transfer before, which reached the recipient. A delivery not picked up in time raises
+`not_picked_up` with the transfer's authority; the alert command's output is logged a line at a
+time as `event=alert_output`, escaped, never copied raw into fordelerd's log.
 
 The schedule is "daily HH:MM" in Europe/Copenhagen, HH:MM being 11 minutes before the current
 minute, with 10 minutes' grace: LATE now, MISSING only 9 minutes or more from now. fordelerd
@@ -39,6 +41,7 @@ KMD, FLIS = "kmd", "flis"
 KEY_NAMES = ["kmd_ed25519", "flis_ed25519"]
 INF_REF = "FLISOekonomiAflever_1"
 ROUTE = "oek-kmd"
+AUTHORITY = "urn:oio:cvr-nr:55133018"  # kmd's
 ZONE = ZoneInfo("Europe/Copenhagen")
 
 
@@ -77,10 +80,12 @@ def append_event(db: Path, at: datetime.datetime, kind: str, detail: str) -> Non
         con.close()
 
 
-def monitor_config(tmp_path: Path, alerts: Path, expect: str | None) -> str:
+def monitor_config(tmp_path: Path, alerts: Path, expect: str | None, alerts_extra: str = "",
+                   script: Path | None = None) -> str:
     schedule = f'expect = ["{expect}"]\ngrace = "10m"\n' if expect else ""
-    return (f'[alerts]\non_alert = ["{alert_script(tmp_path)}", "{alerts}"]\n'
-            'check_interval = "1s"\ntimeout = "10s"\n'
+    script = script or alert_script(tmp_path)
+    return (f'[alerts]\non_alert = ["{script}", "{alerts}"]\n'
+            f'check_interval = "1s"\ntimeout = "10s"\n{alerts_extra}'
             '[delivery]\ntrigger_grace = "1s"\n'
             f'[[route]]\nid = "{ROUTE}"\ndata_area = "oekonomi"\nsender = "{KMD}"\n'
             f'authorities = ["*"]\nrecipients = ["{FLIS}"]\n{schedule}'
@@ -89,7 +94,7 @@ def monitor_config(tmp_path: Path, alerts: Path, expect: str | None) -> str:
 
 def create_daemon(daemons, keyset, extra: str):
     accounts = [AccountSpec(KMD, [keyset.key("kmd_ed25519")],
-                            extra='authority = "urn:oio:cvr-nr:55133018"'),
+                            extra=f'authority = "{AUTHORITY}"'),
                 AccountSpec(FLIS, [keyset.key("flis_ed25519")])]
     return daemons.create(accounts, server_extra='time_zone = "Europe/Copenhagen"', extra=extra)
 
@@ -351,3 +356,39 @@ def test_a_transfer_failing_with_5001_makes_its_route_failed(daemons, keyset, tm
     route, _ = page_and_api(d)
     assert (route["state"], route["authorities"][0]["last_transfer_uuid"]) == ("OK", second)
 
+
+def test_not_picked_up_alert_names_the_authority_and_logs_the_commands_output(daemons, keyset,
+                                                                             tmp_path):
+    """A delivery flis has not fetched a second after it was placed: its `not_picked_up` alert
+    names the transfer's authority (as `rejected` and `stuck` do) in the command's environment
+    and the log line, whose absent values are `-`. What the alert command writes to stdout and
+    stderr is logged a line at a time as `event=alert_output`, escaped: a line of its output
+    that looks like one of fordelerd's own stays inside its `line="…"`."""
+    alerts = tmp_path / "alerts"
+    alerts.mkdir()
+    script = tmp_path / "talking-notify-ops"
+    script.write_text('#!/bin/sh\nenv > "$1/alert.$$.env"\necho "sent $FORDELER_ALERT_KIND"\n'
+                      "printf 'x\\nfordelerd[1]: event=login user=\"root\"\\n' >&2\n")
+    script.chmod(0o755)
+    d = create_daemon(daemons, keyset, monitor_config(
+        tmp_path, alerts, None, alerts_extra='not_picked_up_after = "1s"\n', script=script))
+    send_to_flis(d, keyset, "unfetched.csv")
+    uuid = wait_receipt(d, KMD, "unfetched.csv")["FileTransferUUID"].lower()
+    d.wait_log(r"event=alert_command_done kind=not_picked_up", timeout=30)
+    assert len(alert_files(alerts)) == 1, [p.read_text() for p in alert_files(alerts)]
+    env = dict(line.split("=", 1) for line in alert_files(alerts)[0].read_text().splitlines())
+    assert env["FORDELER_ALERT_KIND"] == "not_picked_up"
+    assert env["FORDELER_ALERT_AUTHORITY"] == AUTHORITY
+    assert env["FORDELER_ALERT_ERROR_CODE"] == ""
+    d.wait_log(rf"event=alert kind=not_picked_up route={ROUTE} authority={AUTHORITY} "
+               rf"state=NOT_PICKED_UP due=- transfer={uuid} sender={KMD} recipient={FLIS} "
+               r"code=- message=")
+    d.wait_log(r'event=alert_output kind=not_picked_up stream=stdout line="sent not_picked_up"')
+    d.wait_log(r'event=alert_output kind=not_picked_up stream=stderr line=x\n')
+    d.wait_log(r'event=alert_output kind=not_picked_up stream=stderr '
+               r'line="fordelerd\[1\]: event=login user=\\x22root\\x22"')
+    for line in d.stderr_text().splitlines():
+        assert not line.startswith(("sent ", "x", "fordelerd[1]")), line
+    detail = db_rows(d.workdir / "state" / "audit.db",
+                     "SELECT detail FROM events WHERE kind = 'alert'")[0]["detail"]
+    assert f"authority={AUTHORITY}" in detail, detail
