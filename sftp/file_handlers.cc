@@ -134,10 +134,12 @@ Status I::Open(Request& r) {
   h->dev = st.st_dev;
   h->ino = st.st_ino;
   if (write) {
-    // Marked as unfinished until an upload of it finishes (CloseFileHandle clears the mark).
-    if (h->folder == Folder::kOut && !IsTriggerName(h->name) &&
-        (st.st_mode & 07777) != (kUploadMode | kUnfinishedUploadMark)) {
-      fchmod(h->fd, kUploadMode | kUnfinishedUploadMark);
+    // Marked as unfinished until an upload of it finishes (CloseFileHandle clears the mark). A
+    // file of another owner (put in /OUT by other means) may refuse the mark: then it has none
+    // to clear either.
+    constexpr mode_t kMarked = kUploadMode | kUnfinishedUploadMark;
+    if (h->folder == Folder::kOut && !IsTriggerName(h->name)) {
+      h->marked = (st.st_mode & 07777) == kMarked || fchmod(h->fd, kMarked) == 0;
     }
     if (!h->hash) h->hash = std::make_unique<Sha256>();
     h->next_offset = h->append ? static_cast<uint64_t>(st.st_size) : 0;

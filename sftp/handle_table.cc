@@ -51,7 +51,7 @@ void HandleTable::Free(Handle* h) {
   h->fd = -1;
   h->dir = nullptr;
   h->ticket.reset();
-  h->readable = h->writable = h->append = h->hash_valid = h->write_failed = false;
+  h->readable = h->writable = h->append = h->hash_valid = h->write_failed = h->marked = false;
   h->download_reported = h->root_listed = false;
   h->next_offset = h->written_back = h->quota_room = h->overlaps_seen = 0;
   h->name.clear();

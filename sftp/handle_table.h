@@ -33,6 +33,7 @@ struct Handle {
   bool append = false;
   bool hash_valid = false;         // every byte so far arrived in order from offset 0
   bool write_failed = false;       // a write was refused or failed: the upload is incomplete
+  bool marked = false;             // the file carries kUnfinishedUploadMark, set or kept at open
   bool download_reported = false;  // kDownloaded published (read handles in /IN)
   bool root_listed = false;        // OPENDIR "/": the two folders were listed
   int fd = -1;

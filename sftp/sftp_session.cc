@@ -371,7 +371,7 @@ void SftpSession::Impl::CloseFileHandle(Handle* h, bool abort, Status* result) {
   if (h->writable && h->hash && !event.sha256) h->hash->Finish();  // reset for the slot's reuse
   // A finished upload of a data file loses its mark (kUnfinishedUploadMark); should that fail,
   // the upload is reported as failed, as the file would not be taken.
-  if (publish && !IsTriggerName(h->name) && fchmod(h->fd, kUploadMode) != 0) {
+  if (publish && h->marked && fchmod(h->fd, kUploadMode) != 0) {
     if (result != nullptr) *result = Status::FromErrno(errno, h->name);
     publish = false;
     event.sha256.reset();
