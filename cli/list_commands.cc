@@ -44,7 +44,7 @@ void PrintRoutes(const Config& config, bool json, const Io& io) {
     io.out << DumpJson(doc, 2) << "\n";
     return;
   }
-  Table table({{"ROUTE", false, true},
+  Table table({{"ROUTE", false, true, true},
                {"DATA AREA", false, true},
                {"SENDER", false, true},
                {"RECIPIENTS", false, true}});

@@ -124,7 +124,7 @@ Result<StatusReport> BuildStatus(const Config& config, AuditStore& audit, TimePo
 }
 
 void PrintStatusTable(const StatusReport& report, const Io& io) {
-  Table table({{"ROUTE", false, true},
+  Table table({{"ROUTE", false, true, true},
                {"STATE", false, false},
                {"LAST DELIVERY", false, false},
                {"TODAY", true, false},

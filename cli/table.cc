@@ -129,7 +129,14 @@ void Table::Render(std::ostream& out, size_t width, bool color) const {
   line(headers, nullptr, true);
   for (const Row& r : rows_) {
     line(r.cells, &r.alert, false);
-    for (const std::string& note : r.notes) {
+    std::vector<std::string> notes;
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (columns_[i].names_the_row && DisplayWidth(r.cells[i]) > w[i]) {
+        notes.push_back(columns_[i].header + " " + r.cells[i]);
+      }
+    }
+    notes.insert(notes.end(), r.notes.begin(), r.notes.end());
+    for (const std::string& note : notes) {
       std::vector<std::string> lines = Wrap(note, width - 2, width - 4);
       for (size_t i = 0; i < lines.size(); ++i) out << (i == 0 ? "  " : "    ") << lines[i] << "\n";
     }

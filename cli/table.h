@@ -21,6 +21,9 @@ struct Column {
   std::string header;
   bool right = false;     // right-aligned (numbers)
   bool flexible = false;  // may be narrowed to fit
+  // What tells the row apart (a route id): when narrowed, the whole value is given in a line of
+  // its own under the row, "<HEADER> <value>", so that similar ids can still be told apart.
+  bool names_the_row = false;
 };
 
 class Table {

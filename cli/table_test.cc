@@ -47,6 +47,22 @@ TEST(Table, NarrowsFlexibleColumnsToFitTheWidth) {
       << out.str();
 }
 
+// A route id cut to fit is given whole under its row: "oekonomi-kmd-f…" could be either of two.
+TEST(Table, ACutCellThatNamesTheRowIsGivenWhole) {
+  Table t({{"ROUTE", false, true, true}, {"B", false, false}});
+  const std::string id = "oekonomi-kmd-flis-and-lis-abcd";  // 30: cut in the row, whole below
+  t.AddRow({id, std::string(30, 'b')});
+  t.AddNote("the route's note");
+  t.AddRow({"short", std::string(30, 'b')});
+  std::ostringstream out;
+  t.Render(out, 40, false);
+  EXPECT_NE(out.str().find("…  " + std::string(30, 'b') + "\n  ROUTE " + id +
+                           "\n  the route's note\nshort"),
+            std::string::npos)
+      << out.str();
+  EXPECT_EQ(out.str().find("ROUTE short"), std::string::npos) << out.str();
+}
+
 TEST(Table, NotesWrapAndLoseNothing) {
   Table t({{"ROUTE", false, true}});
   t.AddRow({"r"});
