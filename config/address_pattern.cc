@@ -114,11 +114,11 @@ bool MatchesOne(const IpAddress& client, const std::string& client_text, std::st
 
 }  // namespace
 
-Status ValidateAddressPattern(std::string_view pattern) {
+Status ValidateAddressPattern(std::string_view pattern, std::string_view what) {
   std::string_view body = pattern;
   if (!body.empty() && body.front() == '!') body.remove_prefix(1);
   auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("from= pattern \"" + std::string(pattern) + "\": " + why);
+    return Status::InvalidArgument(std::string(what) + " \"" + std::string(pattern) + "\": " + why);
   };
   if (body.empty()) return bad("empty");
   std::string error;

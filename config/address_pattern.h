@@ -24,8 +24,8 @@
 namespace fordeler {
 
 // OK when `pattern` (possibly with a leading `!`) is an address, a CIDR network or a wildcard
-// pattern made only of address characters; otherwise says what is wrong.
-Status ValidateAddressPattern(std::string_view pattern);
+// pattern made only of address characters; otherwise says what is wrong, calling it `what`.
+Status ValidateAddressPattern(std::string_view pattern, std::string_view what = "from= pattern");
 
 // True when `address` (an IPv4 or IPv6 literal, no port, optional %zone) satisfies `patterns`
 // as described above. An address that is not an IP literal matches nothing (and so is refused

@@ -240,7 +240,9 @@ TEST_F(LoadConfigTest, BadConnectionAndBanLimitsAreNamed) {
   EXPECT_EQ(r.errors[1].where.ToString(), main_ + ":4");
   EXPECT_EQ(r.errors[2].where.ToString(), main_ + ":5");
   EXPECT_EQ(r.errors[3].where.ToString(), main_ + ":6");
-  EXPECT_NE(r.errors[3].message.find("ban_allow"), std::string::npos) << r.errors[3].message;
+  EXPECT_NE(r.errors[3].message.find("ban_allow pattern \"10.0.0.1/8\": "), std::string::npos)
+      << r.errors[3].message;
+  EXPECT_EQ(r.errors[3].message.find("from="), std::string::npos) << r.errors[3].message;
 }
 
 }  // namespace

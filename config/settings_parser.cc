@@ -86,8 +86,8 @@ void ReadLimits(TableReader& r, ServerConfig* out) {
   if (r.StringArray("ban_allow", &allow, &lines)) {
     bool ok = true;
     for (size_t i = 0; i < allow.size(); ++i) {
-      Status s = ValidateAddressPattern(allow[i]);
-      if (!s.ok()) r.ErrorAt(lines[i], "ban_allow: " + s.message());
+      Status s = ValidateAddressPattern(allow[i], "ban_allow pattern");
+      if (!s.ok()) r.ErrorAt(lines[i], s.message());
       ok = ok && s.ok();
     }
     if (ok) out->ban_allow = std::move(allow);
