@@ -11,10 +11,10 @@
 namespace fordeler {
 
 struct Alert {
-  std::string kind;  // late, missing, rejected, not_picked_up, retention_warning
+  std::string kind;  // late, missing, rejected, not_picked_up, retention_warning, stuck
   std::string route;
   std::string authority;
-  std::string state;  // LATE, MISSING, REJECTED, NOT_PICKED_UP, RETENTION_WARNING
+  std::string state;  // LATE, MISSING, REJECTED, NOT_PICKED_UP, RETENTION_WARNING, STUCK
   // The expected delivery's due instant; for retention_warning, when the file expires.
   std::optional<std::chrono::system_clock::time_point> due;
   std::string transfer;

@@ -3,11 +3,11 @@
 // [alerts] on_alert is set — runs that command once, without a shell, with the alert's details
 // in environment variables:
 //
-//   FORDELER_ALERT_KIND       late, missing, rejected, not_picked_up, retention_warning
+//   FORDELER_ALERT_KIND       late, missing, rejected, not_picked_up, retention_warning, stuck
 //   FORDELER_ALERT_ROUTE      route id ("" when not known)
 //   FORDELER_ALERT_AUTHORITY  authority ("*" = any; a transfer's for an alert about one; ""
 //                             when not known)
-//   FORDELER_ALERT_STATE      LATE, MISSING, REJECTED, NOT_PICKED_UP, RETENTION_WARNING
+//   FORDELER_ALERT_STATE      LATE, MISSING, REJECTED, NOT_PICKED_UP, RETENTION_WARNING, STUCK
 //   FORDELER_ALERT_DUE        the expected delivery's due instant (retention_warning: when the
 //                             file expires), RFC 3339 UTC ("" if none)
 //   FORDELER_ALERT_TRANSFER   FileTransferUUID ("" if none)
