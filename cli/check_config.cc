@@ -94,7 +94,7 @@ std::string FolderProblem(int root_fd, const std::string& root, const std::strin
 // access to it (check-config run as another user), a warning says so.
 void CheckStorageLayout(const Config& c, LoadResult* r) {
   const std::string& root = c.storage.root;
-  const SourceLocation file{c.path, 0};
+  const SourceLocation& file = c.storage.where;
   struct stat root_st;
   if (stat(root.c_str(), &root_st) != 0) {
     if (errno == ENOENT) return;  // made at start, with everything in it

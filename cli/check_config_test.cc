@@ -93,7 +93,7 @@ TEST(CheckConfig, AHostKeyTheServerCannotUseIsAnErrorAtItsLine) {
 
 // The storage as fordelerd would find it: a folder it uses that is a file or a symlink (or on
 // another file system: tests/e2e/test_operator_faults.py, with a mount) is an error at the
-// account's line, or the main file's for fordelerd's own folders; fordelerd would not start.
+// account's line, or [storage] root's for fordelerd's own folders; fordelerd would not start.
 TEST(CheckConfig, StorageFoldersFordelerdWouldRefuseAreErrors) {
   TempDir dir;
   GenerateKey(dir, "host_ed25519", "ed25519");
@@ -110,7 +110,7 @@ TEST(CheckConfig, StorageFoldersFordelerdWouldRefuseAreErrors) {
   std::ostringstream out, err;
   EXPECT_EQ(RunCheckConfig(path, false, out, err), kExitUsage);
   EXPECT_EQ(out.str(), "");
-  EXPECT_EQ(err.str(), path + ": " + root + "/spool is not a folder\n" + path +
+  EXPECT_EQ(err.str(), path + ":2: " + root + "/spool is not a folder\n" + path +
                            ":7: account b: " + root +
                            "/accounts/b/IN is a symlink: fordelerd follows none\n"
                            "fordeler: 2 configuration errors\n");

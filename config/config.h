@@ -101,6 +101,7 @@ struct ServerConfig {
 
 struct StorageConfig {
   std::string root = "/var/lib/fordeler";  // absolute
+  SourceLocation where;                    // [storage] root; the main file (line 0) for the default
 };
 
 struct DatabaseConfig {

@@ -169,8 +169,7 @@ std::optional<toml::table> Loader::ParseFile(const std::string& path,
 void Loader::ReadSettings(const toml::table& table, const std::string& file) {
   bool root_given = false, path_given = false, host_keys_given = false;
   int server_line = 0;
-  SourceLocation root_at;
-  config_.database.where = {file, 0};
+  config_.database.where = config_.storage.where = {file, 0};
   for (std::string_view name : {"server", "storage", "database", "delivery", "http", "alerts"}) {
     const toml::node* node = table.get(name);
     if (node == nullptr) continue;
@@ -188,7 +187,6 @@ void Loader::ReadSettings(const toml::table& table, const std::string& file) {
     } else if (name == "storage") {
       ReadStorage(r, &config_.storage);
       root_given = r.Has("root");
-      root_at = r.Where("root");
     } else if (name == "database") {
       ReadDatabase(r, &config_.database);
       path_given = r.Has("path");
@@ -209,7 +207,7 @@ void Loader::ReadSettings(const toml::table& table, const std::string& file) {
   if (root_given && !path_given) {
     config_.database.path =
         (std::filesystem::path(config_.storage.root) / "audit.db").lexically_normal().string();
-    config_.database.where = root_at;
+    config_.database.where = config_.storage.where;
   }
 }
 

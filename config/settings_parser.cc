@@ -180,7 +180,7 @@ void ReadServer(TableReader& r, ServerConfig* out,
 
 void ReadStorage(TableReader& r, StorageConfig* out) {
   r.CheckKeys({"root"});
-  r.Path("root", &out->root);
+  if (r.Path("root", &out->root)) out->where = r.Where("root");
 }
 
 void ReadDatabase(TableReader& r, DatabaseConfig* out) {
