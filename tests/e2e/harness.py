@@ -73,6 +73,24 @@ def fordelerd_path() -> str:
     return path
 
 
+def refused_start(config_path: Path, what: str, cwd: Path | None = None,
+                  timeout: float = 20) -> str:
+    """Runs fordelerd on `config_path`, which must refuse to start (exit status 1); returns its
+    log. Fails the test, naming `what`, when it starts instead."""
+    proc = subprocess.Popen([fordelerd_path(), "--config", str(config_path)], cwd=cwd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        _, err = proc.communicate(timeout=timeout)
+        pytest.fail(f"fordelerd started {what}:\n{err[-3000:]}")
+    assert proc.returncode == 1, err
+    assert "event=not_started" in err, err
+    return err
+
+
 # --------------------------------------------------------------------------------------------
 # Keys
 

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from harness import (AccountSpec, assert_no_sanitizer_report, connect_transport, data_areas_toml,
                      db_rows, fordeler_path, fordelerd_path, have_ipv6_loopback, pubkey_line,
-                     raw_socket, render_config, run, trigger_xml, wait_until)
+                     raw_socket, refused_start, render_config, run, trigger_xml, wait_until)
 
 KEY_NAMES = ["ed25519", "ecdsa256", "flis_ed25519", "new_ed25519", "weak_rsa1024"]
 
@@ -171,17 +170,8 @@ def test_a_second_daemon_on_the_same_storage_root_refuses_to_start(daemons, keys
     d = daemons.create([vendor(keyset)])  # listen port 0: the second one could listen too
     sock = d.state / "control.sock"
     assert sock.exists()
-    second = subprocess.Popen([fordelerd_path(), "--config", str(d.config_path)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = second.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        second.terminate()
-        _, err = second.communicate(timeout=20)
-        pytest.fail(f"a second fordelerd on {d.state} started:\n{err}")
-    assert second.returncode == 1, err
-    assert "event=not_started" in err and "another fordelerd" in err, err
+    err = refused_start(d.config_path, f"a second time on {d.state}")
+    assert "another fordelerd" in err, err
     assert "event=listening" not in err and "event=control_socket" not in err, err
     assert sock.exists(), "the running daemon's control socket was removed"
     r = run([fordeler_path(), "--config", str(d.config_path), "retry",
@@ -200,17 +190,8 @@ def test_a_second_daemon_on_the_same_database_refuses_to_start(daemons, keyset):
     text = other.config_path.read_text()
     assert 'path = "state/audit.db"' in text
     other.write_config(text.replace('path = "state/audit.db"', f'path = "{db}"'))
-    second = subprocess.Popen([fordelerd_path(), "--config", str(other.config_path)],
-                              cwd=other.workdir, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = second.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        second.terminate()
-        _, err = second.communicate(timeout=20)
-        pytest.fail(f"a second fordelerd on the database {db} started:\n{err}")
-    assert second.returncode == 1, err
-    assert "event=not_started" in err, err
+    err = refused_start(other.config_path, f"a second time on the database {db}",
+                        cwd=other.workdir)
     assert f"another fordelerd uses the database {db}" in err, err
     assert "event=listening" not in err and "event=recovery" not in err, err
     # The running daemon records on; the CLI reads beside it.

@@ -22,18 +22,16 @@ import datetime
 import http.client
 import io
 import json
-import os
 import re
 import shutil
 import signal
 import socket
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from harness import (AccountSpec, cli_json, data_areas_toml, db_rows, event_hash, fordelerd_path,
+from harness import (AccountSpec, cli_json, data_areas_toml, db_rows, event_hash, refused_start,
                      run, trigger_xml, wait_receipt, wait_until)
 from test_cli import fordeler_path
 
@@ -290,12 +288,10 @@ def test_a_daemon_that_cannot_listen_watches_no_schedule(daemons, keyset, tmp_pa
                        server_extra='time_zone = "Europe/Copenhagen"',
                        extra=monitor_config(tmp_path, alerts, "daily 06:00"))
     try:
-        r = subprocess.run([fordelerd_path(), "--config", str(d.config_path)], cwd=d.workdir,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        err = refused_start(d.config_path, "on a port that was taken", cwd=d.workdir)
     finally:
         taken.close()
-    assert r.returncode == 1 and "event=not_started" in r.stderr, r.stderr
-    assert "event=route_watched" not in r.stderr and "retention_swept" not in r.stderr, r.stderr
+    assert "event=route_watched" not in err and "retention_swept" not in err, err
     db = d.workdir / "state" / "audit.db"
     assert db_rows(db, "SELECT kind FROM events WHERE kind = 'route_watched'") == []
     d.listen = ["127.0.0.1:0"]

@@ -37,7 +37,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness import (AccountSpec, cli_json, data_areas_toml, fordeler_path, fordelerd_path,
+from harness import (AccountSpec, cli_json, data_areas_toml, fordeler_path, refused_start,
                      trigger_xml, wait_until)
 from test_faults import (FLIS, KMD, OEKONOMI, PERSONALE, ROUTES, accounts, audit_verify, fresh,
                          key, make_jails, send, wait_receipt)
@@ -396,16 +396,7 @@ def test_jails_on_another_filesystem_refuse_the_start(daemons, mounts, keyset,  
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 2, checked
     assert_names_both_filesystems(checked.stderr, f"{d.state}/{where}")
-    daemon = subprocess.Popen([fordelerd_path(), "--config", str(d.config_path)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = daemon.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        daemon.terminate()
-        _, err = daemon.communicate(timeout=20)
-        pytest.fail(f"fordelerd started with {where} on another filesystem:\n{err[-3000:]}")
-    assert daemon.returncode == 1, err
+    err = refused_start(d.config_path, f"with {where} on another filesystem")
     m = re.search(r"event=not_started error=(.*)", err)
     assert m, err
     assert_names_both_filesystems(m.group(1), f"{d.state}/{where}")
