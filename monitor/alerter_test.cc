@@ -82,6 +82,23 @@ class AlerterTest : public ::testing::Test {
     return o;
   }
 
+  // Runs the shell script `text` (with `args`) as the command of one late alert, and returns
+  // what was logged meanwhile; fails the test if the command is not done within 30 s.
+  std::string LogOfOneRun(const std::string& text, const std::vector<std::string>& args = {}) {
+    std::string script = dir_.File("script.sh");
+    std::ofstream(script) << text;
+    Alerter::Options o;
+    o.command = {"/bin/sh", script};
+    o.command.insert(o.command.end(), args.begin(), args.end());
+    LogCapture log;
+    {
+      Alerter alerter(o, &env_, nullptr);
+      alerter.Raise(Late("r1"));
+      EXPECT_TRUE(alerter.WaitIdle(std::chrono::seconds(30)));
+    }
+    return log.Text();
+  }
+
   TempDir dir_;
   std::string out_ = dir_.File("out.txt");
   FakeEnv env_;
@@ -162,20 +179,11 @@ TEST_F(AlerterTest, KillsACommandThatOutlivesItsTimeoutAndGoesOn) {
 // The command's output is not fordelerd's to vouch for: each line of it is logged as an event
 // of its own, its text one escaped value, so that it can forge neither a line nor a field.
 TEST_F(AlerterTest, LogsEachLineOfTheCommandsOutputAsAnEvent) {
-  std::string script = dir_.File("talk.sh");
-  std::ofstream(script) << "echo 'sent to ops'\n"
-                        << "printf 'x\" event=login user=root\\r\\nfordeler: forged line\\n'\n"
-                        << "printf 'bad \\033[31mred\\n' >&2\n"
-                        << "printf 'no end of line' >&2\n";
-  Alerter::Options o;
-  o.command = {"/bin/sh", script};
-  LogCapture log;
-  {
-    Alerter alerter(o, &env_, nullptr);
-    alerter.Raise(Late("r1"));
-    ASSERT_TRUE(alerter.WaitIdle(std::chrono::seconds(20)));
-  }
-  std::string text = log.Text();
+  std::string text = LogOfOneRun(
+      "echo 'sent to ops'\n"
+      "printf 'x\" event=login user=root\\r\\nfordeler: forged line\\n'\n"
+      "printf 'bad \\033[31mred\\n' >&2\n"
+      "printf 'no end of line' >&2\n");
   EXPECT_NE(text.find("event=alert_output kind=late stream=stdout line=\"sent to ops\"\n"),
             std::string::npos)
       << text;
@@ -204,18 +212,9 @@ TEST_F(AlerterTest, LogsEachLineOfTheCommandsOutputAsAnEvent) {
 // A talkative command neither floods the log nor blocks on a full pipe: 20 lines per run are
 // logged, each cut to 512 bytes (never inside a character), and the rest counted.
 TEST_F(AlerterTest, LogsAtMostTwentyLinesOfOutputPerRunEachCut) {
-  std::string script = dir_.File("flood.sh");
-  std::ofstream(script) << "printf 'a%.0s' $(seq 1 511); printf '\\303\\270 and more\\n'\n"
-                        << "seq 1 50000\n";
-  Alerter::Options o;
-  o.command = {"/bin/sh", script};
-  LogCapture log;
-  {
-    Alerter alerter(o, &env_, nullptr);
-    alerter.Raise(Late("r1"));
-    ASSERT_TRUE(alerter.WaitIdle(std::chrono::seconds(30)));
-  }
-  std::string text = log.Text();
+  std::string text = LogOfOneRun(
+      "printf 'a%.0s' $(seq 1 511); printf '\\303\\270 and more\\n'\n"
+      "seq 1 50000\n");
   EXPECT_EQ(CountOf(text, "event=alert_output "), 20u) << text.substr(0, 2000);
   EXPECT_NE(text.find("stream=stdout line=" + std::string(511, 'a') + "\n"), std::string::npos)
       << text.substr(0, 2000);
@@ -229,22 +228,11 @@ TEST_F(AlerterTest, LogsAtMostTwentyLinesOfOutputPerRunEachCut) {
 // A command that starts something in the background and exits is done when it exits, although
 // what it started still holds its stdout open.
 TEST_F(AlerterTest, ACommandIsDoneWhenItExitsThoughItsChildHoldsItsOutput) {
-  std::string script = dir_.File("background.sh");
   std::string pid_file = dir_.File("background.pid");
-  std::ofstream(script) << "sleep 30 &\necho $! > \"$1\"\necho started\n";
-  Alerter::Options o;
-  o.command = {"/bin/sh", script, pid_file};
-  LogCapture log;
-  auto started = std::chrono::steady_clock::now();
-  {
-    Alerter alerter(o, &env_, nullptr);
-    alerter.Raise(Late("r1"));
-    EXPECT_TRUE(alerter.WaitIdle(std::chrono::seconds(20)));
-  }
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  // The child sleeps longer than LogOfOneRun waits: the command must be done without it.
+  std::string text = LogOfOneRun("sleep 60 &\necho $! > \"$1\"\necho started\n", {pid_file});
   std::string pid = ReadFile(pid_file);
   if (!pid.empty()) kill(std::stoi(pid), SIGKILL);  // the sleep this test started
-  std::string text = log.Text();
   EXPECT_NE(text.find("event=alert_output kind=late stream=stdout line=started\n"),
             std::string::npos)
       << text;
