@@ -198,7 +198,7 @@ TEST_F(DeliveryTest, MissingDataFileIsRejectedAfterTheGrace) {
 // whatever its trigger says: it is waited for like a missing one, then rejected with 1004 and
 // a description that says why; uploaded again within the grace (the mark cleared), it goes.
 TEST_F(DeliveryTest, AnUploadThatDidNotFinishIsNotTaken) {
-  config_->delivery.trigger_grace = std::chrono::milliseconds(400);
+  config_->delivery.trigger_grace = std::chrono::milliseconds(1500);  // room for a slow machine
   StartPipeline();
   const mode_t unfinished = kUploadMode | kUnfinishedUploadMark;
   Put(Path("vendor", "OUT", "cut.csv"), "ab");  // 2 of its bytes, as its trigger announces
