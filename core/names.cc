@@ -128,10 +128,6 @@ bool HasControlCharacter(std::string_view s) {
   return false;
 }
 
-}  // namespace
-
-namespace {
-
 // The code point of the valid UTF-8 sequence of `n` bytes at p.
 char32_t CodePoint(const uint8_t* p, size_t n) {
   static constexpr uint8_t kLeadBits[] = {0, 0x7F, 0x1F, 0x0F, 0x07};

@@ -114,6 +114,12 @@ std::string DeliveryPipeline::Impl::TakenBefore(const TransferRecord& t) {
   std::optional<TransferRecord> earlier;
   Status s = audit->ListTransfers(filter, [&](const TransferRecord& o) {
     if (o.name != t.name || o.uuid == t.uuid || o.received_at > t.received_at) return true;
+    // Only a transfer that got as far as taking its data file: accepted, or rejected for
+    // something else than a missing data file (its data went to quarantine).
+    bool took = o.state == TransferState::kDelivering || o.state == TransferState::kDelivered ||
+                (o.state == TransferState::kRejected &&
+                 o.error_code != static_cast<int>(ErrorCode::kDataFileMissing));
+    if (!took) return true;
     earlier = o;
     return false;  // newest first: the nearest before this one
   });
