@@ -54,32 +54,38 @@ Status EnsureStorageRoot(const std::string& root) {
 
 constexpr const char* kLockFileName = "fordelerd.lock";
 
+// Opens `path` (made with mode 0640 if missing) into *out and takes an exclusive flock on it
+// without waiting: 0, or the errno of the open (*out not valid) or of the lock (EWOULDBLOCK:
+// another process holds it).
+int OpenLocked(const std::string& path, int flags, UniqueFd* out) {
+  *out = UniqueFd(::open(path.c_str(), flags | O_CREAT | O_CLOEXEC, 0640));
+  if (!out->valid()) return errno;
+  return ::flock(out->get(), LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+}
+
 // One fordelerd per storage root. A second one (started by hand beside the service, say) would
 // resume the same transfers, sweep the same files, append to the same audit chain and replace
 // the control socket. The lock is an flock on <root>/fordelerd.lock, which holds the owner's
 // pid for the message; it is released when the process ends, however it ends.
-Status LockStorageRoot(const std::string& root, int* fd_out) {
+Status LockStorageRoot(const std::string& root, UniqueFd* out) {
   std::string path = root + "/" + kLockFileName;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (fd < 0) return Status::FromErrno(errno, "open " + path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
+  UniqueFd fd;
+  int err = OpenLocked(path, O_RDWR | O_NOFOLLOW, &fd);
+  if (!fd.valid()) return Status::FromErrno(err, "open " + path);
+  if (err == EWOULDBLOCK) {
     char holder[32] = {};
-    ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+    ssize_t n = ::pread(fd.get(), holder, sizeof holder - 1, 0);
     std::string pid = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "";
     while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    ::close(fd);
-    if (err != EWOULDBLOCK) return Status::FromErrno(err, "lock " + path);
     return Status::Unavailable("another fordelerd" + (pid.empty() ? "" : " (pid " + pid + ")") +
                                " uses the storage root " + root);
   }
+  if (err != 0) return Status::FromErrno(err, "lock " + path);
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::FromErrno(err, "write " + path);
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
+    return Status::FromErrno(errno, "write " + path);
   }
-  *fd_out = fd;  // kept open (and locked) until the process ends
+  *out = std::move(fd);  // kept open (and locked) until the process ends
   return Status::Ok();
 }
 
@@ -91,16 +97,11 @@ Status LockStorageRoot(const std::string& root, int* fd_out) {
 // of the file drops this process's fcntl locks, so `out` must be closed only after SQLite closed
 // it.
 Status LockDatabase(const std::string& path, UniqueFd* out) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0640));
-  if (!fd.valid()) {
-    int err = errno;
-    return Status::FromErrno(err, "open database " + path);
-  }
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    if (err != EWOULDBLOCK) return Status::FromErrno(err, "lock database " + path);
-    return Status::Unavailable("another fordelerd uses the database " + path);
-  }
+  UniqueFd fd;
+  int err = OpenLocked(path, O_RDONLY, &fd);
+  if (!fd.valid()) return Status::FromErrno(err, "open database " + path);
+  if (err == EWOULDBLOCK) return Status::Unavailable("another fordelerd uses the database " + path);
+  if (err != 0) return Status::FromErrno(err, "lock database " + path);
   *out = std::move(fd);
   return Status::Ok();
 }
@@ -119,9 +120,6 @@ struct Daemon::Impl {
         }),
         signals(control, SIGTERM, SIGINT, SIGHUP),
         watchdog(control) {}
-  ~Impl() {
-    if (lock_fd >= 0) ::close(lock_fd);
-  }
 
   std::shared_ptr<const Config> Load(bool at_start);
   Status StartDelivery();
@@ -144,7 +142,7 @@ struct Daemon::Impl {
   std::unique_ptr<Monitor> monitor;               // schedules, route health, alerts
   std::unique_ptr<RetentionSweeper> retention;    // raises through `monitor`: goes first
   std::unique_ptr<ControlServer> control_server;  // `fordeler retry`, `recall`, ...
-  int lock_fd = -1;  // <root>/fordelerd.lock, held for the process's life
+  UniqueFd root_lock;  // <root>/fordelerd.lock, held for the process's life
   EventLog events;
   Metrics metrics;                  // /metrics
   MetricsListener session_metrics;  // counts session events, then passes them to `events`
@@ -338,7 +336,7 @@ int Daemon::Run() {
     return 2;
   }
   Status s = EnsureStorageRoot(d.config->storage.root);
-  if (s.ok()) s = LockStorageRoot(d.config->storage.root, &d.lock_fd);
+  if (s.ok()) s = LockStorageRoot(d.config->storage.root, &d.root_lock);
   if (s.ok()) s = LockDatabase(d.config->database.path, &d.database_lock);
   if (s.ok()) s = d.registry.Configure(*d.config);
   if (s.ok()) s = d.StartDelivery();
