@@ -100,8 +100,14 @@ class Daemon:
             accounts += [r for r in rs if r not in accounts]
         self.accounts = accounts
         settings = settings or {}
+        # A setting given for the database's path (e.g. on another file system) replaces ours.
+        db_path = next((line.split("=", 1)[1].strip().strip('"')
+                        for line in settings.get("database", []) if line.startswith("path")),
+                       "state/audit.db")
         cfg = [f'[server]\nlisten = ["127.0.0.1:{self.port}"]\nhost_keys = ["keys/host_ed25519"]\n',
-               '[storage]\nroot = "state"\n', '[database]\npath = "state/audit.db"\n']
+               '[storage]\nroot = "state"\n', '[database]\n']
+        if db_path == "state/audit.db":
+            cfg[2] += 'path = "state/audit.db"\n'
         cfg += [f"[{table}]\n" + "\n".join(lines) + "\n" for table, lines in settings.items()
                 if table not in ("server", "storage", "database")]
         for i, table in enumerate(("server", "storage", "database")):
@@ -116,7 +122,7 @@ class Daemon:
         self.config = f"{root}/fordeler.toml"
         with open(self.config, "w") as f:
             f.write("\n".join(cfg))
-        self.db = f"{root}/state/audit.db"
+        self.db = os.path.join(root, db_path)
         self.log_path = f"{root}/fordelerd.log"
         self.proc = None
         self.pid = None

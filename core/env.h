@@ -52,7 +52,16 @@ class Env {
   // through Fsync(), so that a wrapper's Fsync sees it; they run on a few helper threads
   // ("fsync") besides the caller's. Where syncs have lately been quicker than such a hand-off
   // (tmpfs, a disk with a power-safe cache) they run on the caller's thread, one after another.
+  // A round for the helpers first starts the write-back of every fd (StartWriteBack), so that
+  // the commit the first sync starts also holds the blocks the others' files are given.
   virtual Status FsyncAll(std::span<const int> fds);
+  // Starts writing fd's dirty pages to disk and returns without waiting for them
+  // (sync_file_range with SYNC_FILE_RANGE_WRITE): a hint with no promise, and no error to
+  // report. On a file system that allocates blocks at write-back (ext4, XFS: delayed
+  // allocation), the allocation is recorded in the journal's running transaction now; made
+  // inside fsync, after another sync of the same round has started that transaction's commit,
+  // it would need a commit of its own. Nothing to do for a directory.
+  virtual void StartWriteBack(int fd);
   // renameat2; with no_replace, fails with kAlreadyExists instead of replacing.
   virtual Status RenameAt(int from_dir, const std::string& from, int to_dir, const std::string& to,
                           bool no_replace);
@@ -84,6 +93,7 @@ class EnvWrapper : public Env {
     return target_->Write(fd, data, len);
   }
   Status Fsync(int fd) override { return target_->Fsync(fd); }
+  void StartWriteBack(int fd) override { target_->StartWriteBack(fd); }
   Status RenameAt(int from_dir, const std::string& from, int to_dir, const std::string& to,
                   bool no_replace) override {
     return target_->RenameAt(from_dir, from, to_dir, to, no_replace);

@@ -1,6 +1,7 @@
 #include "core/env.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -23,6 +24,9 @@
 #include <vector>
 
 namespace fordeler {
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
 namespace {
 
 // Records every file operation, and fails the one named in `fail` with `fail_errno`.
@@ -253,14 +257,20 @@ TEST_F(DurableWriteTest, FsyncAllSyncsEveryFdThroughFsyncAndReportsAFailure) {
 
 // Syncs of a set duration on a clock of the test's, each noting the thread it ran on and how
 // many ran at once; `wait_for_company` holds each until another is running too (up to 10 s).
+// Syncs and write-backs started are noted in order, as "s<fd>" and "w<fd>".
 class TimedSyncEnv : public EnvWrapper {
  public:
   TimedSyncEnv() : EnvWrapper(Env::Default()) {}
   std::chrono::steady_clock::time_point Steady() const override {
     return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(clock_ns_.load()));
   }
-  Status Fsync(int) override {
+  void StartWriteBack(int fd) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back("w" + std::to_string(fd));
+  }
+  Status Fsync(int fd) override {
     std::unique_lock<std::mutex> lock(mu_);
+    calls_.push_back("s" + std::to_string(fd));
     threads_.insert(std::this_thread::get_id());
     ++running_;
     most_at_once_ = std::max(most_at_once_, running_);
@@ -280,6 +290,11 @@ class TimedSyncEnv : public EnvWrapper {
     most_at_once_ = 0;
     return seen;
   }
+  // The syncs and write-backs since the last call, in order.
+  std::vector<std::string> Calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(calls_, {});
+  }
 
   std::chrono::nanoseconds took{0};
   bool wait_for_company = false;
@@ -289,6 +304,7 @@ class TimedSyncEnv : public EnvWrapper {
   std::mutex mu_;
   std::condition_variable company_;
   std::set<std::thread::id> threads_;
+  std::vector<std::string> calls_;
   int running_ = 0;
   int most_at_once_ = 0;
 };
@@ -298,19 +314,30 @@ TEST(FsyncAllTest, QuickSyncsRunOnTheCallersThreadAndSlowOnesTogether) {
   TimedSyncEnv env;
   const std::vector<int> fds = {3, 4, 5, 6};
   const std::set<std::thread::id> caller = {std::this_thread::get_id()};
-  env.took = microseconds(2);  // tmpfs-like: no hand-offs
+  env.took = microseconds(2);  // tmpfs-like: no hand-offs, and no write-back started first
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(env.FsyncAll(fds).ok());
   EXPECT_EQ(env.Seen().first, caller);
+  env.Calls();
+  ASSERT_TRUE(env.FsyncAll(fds).ok());
+  EXPECT_THAT(env.Calls(), ElementsAre("s3", "s4", "s5", "s6"));
 
   // A slow sync sends what follows it to the helpers; then they run at once.
   env.took = microseconds(3000);
   ASSERT_TRUE(env.FsyncAll(std::vector<int>{3}).ok());
   env.Seen();
+  env.Calls();
   env.wait_for_company = true;
   ASSERT_TRUE(env.FsyncAll(fds).ok());
   auto [threads, at_once] = env.Seen();
   EXPECT_GE(at_once, 2);
   EXPECT_GT(threads.size(), 1u);
+  // Every file's write-back started before the first of the round's syncs.
+  std::vector<std::string> calls = env.Calls();
+  ASSERT_EQ(calls.size(), 8u);
+  EXPECT_THAT(std::vector<std::string>(calls.begin(), calls.begin() + 4),
+              ElementsAre("w3", "w4", "w5", "w6"));
+  EXPECT_THAT(std::vector<std::string>(calls.begin() + 4, calls.end()),
+              UnorderedElementsAre("s3", "s4", "s5", "s6"));
 
   // Quick again: back on the caller's thread once the average has come down.
   env.wait_for_company = false;
