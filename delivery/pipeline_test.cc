@@ -694,6 +694,32 @@ TEST_F(DeliveryTest, UploadFactsWithoutATriggerAreForgottenAfterAnHour) {
   EXPECT_EQ(Read(Path("flis", "IN", "old.csv")), "defg");
 }
 
+// An upload through fordeler's server over a file that another user owns in /OUT (a storage
+// root shared with another server) is copied, not moved: fordelerd may not make another's file
+// read-only without root's CAP_FOWNER, and a moved file kept its owner.
+TEST_F(DeliveryTest, AnUploadOverAFileOfAnotherOwnerIsCopied) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the file another owner";
+  StartPipeline();
+  const std::string data = "written over";
+  Put(Path("vendor", "OUT", "theirs.csv"), data);
+  ASSERT_EQ(chown(Path("vendor", "OUT", "theirs.csv").c_str(), 4242, 4242), 0);
+  struct stat st;
+  ASSERT_EQ(stat(Path("vendor", "OUT", "theirs.csv").c_str(), &st), 0);
+  const ino_t theirs = st.st_ino;
+  pipeline_->OnUploadClosed({"vendor", "theirs.csv", data.size(), st.st_ino, Sha256::Of(data),
+                             UploadClosed::How::kClosed});
+  Put(Path("vendor", "OUT", "theirs.csv.trigger"),
+      TriggerXml("theirs.csv", data.size(), "vendor", {"flis"}));
+  pipeline_->OnFolderChange("vendor", Folder::kOut, "theirs.csv.trigger", false);
+  ASSERT_TRUE(WaitFinished(1));
+  ASSERT_EQ(stat(Path("flis", "IN", "theirs.csv").c_str(), &st), 0);
+  EXPECT_NE(st.st_ino, theirs);
+  EXPECT_EQ(st.st_uid, geteuid());
+  EXPECT_EQ(st.st_mode & 07777, 0440u);
+  EXPECT_EQ(Read(Path("flis", "IN", "theirs.csv")), data);
+  EXPECT_FALSE(Exists(Path("vendor", "OUT", "theirs.csv")));
+}
+
 // A trigger is taken from /OUT before the transfer is first recorded, under a spool name that
 // says whose it is. fordelerd stopping in between leaves such a file with no record: the next
 // start adopts it (its data still in /OUT, or already in the spool) and delivers it once.

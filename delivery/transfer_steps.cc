@@ -220,7 +220,10 @@ Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, std::optional<D
   }
   auto info = TakeUploadInfo(t.sender, t.name);
   Status s = facts.status();
-  if (s.ok() && info && info->inode == facts->inode && info->size == facts->size) {
+  // A file of another owner (a storage root shared with another server, written over through
+  // fordeler's) is copied like one that arrived by other means: the spooled data must be
+  // fordelerd's own to be made read-only.
+  if (s.ok() && info && info->inode == facts->inode && info->size == facts->size && facts->ours) {
     s = env->RenameAt(*out, t.name, storage->spool(), t.uuid, true);
     *digest = info->sha256;
   } else if (s.ok()) {

@@ -389,6 +389,29 @@ def test_files_put_in_out_by_other_means_are_copied(d, keyset, tmp_path):
     check_out_empty(d, KMD)
 
 
+def test_a_file_of_another_owner_written_over_through_fordeler_is_copied(d, keyset):
+    """A data file in /OUT that another user owns (a storage root shared with another server,
+    contract §9), written over through fordeler's server, is delivered as what was written:
+    fordelerd may not change the mode of a file it does not own, so it takes a copy of its own
+    (mode 0440) rather than the file. Against the `nobody` daemon the file was renamed into the
+    spool and its fchmod failed, the transfer retried for ever with no receipt."""
+    name = fresh("other-owner")
+    path = d.out_dir(KMD) / name
+    path.write_bytes(b"an older file of another user")
+    os.chmod(path, 0o666)
+    os.chown(path, 4242, 4242)
+    data = os.urandom(5000)
+    send(d, keyset, KMD, name, data,
+         trigger_xml(name, len(data), KMD, RECIPIENTS, inf_ref=DELIVER))
+    receipt = wait_receipt(d, KMD, name)
+    check_delivered(d, name, data, receipt)
+    for r in RECIPIENTS:
+        placed = os.stat(d.in_dir(r) / name)
+        assert placed.st_uid != 4242, f"{r} got the other user's file, not a copy"
+        assert placed.st_mode & 0o7777 == 0o440, oct(placed.st_mode)
+    check_out_empty(d, KMD)
+
+
 def test_name_collision_gets_uuid_suffix(d, keyset):
     name = fresh("same")
     first, second = os.urandom(1000), os.urandom(2000)
