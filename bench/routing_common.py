@@ -102,7 +102,8 @@ class Daemon:
         settings = settings or {}
         # A setting given for the database's path (e.g. on another file system) replaces ours.
         db_path = next((line.split("=", 1)[1].strip().strip('"')
-                        for line in settings.get("database", []) if line.startswith("path")),
+                        for line in settings.get("database", [])
+                        if line.split("=", 1)[0].strip() == "path"),
                        "state/audit.db")
         cfg = [f'[server]\nlisten = ["127.0.0.1:{self.port}"]\nhost_keys = ["keys/host_ed25519"]\n',
                '[storage]\nroot = "state"\n', '[database]\n']

@@ -179,7 +179,7 @@ Status Env::FsyncAll(std::span<const int> fds) {
   // Every file's blocks allocated before the first sync starts a journal commit, so that one
   // commit covers the round: with ext4's delayed allocation, a file whose write-back began
   // inside its own fsync, after another sync had started the commit, needed a second one (1.8
-  // journal commits per routed transfer instead of 1.1, docs/performance.md).
+  // journal commits per routed transfer instead of 1.1-1.4, docs/performance.md).
   for (int fd : rest) StartWriteBack(fd);
   struct Shared {
     std::mutex mu;
