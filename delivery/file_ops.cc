@@ -68,7 +68,7 @@ Result<FileFacts> StatAt(int dir, const std::string& name) {
   }
   return FileFacts{static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_ino),
                    S_ISREG(st.st_mode) && st.st_nlink == 1,
-                   (st.st_mode & kUnfinishedUploadMark) != 0, st.st_uid == geteuid()};
+                   (st.st_mode & kUnfinishedUploadMark) != 0, st.st_uid};
 }
 
 std::optional<std::chrono::system_clock::time_point> BirthTimeOf(int fd) {

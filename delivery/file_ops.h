@@ -28,9 +28,7 @@ struct FileFacts {
   bool regular = false;
   // Marked by fordeler's server as an upload that did not finish (kUnfinishedUploadMark).
   bool unfinished = false;
-  // Owned by this process's effective user, so fordelerd may change its mode (without root's
-  // CAP_FOWNER, which its systemd unit does not give it).
-  bool ours = false;
+  uid_t owner = 0;  // st_uid
 };
 
 // lstat of dir/name. kNotFound when absent.

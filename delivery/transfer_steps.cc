@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -222,8 +223,10 @@ Result<bool> DeliveryPipeline::Impl::TakeData(const JobPtr& job, std::optional<D
   Status s = facts.status();
   // A file of another owner (a storage root shared with another server, written over through
   // fordeler's) is copied like one that arrived by other means: the spooled data must be
-  // fordelerd's own to be made read-only.
-  if (s.ok() && info && info->inode == facts->inode && info->size == facts->size && facts->ours) {
+  // fordelerd's own to be made read-only (without root's CAP_FOWNER, which its systemd unit does
+  // not give it).
+  if (s.ok() && info && info->inode == facts->inode && info->size == facts->size &&
+      facts->owner == geteuid()) {
     s = env->RenameAt(*out, t.name, storage->spool(), t.uuid, true);
     *digest = info->sha256;
   } else if (s.ok()) {
