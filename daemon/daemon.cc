@@ -129,6 +129,7 @@ struct Daemon::Impl {
   void Reload();
   void KeepWatchdogFed(std::chrono::microseconds interval);
   Status StartHttp();
+  void ReloadHttpTls();
   std::shared_ptr<const Config> CurrentConfig() EXCLUDES(config_mu);
 
   DaemonOptions options;
@@ -218,6 +219,7 @@ void Daemon::Impl::Reload() {
         MutexLock lock(&config_mu);
         http_config = fresh;
       }
+      ReloadHttpTls();
       spdlog::info("event=reloaded accounts={} routes={}", fresh->accounts.size(),
                    fresh->routes.size());
     } else {
@@ -225,6 +227,19 @@ void Daemon::Impl::Reload() {
     }
   }
   systemd::NotifyReady("serving");
+}
+
+// The status page's certificate and key, read again from the same files ([http] itself changes
+// only at restart): a certificate renewed in place is served from the next connection on. A
+// file that does not load leaves the one in use.
+void Daemon::Impl::ReloadHttpTls() {
+  if (!http || started->http.tls_certificate.empty()) return;
+  if (Status s = http->ReloadTls(); !s.ok()) {
+    spdlog::warn("event=http_tls_reload_failed error={} note=\"the certificate in use is kept\"",
+                 LogValue(s.message()));
+    return;
+  }
+  spdlog::info("event=http_tls_reloaded certificate={}", LogValue(started->http.tls_certificate));
 }
 
 void Daemon::Impl::KeepWatchdogFed(std::chrono::microseconds interval) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/mutex.h"
 #include "core/names.h"
 #include "core/thread_name.h"
 #include "http/basic_auth.h"
@@ -77,9 +78,10 @@ Response MakeResponse(const HttpReply& reply, unsigned version, bool keep_alive,
 template <class Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  template <class... Args>
-  Connection(Shared* shared, Args&&... args)
-      : shared_(shared), stream_(std::forward<Args>(args)...) {}
+  Connection(Shared* shared, tcp::socket socket) : shared_(shared), stream_(std::move(socket)) {}
+  // A TLS connection keeps its context: a reload may replace the server's meanwhile.
+  Connection(Shared* shared, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls)
+      : shared_(shared), tls_(std::move(tls)), stream_(std::move(socket), *tls_) {}
   ~Connection() { shared_->connections.fetch_sub(1); }
 
   void Start() {
@@ -163,6 +165,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   }
 
   Shared* shared_;
+  std::shared_ptr<asio::ssl::context> tls_;  // before stream_, which refers to it
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -173,16 +176,44 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
 
 struct HttpServer::Impl {
   Shared shared;
-  std::optional<asio::ssl::context> tls;
+  HttpConfig config;  // as started: the TLS files' paths
+  Mutex tls_mu;       // ReloadTls on the caller's thread, Accept on the server's
+  std::shared_ptr<asio::ssl::context> tls GUARDED_BY(tls_mu);
   std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::string> addresses;
   std::thread thread;
 
   Status Bind(const std::string& text);
-  Status LoadTls(const HttpConfig& config);
   void Accept(tcp::acceptor* acceptor);
+  // The TLS context for a new connection; null without TLS.
+  std::shared_ptr<asio::ssl::context> TlsContext() {
+    MutexLock lock(&tls_mu);
+    return tls;
+  }
 };
+
+namespace {
+
+// A server context with the certificate chain and key of `config`.
+Result<std::shared_ptr<asio::ssl::context>> LoadTls(const HttpConfig& config) {
+  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  boost::system::error_code ec;
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                   ec);
+  if (!ec) tls->use_certificate_chain_file(config.tls_certificate, ec);
+  if (ec) {
+    return Status::InvalidArgument("tls_certificate " + config.tls_certificate + ": " +
+                                   ec.message());
+  }
+  tls->use_private_key_file(config.tls_key, asio::ssl::context::pem, ec);
+  if (ec) return Status::InvalidArgument("tls_key " + config.tls_key + ": " + ec.message());
+  return tls;
+}
+
+}  // namespace
 
 Status HttpServer::Impl::Bind(const std::string& text) {
   auto endpoint = ParseEndpoint(text);
@@ -200,22 +231,6 @@ Status HttpServer::Impl::Bind(const std::string& text) {
   return Status::Ok();
 }
 
-Status HttpServer::Impl::LoadTls(const HttpConfig& config) {
-  tls.emplace(asio::ssl::context::tls_server);
-  boost::system::error_code ec;
-  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
-                   ec);
-  if (!ec) tls->use_certificate_chain_file(config.tls_certificate, ec);
-  if (ec)
-    return Status::InvalidArgument("tls_certificate " + config.tls_certificate + ": " +
-                                   ec.message());
-  tls->use_private_key_file(config.tls_key, asio::ssl::context::pem, ec);
-  if (ec) return Status::InvalidArgument("tls_key " + config.tls_key + ": " + ec.message());
-  return Status::Ok();
-}
-
 void HttpServer::Impl::Accept(tcp::acceptor* acceptor) {
   acceptor->async_accept([this, acceptor](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
@@ -225,9 +240,9 @@ void HttpServer::Impl::Accept(tcp::acceptor* acceptor) {
         spdlog::warn("event=http_connection_refused reason=\"{} connections open\"",
                      kMaxConnections);
         socket.close(ec);
-      } else if (tls) {
-        std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(&shared,
-                                                                           std::move(socket), *tls)
+      } else if (auto context = TlsContext()) {
+        std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
+            &shared, std::move(socket), std::move(context))
             ->Start();
       } else {
         std::make_shared<Connection<beast::tcp_stream>>(&shared, std::move(socket))->Start();
@@ -247,8 +262,12 @@ Status HttpServer::Start(const HttpConfig& config) {
   Impl& d = *impl_;
   if (config.listen.empty()) return Status::Ok();
   if (!config.user.empty()) d.shared.auth.emplace(config.user, config.password_hash);
+  d.config = config;
   if (!config.tls_certificate.empty()) {
-    if (Status s = d.LoadTls(config); !s.ok()) return s;
+    auto tls = LoadTls(config);
+    if (!tls.ok()) return tls.status();
+    MutexLock lock(&d.tls_mu);
+    d.tls = std::move(*tls);
   }
   for (const auto& address : config.listen) {
     if (Status s = d.Bind(address); !s.ok()) {
@@ -262,6 +281,16 @@ Status HttpServer::Start(const HttpConfig& config) {
     NameThisThread("http");
     d.io->run();
   });
+  return Status::Ok();
+}
+
+Status HttpServer::ReloadTls() {
+  Impl& d = *impl_;
+  if (d.config.tls_certificate.empty() || d.acceptors.empty()) return Status::Ok();
+  auto tls = LoadTls(d.config);
+  if (!tls.ok()) return tls.status();
+  MutexLock lock(&d.tls_mu);
+  d.tls = std::move(*tls);
   return Status::Ok();
 }
 

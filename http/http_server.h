@@ -11,7 +11,8 @@
 // Content-Security-Policy (no scripts at all), X-Content-Type-Options: nosniff and
 // Cache-Control: no-store. Credentials are never logged.
 //
-// Thread safety: Start, ListeningAddresses and Stop from one thread; Stop is idempotent.
+// Thread safety: Start, ReloadTls, ListeningAddresses and Stop from one thread; Stop is
+// idempotent.
 #pragma once
 
 #include <chrono>
@@ -43,6 +44,10 @@ class HttpServer {
   // key, and starts serving on the server's thread. Fails, binding nothing, when an address
   // cannot be bound or the certificate or key cannot be loaded.
   Status Start(const HttpConfig& config);
+  // Loads the TLS certificate and key again from the paths Start was given (a certificate
+  // renewed in place, at a reload): new connections use them, open ones keep what they have.
+  // On failure nothing changes and the error is returned. OK, doing nothing, without TLS.
+  Status ReloadTls();
   // "127.0.0.1:9122", "[::1]:9122": the bound addresses (actual ports when 0 was asked for).
   std::vector<std::string> ListeningAddresses() const;
   // Stops accepting, ends every connection and joins the thread.

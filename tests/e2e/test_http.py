@@ -355,6 +355,50 @@ def test_a_reload_names_the_http_settings_it_leaves_to_a_restart(daemons, keyset
     assert status_with("new-pass") == 200 and status_with("old-pass") == 401
 
 
+def served_certificate(port: int) -> bytes:
+    """The certificate (DER) that the TLS server on 127.0.0.1:port presents to a new connection."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with ctx.wrap_socket(sock) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_a_certificate_renewed_in_place_is_served_after_a_reload(daemons, keyset, tmp_path):
+    """[http] changes only at restart, but a certificate renewed in place (same paths, new files,
+    as certbot renews) is served from the first connection after a reload; one that does not load
+    is reported and the certificate in use stays."""
+    cert, key = make_tls(tmp_path)
+    extra = (ROUTES + "\n" + data_areas_toml() + '\n[http]\nlisten = ["127.0.0.1:0"]\n'
+             f'tls_certificate = "{cert}"\ntls_key = "{key}"\n')
+    d = daemons.create(accounts(keyset), extra=extra)
+    port = http_port(d)
+    first = served_certificate(port)
+    assert first == ssl.PEM_cert_to_DER_cert(cert.read_text())
+    (tmp_path / "renewed").mkdir()
+    new_cert, new_key = make_tls(tmp_path / "renewed")
+    os.replace(new_key, key)
+    os.replace(new_cert, cert)
+    assert served_certificate(port) == first, "changed before any reload"
+
+    offset = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"event=http_tls_reloaded certificate=", since=offset, timeout=10)
+    d.wait_log(r"event=reloaded", since=offset, timeout=10)
+    renewed = served_certificate(port)
+    assert renewed == ssl.PEM_cert_to_DER_cert(cert.read_text()) and renewed != first
+    ctx = ssl.create_default_context(cafile=str(cert))  # and it serves pages over it
+    assert get(port, "/api/routes", context=ctx)[0] == 200
+
+    cert.write_text("not a certificate\n")
+    offset = d.stderr_size()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r'event=http_tls_reload_failed error="tls_certificate .*" '
+               r'note="the certificate in use is kept"', since=offset, timeout=10)
+    assert served_certificate(port) == renewed
+
+
 def test_non_loopback_listen_needs_auth_and_tls(daemons, keyset, tmp_path):
     """check-config refuses [http] listen on 0.0.0.0 without basic auth and TLS, at its line."""
     d = daemons.create(accounts(keyset), start=False,
