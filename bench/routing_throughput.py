@@ -2,8 +2,9 @@
 """Routing throughput: routed transfers per second with concurrent senders, against the raw rate
 of the same uploads to a stock OpenSSH sshd (internal-sftp, chrooted user) in the same run.
 
-N senders (asyncssh, one SFTP connection each, in --procs client processes) each send small data
-files and their triggers as fast as they can for a fixed duration; each sender has one route to
+N senders (one SFTP connection each: threads of bench/sender.cc's fordeler_bench_sender, or with
+--client asyncssh Python coroutines in --procs processes) each send small data files and their
+triggers as fast as they can for a fixed duration; each sender has one route to
 one of the recipients. fordelerd routes them (durable: every step is recorded in the SQLite audit
 log, synchronous=FULL, and files are fsynced before they are renamed in); the OpenSSH side
 receives the same two files per transfer and does nothing else. A separate, shorter run under
@@ -32,8 +33,7 @@ import routing_common as rc
 # ---------------------------------------------------------------------------------------------
 # The client: one asyncio loop per process, one SFTP connection per sender
 
-async def _sender(port, user, key, cipher, folder, tag, sender, recipient, data, sha, deadline,
-                  max_count):
+async def _sender(port, user, key, cipher, folder, tag, sender, recipient, data, sha, deadline):
     import asyncssh
     async with asyncssh.connect("127.0.0.1", port, username=user, client_keys=[key],
                                 known_hosts=None, encryption_algs=[cipher], config=[],
@@ -41,7 +41,7 @@ async def _sender(port, user, key, cipher, folder, tag, sender, recipient, data,
         async with conn.start_sftp_client() as sftp:
             n = 0
             t_first = time.monotonic()
-            while time.monotonic() < deadline and n < max_count:
+            while time.monotonic() < deadline:
                 name = f"{tag}{sender}_{n:07d}.csv"
                 async with sftp.open(f"{folder}/{name}", "wb") as f:
                     await f.write(data)
@@ -67,7 +67,7 @@ def _client_proc(jobs, conf, start_at, q):
         async def all_():
             return await asyncio.wait_for(asyncio.gather(*[
                 _sender(conf["port"], u, conf["key"], conf["cipher"], fo, tg, s, r, data, sha,
-                        deadline, conf["max_count"]) for (u, fo, tg, s, r) in jobs]),
+                        deadline) for (u, fo, tg, s, r) in jobs]),
                 conf["duration"] + 60)
 
         res = asyncio.run(all_())
@@ -77,12 +77,31 @@ def _client_proc(jobs, conf, start_at, q):
         q.put((0, 0.0, f"{type(e).__name__}: {e}"))
 
 
-def run_clients(port, key, cipher, jobs, size, duration, procs, max_count=10**9):
-    """Runs the senders; returns (transfers sent, wall seconds, client CPU seconds)."""
+def run_native_clients(sender_bin, port, key, cipher, jobs, size, duration):
+    """The senders as threads of one fordeler_bench_sender process (bench/sender.cc)."""
+    import tempfile
+    data = os.urandom(size)
+    with tempfile.NamedTemporaryFile(prefix="bench-data-") as f:
+        f.write(data)
+        f.flush()
+        start_at = time.time() + 1.0  # the senders log in meanwhile
+        argv = [sender_bin, str(port), key, cipher, f.name, rc.sha256_bytes(data), str(duration),
+                f"{start_at:.3f}"] + [":".join(j) for j in jobs]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120)
+    fields = r.stdout.split()
+    if r.returncode != 0 or len(fields) != 2:
+        raise rc.BenchError(f"client {sender_bin} (exit {r.returncode}): {r.stderr.strip()}")
+    return int(fields[0]), duration, float(fields[1]), start_at
+
+
+def run_clients(port, key, cipher, jobs, size, duration, procs, sender_bin=None):
+    """Runs the senders (fordeler_bench_sender, else asyncssh in `procs` processes); returns
+    (transfers sent, wall seconds, client CPU seconds, start time)."""
+    if sender_bin:
+        return run_native_clients(sender_bin, port, key, cipher, jobs, size, duration)
     ctx = multiprocessing.get_context("fork")
     q = ctx.Queue()
-    conf = {"port": port, "key": key, "cipher": cipher, "size": size, "duration": duration,
-            "max_count": max_count}
+    conf = {"port": port, "key": key, "cipher": cipher, "size": size, "duration": duration}
     start_at = time.time() + 1.0  # all processes start their clocks together
     ps = []
     for k in range(procs):
@@ -133,11 +152,15 @@ def fordeler_run(d, key, args, senders, tag, perf_out=None):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         sent, dur, ccpu, t0 = run_clients(d.port, key, args.cipher, jobs, args.size, args.duration,
-                                          args.procs)
+                                          args.procs, args.sender_bin)
         t_end_window = t0 + dur
         rc.wait_for(lambda: d.count_done() - done0 >= sent, args.drain_timeout,
                     f"fordelerd to finish {sent} transfers", d.proc, interval=0.05)
         t_all = time.time()
+        # A rejection costs less than a delivery: a rate counting rejections would flatter.
+        rejected = d.query("SELECT count(*) FROM transfers WHERE state != 'delivered'")[0][0]
+        if rejected:
+            raise rc.BenchError(f"{rejected} transfers not delivered (see the audit log)")
     finally:
         stop[0] = True
         th.join(2)
@@ -171,7 +194,7 @@ def openssh_run(oss, key, args, senders, tag):
     jobs = [(oss.user, "upload", tag, f"s{i}", f"r{i % args.recipients}") for i in senders]
     cpu0 = oss.cpu_seconds()
     sent, dur, ccpu, _ = run_clients(oss.port, key, args.cipher, jobs, args.size, args.duration,
-                                     args.procs)
+                                     args.procs, args.sender_bin)
     oss.wait_idle(30)
     cpu = oss.cpu_seconds() - cpu0
     # Clean the chroot between runs (outside the measurement).
@@ -227,7 +250,7 @@ def strace_run(d, key, args, senders, tag, trace):
         skip = sum(1 for _ in f)
     jobs = [(f"s{i}", "OUT", tag, f"s{i}", f"r{i % args.recipients}") for i in senders]
     sent, dur, _, t0 = run_clients(d.port, key, args.cipher, jobs, args.size,
-                                   args.strace_duration, args.procs)
+                                   args.strace_duration, args.procs, args.sender_bin)
     rc.wait_for(lambda: d.count_done() - done0 >= sent, args.drain_timeout, "traced transfers to finish",
                 d.proc, interval=0.1)
     elapsed = time.time() - t0
@@ -280,6 +303,11 @@ def main():
     ap.add_argument("--repeat", type=int, default=2,
                     help="runs per server, alternating (2: fordeler, OpenSSH, OpenSSH, fordeler)")
     ap.add_argument("--procs", type=int, default=1, help="client processes (1)")
+    ap.add_argument("--client", default="native",
+                    help="the senders: 'native' (fordeler_bench_sender, built beside fordelerd: "
+                         "BUILD/bench/), 'asyncssh' (Python, one asyncio loop per --procs "
+                         "process; the client of the runs before 8 December 2026), or the path "
+                         "of a fordeler_bench_sender (native)")
     ap.add_argument("--cipher", default="aes128-gcm@openssh.com", help="(aes128-gcm@openssh.com)")
     ap.add_argument("--strace-duration", type=float, default=5.0,
                     help="seconds of the fsync-counting run under strace (5; 0 = skip)")
@@ -311,6 +339,15 @@ def main():
     if os.geteuid() != 0 and not args.fordeler_only:
         sys.exit("run as root: the OpenSSH side needs sshd's chroot and a system user")
     fordelerd = rc.default_fordelerd(args.fordelerd)
+    args.sender_bin = None
+    if args.client == "native":
+        args.sender_bin = os.path.join(os.path.dirname(os.path.dirname(fordelerd)), "bench",
+                                       "fordeler_bench_sender")
+    elif args.client != "asyncssh":
+        args.sender_bin = os.path.abspath(args.client)
+    if args.sender_bin and not os.access(args.sender_bin, os.X_OK):
+        sys.exit(f"{args.sender_bin} not found: build the target fordeler_bench_sender, or pass "
+                 "--client PATH or --client asyncssh")
     rc.install_signal_handlers()
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER (sshd CPU)
 
@@ -399,8 +436,9 @@ def main():
     rate_win = med(fd_runs, lambda r: r["in_window"] / r["dur"])
     rate_sus = med(fd_runs, lambda r: r["sustained"])
     rate_os = med(os_runs, lambda r: r["sent"] / r["dur"]) if os_runs else float("nan")
-    lines = [f"Run {started}; {args.senders} senders (asyncssh, {args.procs} client process(es), "
-             f"{args.cipher}), {rc.st.human_size(args.size)} data file + trigger per transfer, "
+    client = (f"fordeler_bench_sender, libssh, one thread each" if args.sender_bin else
+              f"asyncssh, {args.procs} client process(es)")
+    lines = [f"Run {started}; {args.senders} senders ({client}, {args.cipher}), {rc.st.human_size(args.size)} data file + trigger per transfer, "
              f"{args.duration:.0f} s per run, {args.repeat} runs per server alternating; "
              f"median of the runs (all runs in brackets).", "",
              "| | transfers/s | runs | server CPU s per 1,000 | client CPU s per 1,000 |",
