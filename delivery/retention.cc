@@ -79,11 +79,12 @@ SweepReport RetentionSweeper::Sweep() {
   c.expire_before = c.now - c.config->delivery.retention;
   c.warn_before = c.expire_before + c.config->delivery.retention_warning;
   for (const std::string& account : AccountsToSweep(*c.config)) {
+    if (Interrupted(c)) break;
     SweepOut(c, account);
     SweepIn(c, account);
   }
-  SweepQuarantine(c);
-  SweepSpool(c);
+  if (!Interrupted(c)) SweepQuarantine(c);
+  if (!Interrupted(c)) SweepSpool(c);
   if (!c.batch.empty()) {
     Status s = audit_->Commit(std::move(c.batch));
     if (!s.ok()) spdlog::warn("event=retention_audit_failed error={}", LogValue(s.message()));
@@ -91,10 +92,16 @@ SweepReport RetentionSweeper::Sweep() {
   const SweepReport& r = c.report;
   spdlog::info(
       "event=retention_swept expired_out={} expired_deliveries={} expired_receipts={} "
-      "expired_quarantine={} removed_spool={} warnings={}",
+      "expired_quarantine={} removed_spool={} warnings={}{}",
       r.expired_out, r.expired_deliveries, r.expired_receipts, r.expired_quarantine,
-      r.removed_spool, r.warnings);
+      r.removed_spool, r.warnings,
+      r.stopped_early ? " stopped_early=true note=\"fordelerd is stopping\"" : "");
   return r;
+}
+
+bool RetentionSweeper::Interrupted(Context& c) const {
+  if (stop_.load(std::memory_order_relaxed)) c.report.stopped_early = true;
+  return c.report.stopped_early;
 }
 
 // The configured accounts, and the folders under accounts/ of accounts a reload removed: nobody
@@ -115,6 +122,7 @@ void RetentionSweeper::SweepOut(Context& c, const std::string& account) {
   auto out = storage_->OutOf(account);
   if (!out.ok()) return;
   for (const Entry& e : ListDir(*out)) {
+    if (Interrupted(c)) return;
     if (!e.regular || e.placed >= c.expire_before) continue;
     if (env_->UnlinkAt(*out, e.name).ok()) {
       ++c.report.expired_out;
@@ -140,6 +148,7 @@ void RetentionSweeper::SweepIn(Context& c, const std::string& account) {
   std::vector<DeliveryRecord> expiring;
   std::vector<Entry> metadata;
   for (Entry& e : ListDir(*in)) {
+    if (Interrupted(c)) return;  // the deliveries found expiring so far wait for the next sweep
     if (!e.regular) continue;
     auto delivery = audit_->FindDelivered(account, e.name);
     if (!delivery.ok()) continue;  // not now: the next sweep looks again
@@ -280,6 +289,7 @@ void RetentionSweeper::RemoveExpired(Context& c, int in, const DeliveryRecord& d
 
 void RetentionSweeper::SweepQuarantine(Context& c) {
   for (const Entry& e : ListDir(storage_->quarantine())) {
+    if (Interrupted(c)) return;
     if (!e.directory || !IsUuid(e.name) || e.placed >= c.expire_before) continue;
     if (RemoveFolder(env_, storage_->quarantine(), e.name).ok()) {
       ++c.report.expired_quarantine;
@@ -290,6 +300,7 @@ void RetentionSweeper::SweepQuarantine(Context& c) {
 
 void RetentionSweeper::SweepSpool(Context& c) {
   for (const Entry& e : ListDir(storage_->spool())) {
+    if (Interrupted(c)) return;
     // <uuid> is a transfer's data, <uuid>~<sender>~<trigger> (or <uuid>.trigger) its trigger,
     // normally removed as it ends.
     std::string uuid = e.name;
@@ -307,6 +318,7 @@ void RetentionSweeper::SweepSpool(Context& c) {
   // A finished transfer's mark that its metadata was revealed (RevealedMarkName), left by a stop
   // between the commit recording its end and the mark's removal.
   for (const Entry& e : ListDir(storage_->staging())) {
+    if (Interrupted(c)) return;
     std::optional<std::string> uuid = ParseRevealedMarkName(e.name);
     if (!e.regular || !uuid) continue;
     auto transfer = audit_->GetTransfer(*uuid);
@@ -321,9 +333,9 @@ void RetentionSweeper::Start(std::chrono::milliseconds interval, std::function<v
     NameThisThread("retention");
     for (;;) {
       Sweep();
-      if (after_each) after_each();
+      if (after_each && !stop_) after_each();
       std::unique_lock<std::mutex> lock(wait_mu_);
-      if (wake_.wait_for(lock, interval, [this] { return stop_; })) return;
+      if (wake_.wait_for(lock, interval, [this] { return stop_.load(); })) return;
     }
   });
 }

@@ -20,9 +20,12 @@
 // audit event `alert`, and [alerts] on_alert). Once survives a restart: before raising, the
 // sweeper looks for that `alert` event in the audit log (AuditStore::AlertRecorded).
 // Sweep() runs at start-up and then at least hourly (Start); it can also be called directly
-// (tests). Thread safety: Sweep() is serialised internally; Start/Stop from one thread.
+// (tests). Stop() ends a sweep under way between two files (what it did so far is recorded), so
+// that a stop of fordelerd never waits for a sweep of a large /IN. Thread safety: Sweep() is
+// serialised internally; Start/Stop from one thread, Stop also from within a sweep.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -51,6 +54,7 @@ struct SweepReport {
   int expired_quarantine = 0;
   int removed_spool = 0;
   int warnings = 0;
+  bool stopped_early = false;  // Stop() came during the sweep: the next one does the rest
 };
 
 class RetentionSweeper {
@@ -78,6 +82,8 @@ class RetentionSweeper {
   void ExpireDeliveries(Context& c, int in, const std::vector<DeliveryRecord>& expiring);
   void RemoveExpired(Context& c, int in, const DeliveryRecord& d);
   void SweepQuarantine(Context& c);
+  // True once Stop() was called; marks the sweep's report as stopped early.
+  bool Interrupted(Context& c) const;
   void SweepSpool(Context& c);
 
   Env* env_;
@@ -93,7 +99,7 @@ class RetentionSweeper {
   std::set<std::string> warned_;
   std::mutex wait_mu_;
   std::condition_variable wake_;
-  bool stop_ = false;  // under wait_mu_
+  std::atomic<bool> stop_{false};  // set under wait_mu_ (for wake_), read by sweeps without it
   std::thread thread_;
 };
 

@@ -184,6 +184,37 @@ TEST_F(RetentionTest, ExpiresUnfetchedDeliveriesReceiptsLeftoversAndQuarantine) 
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "expired"), 2);  // delivery + quarantine
 }
 
+// fordelerd's stop does not wait for a sweep of a large /IN: Stop() ends the sweep after the file
+// at hand, what it removed is recorded, and the next sweep does the rest.
+TEST_F(RetentionTest, AStopEndsASweepBetweenTwoFilesAndTheNextSweepDoesTheRest) {
+  config_->routes[0].recipients = {"flis"};
+  StartPipeline();
+  Send("old.csv", "abc", TriggerXml("old.csv", 3, "vendor", {"flis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  for (const char* name : {"a.csv", "b.csv", "c.csv"}) Put(Path("flis", "OUT", name), "x");
+  WatchedEnv later(hours(24 * 31));
+  {
+    RetentionSweeper sweeper(&later, storage_.get(), audit_.get());
+    sweeper.SetConfig(config_);
+    later.on_removed = [&](const std::string&) { sweeper.Stop(); };  // at the first removal
+    SweepReport r = sweeper.Sweep();
+    EXPECT_TRUE(r.stopped_early);
+    EXPECT_EQ(r.expired_out, 1);
+    EXPECT_EQ(r.expired_deliveries, 0);  // flis's /IN comes after its /OUT
+    EXPECT_EQ(List(Path("flis", "OUT")).size(), 2u);
+    EXPECT_EQ(StateOf("flis"), DeliveryState::kDelivered);
+  }
+  later.on_removed = nullptr;
+  RetentionSweeper next(&later, storage_.get(), audit_.get());
+  next.SetConfig(config_);
+  SweepReport r = next.Sweep();
+  EXPECT_FALSE(r.stopped_early);
+  EXPECT_EQ(r.expired_out, 2);
+  EXPECT_EQ(r.expired_deliveries, 1);
+  EXPECT_TRUE(List(Path("flis", "OUT")).empty());
+  EXPECT_EQ(StateOf("flis"), DeliveryState::kExpired);
+}
+
 // A reload removed the recipient: nobody can fetch its files any more, and they must not stay
 // for ever. Its folders are swept by the same rules as those of configured accounts.
 TEST_F(RetentionTest, TheFoldersOfAnAccountAReloadRemovedExpireToo) {
