@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+
+#include <algorithm>
 #include <latch>
 
 #include "core/env.h"
@@ -49,7 +51,8 @@ DeliveryPipeline::Impl::Impl(Env* e, Storage* s, AuditStore* a, OutboxGate* g,
       audit(a),
       gate(g),
       metrics(options.metrics),
-      pool(static_cast<size_t>(options.threads)) {
+      pool(static_cast<size_t>(options.threads)),
+      max_begins(std::max(1, options.threads / 2)) {
   // One naming task per worker: each waits until all have started, so every thread runs one.
   // The tasks share the latch: a waiter may still be inside it after the constructor returns.
   auto started = std::make_shared<std::latch>(options.threads);
@@ -108,7 +111,39 @@ std::optional<UploadInfo> DeliveryPipeline::Impl::TakeUploadInfo(const std::stri
 // the claim lets one of them through until the trigger has left /OUT.
 void DeliveryPipeline::Impl::OnTrigger(const std::string& account, const std::string& trigger) {
   if (stopping || !IsTriggerName(trigger) || !Claim(account, trigger)) return;
-  asio::post(pool, [this, account, trigger] { Begin(account, trigger); });
+  {
+    MutexLock lock(&mu_);
+    waiting_triggers_[account].push_back(trigger);
+  }
+  PostBegins();
+}
+
+// Under load the triggers wait here, still in /OUT (a stop leaves them to the rescan at start),
+// rather than in the pool's queue: one sender's thousand triggers then delay another sender's
+// by one turn each, and the transfers under way by at most max_begins tasks.
+void DeliveryPipeline::Impl::PostBegins() {
+  for (;;) {
+    std::pair<std::string, std::string> next;
+    {
+      MutexLock lock(&mu_);
+      if (stopping || begins_ >= max_begins || waiting_triggers_.empty()) return;
+      auto it = waiting_triggers_.upper_bound(begun_last_);
+      if (it == waiting_triggers_.end()) it = waiting_triggers_.begin();
+      next = {it->first, std::move(it->second.front())};
+      it->second.pop_front();
+      if (it->second.empty()) waiting_triggers_.erase(it);
+      begun_last_ = next.first;
+      ++begins_;
+    }
+    asio::post(pool, [this, next = std::move(next)] {
+      Begin(next.first, next.second);
+      {
+        MutexLock lock(&mu_);
+        --begins_;
+      }
+      PostBegins();
+    });
+  }
 }
 
 void DeliveryPipeline::Impl::Begin(const std::string& account, const std::string& trigger) {

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,7 +78,10 @@ struct DeliveryPipeline::Impl {
 
   // pipeline.cc
   std::shared_ptr<const Config> config() const EXCLUDES(mu_);
-  void OnTrigger(const std::string& account, const std::string& trigger_name);
+  void OnTrigger(const std::string& account, const std::string& trigger_name) EXCLUDES(mu_);
+  // Posts a Begin for waiting triggers while fewer than max_begins are posted, the senders in
+  // turn (the account after the one begun last, in id order).
+  void PostBegins() EXCLUDES(mu_);
   void Begin(const std::string& account, const std::string& trigger_name);
   bool Claim(const std::string& account, const std::string& trigger_name) EXCLUDES(mu_);
   void Unclaim(Job& job) EXCLUDES(mu_);
@@ -235,6 +239,11 @@ struct DeliveryPipeline::Impl {
   OutboxGate* const gate;
   Metrics* const metrics;  // may be null
   boost::asio::thread_pool pool;
+  // Begin tasks posted at once (half the workers). The pool runs its tasks in the order they were
+  // posted, and a transfer's next step is posted when its commit completes: without the bound, a
+  // burst of triggers from one sender would queue every Begin ahead of the steps of transfers
+  // under way and of other senders' triggers.
+  const int max_begins;
   std::atomic<bool> stopping{false};
   std::atomic<int64_t> started{0};
   std::atomic<int64_t> finished{0};
@@ -245,6 +254,10 @@ struct DeliveryPipeline::Impl {
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);
   // (account, trigger name) being looked at -> announced again meanwhile
   std::map<std::pair<std::string, std::string>, bool> claimed_ GUARDED_BY(mu_);
+  // Claimed triggers not yet begun, by sender, in the order announced; the sender begun last.
+  std::map<std::string, std::deque<std::string>> waiting_triggers_ GUARDED_BY(mu_);
+  std::string begun_last_ GUARDED_BY(mu_);
+  int begins_ GUARDED_BY(mu_) = 0;  // posted and not yet returned
   std::map<std::pair<std::string, std::string>, UploadInfo> uploads_ GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point next_upload_sweep_ GUARDED_BY(mu_){};
   std::map<std::string, JobPtr> active_ GUARDED_BY(mu_);                   // uuid -> job

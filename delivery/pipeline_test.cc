@@ -291,6 +291,46 @@ TEST_F(DeliveryTest, TheSameNameCanBeSentAgain) {
             std::string::npos);
 }
 
+// A burst of triggers from one sender does not hold up another sender's: the pipeline begins
+// waiting triggers a sender at a time (PostBegins), not in the order they were announced.
+TEST_F(DeliveryTest, AnotherSendersTriggerIsBegunInTurnDuringABurst) {
+  Account other = config_->accounts[0];  // "vendor"
+  other.id = "other";
+  config_->accounts.push_back(other);
+  Route route = config_->routes[0];
+  route.id = "oekonomi-other";
+  route.sender = "other";
+  config_->routes.push_back(route);
+  ASSERT_EQ(std::system(("mkdir -p " + Path("other", "IN") + " " + Path("other", "OUT")).c_str()),
+            0);
+  StartPipeline();
+  constexpr int kBurst = 40;
+  for (int i = 0; i < kBurst; ++i) {
+    std::string name = "burst" + std::to_string(i) + ".csv";
+    Put(Path("vendor", "OUT", name), "abc");
+    Put(Path("vendor", "OUT", name + ".trigger"), TriggerXml(name, 3, "vendor", {"flis"}));
+  }
+  Put(Path("other", "OUT", "lone.csv"), "abc");
+  Put(Path("other", "OUT", "lone.csv.trigger"), TriggerXml("lone.csv", 3, "other", {"flis"}));
+  for (int i = 0; i < kBurst; ++i) {
+    pipeline_->OnFolderChange("vendor", Folder::kOut, "burst" + std::to_string(i) + ".csv.trigger",
+                              false);
+  }
+  pipeline_->OnFolderChange("other", Folder::kOut, "lone.csv.trigger", false);
+  ASSERT_TRUE(WaitFinished(kBurst + 1, std::chrono::seconds(60)));
+  auto transfers = Transfers();  // newest first; a transfer's UUID is made as it is begun
+  ASSERT_EQ(transfers.size(), static_cast<size_t>(kBurst + 1));
+  std::sort(transfers.begin(), transfers.end(),
+            [](const TransferRecord& a, const TransferRecord& b) { return a.uuid < b.uuid; });
+  auto lone = std::find_if(transfers.begin(), transfers.end(),
+                           [](const TransferRecord& t) { return t.sender == "other"; });
+  ASSERT_NE(lone, transfers.end());
+  // In announcement order it would be the last; in turns it comes right after the first
+  // (a slow machine may have begun a few of the burst before it was announced).
+  EXPECT_LT(lone - transfers.begin(), 5);
+  for (const TransferRecord& t : transfers) EXPECT_EQ(t.state, TransferState::kDelivered);
+}
+
 TEST_F(DeliveryTest, ARecipientRemovingItsFileIsRecordedAsPickup) {
   StartPipeline();
   Send("p.csv", "abc", TriggerXml("p.csv", 3, "vendor", {"flis"}));
