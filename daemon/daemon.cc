@@ -313,6 +313,10 @@ Status Daemon::Impl::StartHttp() {
   sources.audit = audit.get();
   sources.metrics = &metrics;
   sources.active_sessions = [this] { return server.session_count(); };
+  sources.delivery_load = [this] {
+    DeliveryPipeline::Load load = pipeline->load();
+    return std::make_pair(load.waiting_triggers, load.in_progress);
+  };
   router = std::make_unique<Router>(std::move(sources));
   http = std::make_unique<HttpServer>(router.get());
   Status s = http->Start(config->http);

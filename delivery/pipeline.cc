@@ -113,7 +113,7 @@ void DeliveryPipeline::Impl::OnTrigger(const std::string& account, const std::st
   if (stopping || !IsTriggerName(trigger) || !Claim(account, trigger)) return;
   {
     MutexLock lock(&mu_);
-    waiting_triggers_[account].push_back(trigger);
+    waiting_triggers_[account].emplace_back(trigger, env->Now());
   }
   PostBegins();
 }
@@ -123,20 +123,22 @@ void DeliveryPipeline::Impl::OnTrigger(const std::string& account, const std::st
 // by one turn each, and the transfers under way by at most max_begins tasks.
 void DeliveryPipeline::Impl::PostBegins() {
   for (;;) {
-    std::pair<std::string, std::string> next;
+    std::string account;
+    std::pair<std::string, TimePoint> next;  // trigger, announced at
     {
       MutexLock lock(&mu_);
       if (stopping || begins_ >= max_begins || waiting_triggers_.empty()) return;
       auto it = waiting_triggers_.upper_bound(begun_last_);
       if (it == waiting_triggers_.end()) it = waiting_triggers_.begin();
-      next = {it->first, std::move(it->second.front())};
+      account = it->first;
+      next = std::move(it->second.front());
       it->second.pop_front();
       if (it->second.empty()) waiting_triggers_.erase(it);
-      begun_last_ = next.first;
+      begun_last_ = account;
       ++begins_;
     }
-    asio::post(pool, [this, next = std::move(next)] {
-      Begin(next.first, next.second);
+    asio::post(pool, [this, account = std::move(account), next = std::move(next)] {
+      Begin(account, next.first, next.second);
       {
         MutexLock lock(&mu_);
         --begins_;
@@ -146,9 +148,11 @@ void DeliveryPipeline::Impl::PostBegins() {
   }
 }
 
-void DeliveryPipeline::Impl::Begin(const std::string& account, const std::string& trigger) {
+void DeliveryPipeline::Impl::Begin(const std::string& account, const std::string& trigger,
+                                   TimePoint announced_at) {
   JobPtr job = NewJob();
   job->claim = std::make_pair(account, trigger);
+  job->announced_at = announced_at;
   auto out = storage->OutOf(account);
   auto facts = out.ok() ? StatAt(*out, trigger) : Result<FileFacts>(out.status());
   if (facts.ok() && !facts->regular) {
@@ -404,6 +408,16 @@ void DeliveryPipeline::Stop() {
 }
 
 void DeliveryPipeline::Rescan() { impl_->Rescan(); }
+
+DeliveryPipeline::Load DeliveryPipeline::load() const {
+  Load load;
+  MutexLock lock(&impl_->mu_);
+  for (const auto& [account, triggers] : impl_->waiting_triggers_) {
+    load.waiting_triggers += triggers.size();
+  }
+  load.in_progress = impl_->active_.size();
+  return load;
+}
 
 void DeliveryPipeline::RetryWaiting(const std::string& by) {
   if (int woken = impl_->WakeWaiting(by); woken > 0) {

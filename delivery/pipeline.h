@@ -122,6 +122,15 @@ class DeliveryPipeline : public FileEventListener {
   Result<std::vector<std::string>> PurgeQuarantined(const std::string& uuid,
                                                     const std::string& by = kOperator);
 
+  // Triggers announced and waiting for their turn to be begun (still in their /OUT), and
+  // transfers begun and not finished: running a step, or waiting for a commit, their data or the
+  // end of a back-off (/metrics).
+  struct Load {
+    size_t waiting_triggers = 0;
+    size_t in_progress = 0;
+  };
+  Load load() const;
+
   // Transfers started and finished since Start() (tests and benchmarks wait on these).
   int64_t started() const;
   int64_t finished() const;

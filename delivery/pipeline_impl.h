@@ -36,6 +36,9 @@ struct Job {
   std::vector<DeliveryRecord> deliveries;
   std::optional<Trigger> trigger;
   std::optional<std::pair<std::string, std::string>> claim;  // (account, trigger name) held
+  // When its trigger was announced, the start of the routing latency (/metrics), its wait for a
+  // turn (PostBegins) included; none for a transfer resumed at start (received_at then).
+  std::optional<TimePoint> announced_at;
   int failures = 0;  // failures of fordeler's own since the job started (back-off, metrics)
   // Failures since the last commit of the job's steps: the next commit records that the step was
   // retried and went through (an event `retried`), by the back-off or by `woken_by`.
@@ -82,7 +85,7 @@ struct DeliveryPipeline::Impl {
   // Posts a Begin for waiting triggers while fewer than max_begins are posted, the senders in
   // turn (the account after the one begun last, in id order).
   void PostBegins() EXCLUDES(mu_);
-  void Begin(const std::string& account, const std::string& trigger_name);
+  void Begin(const std::string& account, const std::string& trigger_name, TimePoint announced_at);
   bool Claim(const std::string& account, const std::string& trigger_name) EXCLUDES(mu_);
   void Unclaim(Job& job) EXCLUDES(mu_);
   std::optional<UploadInfo> TakeUploadInfo(const std::string& account, const std::string& name)
@@ -254,8 +257,10 @@ struct DeliveryPipeline::Impl {
   std::shared_ptr<const Config> config_ GUARDED_BY(mu_);
   // (account, trigger name) being looked at -> announced again meanwhile
   std::map<std::pair<std::string, std::string>, bool> claimed_ GUARDED_BY(mu_);
-  // Claimed triggers not yet begun, by sender, in the order announced; the sender begun last.
-  std::map<std::string, std::deque<std::string>> waiting_triggers_ GUARDED_BY(mu_);
+  // Claimed triggers not yet begun, by sender, in the order announced (with the time); the
+  // sender begun last.
+  std::map<std::string, std::deque<std::pair<std::string, TimePoint>>> waiting_triggers_
+      GUARDED_BY(mu_);
   std::string begun_last_ GUARDED_BY(mu_);
   int begins_ GUARDED_BY(mu_) = 0;  // posted and not yet returned
   std::map<std::pair<std::string, std::string>, UploadInfo> uploads_ GUARDED_BY(mu_);

@@ -317,7 +317,12 @@ TEST_F(DeliveryTest, AnotherSendersTriggerIsBegunInTurnDuringABurst) {
                               false);
   }
   pipeline_->OnFolderChange("other", Folder::kOut, "lone.csv.trigger", false);
+  DeliveryPipeline::Load load = pipeline_->load();  // 41 transfers take more than this long
+  EXPECT_GT(load.waiting_triggers + load.in_progress, 0u);
   ASSERT_TRUE(WaitFinished(kBurst + 1, std::chrono::seconds(60)));
+  load = pipeline_->load();
+  EXPECT_EQ(load.waiting_triggers, 0u);
+  EXPECT_EQ(load.in_progress, 0u);
   auto transfers = Transfers();  // newest first; a transfer's UUID is made as it is begun
   ASSERT_EQ(transfers.size(), static_cast<size_t>(kBurst + 1));
   std::sort(transfers.begin(), transfers.end(),

@@ -200,7 +200,8 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   if (metrics != nullptr) {
     metrics->CountTransfer(t.data_area.value_or(""), TransferResult::kDelivered);
     metrics->ObserveRoutingLatency(
-        std::chrono::duration<double>(env->Now() - t.received_at).count());
+        std::chrono::duration<double>(env->Now() - job->announced_at.value_or(t.received_at))
+            .count());
   }
   // Should the receipt have failed, the placements are recorded as `placed`, and that step
   // sends the receipt again (and reports the failure if it persists).

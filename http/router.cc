@@ -142,6 +142,15 @@ Result<std::string> Router::RenderMetrics() const {
     AppendGauge(&out, "fordeler_active_sessions", "Open SSH sessions.",
                 static_cast<double>(sources_.active_sessions()));
   }
+  if (sources_.delivery_load) {
+    auto [waiting, in_progress] = sources_.delivery_load();
+    AppendGauge(&out, "fordeler_triggers_waiting",
+                "Triggers announced and waiting for their turn to be routed (still in OUT).",
+                static_cast<double>(waiting));
+    AppendGauge(&out, "fordeler_transfers_in_progress",
+                "Transfers begun and not finished (also those waiting for data or a retry).",
+                static_cast<double>(in_progress));
+  }
   struct statvfs fs {};
   if (statvfs(config->storage.root.c_str(), &fs) == 0) {
     AppendGauge(&out, "fordeler_storage_free_bytes",

@@ -40,6 +40,9 @@ struct StatusSources {
   const Metrics* metrics = nullptr;         // null: only the scrape-time gauges
   std::function<size_t()> active_sessions;  // empty: the gauge is left out
   std::function<TimePoint()> now;           // empty: the system clock
+  // Triggers waiting for their turn, transfers begun and not finished (DeliveryPipeline::load);
+  // empty: the gauges are left out.
+  std::function<std::pair<size_t, size_t>()> delivery_load;
 };
 
 class Router {

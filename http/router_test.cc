@@ -125,6 +125,8 @@ TEST_F(StatusFixture, MetricsHaveCountersAndScrapeTimeGauges) {
   EXPECT_NE(r.body.find("fordeler_pending_deliveries 2\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("fordeler_late_routes 0\n"), std::string::npos);
   EXPECT_NE(r.body.find("fordeler_active_sessions 7\n"), std::string::npos);
+  EXPECT_NE(r.body.find("fordeler_triggers_waiting 12\n"), std::string::npos);
+  EXPECT_NE(r.body.find("fordeler_transfers_in_progress 3\n"), std::string::npos);
   EXPECT_NE(r.body.find("# TYPE fordeler_storage_free_bytes gauge"), std::string::npos);
 }
 

@@ -35,6 +35,7 @@ class StatusFixture : public ::testing::Test {
     sources.audit = audit_.get();
     sources.metrics = &metrics_;
     sources.active_sessions = [] { return size_t{7}; };
+    sources.delivery_load = [] { return std::make_pair(size_t{12}, size_t{3}); };
     sources.now = [this] { return now_; };
     router_ = std::make_unique<Router>(std::move(sources));
   }

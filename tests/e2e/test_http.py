@@ -192,6 +192,10 @@ def test_metrics_count_real_transfers(served):
     assert fams["fordeler_storage_free_bytes"].samples[0].value > 0
     assert "fordeler_active_sessions" in fams and "fordeler_late_routes" in fams
     assert "fordeler_authentication_failures" in fams
+    # Everything sent is finished: nothing waits for its turn, nothing is under way.
+    assert sample_sum(fams["fordeler_triggers_waiting"], "fordeler_triggers_waiting") == 0
+    assert sample_sum(fams["fordeler_transfers_in_progress"],
+                      "fordeler_transfers_in_progress") == 0
     for f in fams.values():  # file names never appear in labels
         for s in f.samples:
             assert not any(n in v for v in s.labels.values() for n in served["names"])
