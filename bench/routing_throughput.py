@@ -306,7 +306,7 @@ def main():
     ap.add_argument("--client", default="native",
                     help="the senders: 'native' (fordeler_bench_sender, built beside fordelerd: "
                          "BUILD/bench/), 'asyncssh' (Python, one asyncio loop per --procs "
-                         "process; the client of the runs before 8 December 2026), or the path "
+                         "process; the client of the runs before 7 December 2026, 20:00), or the path "
                          "of a fordeler_bench_sender (native)")
     ap.add_argument("--cipher", default="aes128-gcm@openssh.com", help="(aes128-gcm@openssh.com)")
     ap.add_argument("--strace-duration", type=float, default=5.0,
@@ -436,7 +436,7 @@ def main():
     rate_win = med(fd_runs, lambda r: r["in_window"] / r["dur"])
     rate_sus = med(fd_runs, lambda r: r["sustained"])
     rate_os = med(os_runs, lambda r: r["sent"] / r["dur"]) if os_runs else float("nan")
-    client = (f"fordeler_bench_sender, libssh, one thread each" if args.sender_bin else
+    client = ("fordeler_bench_sender, libssh, one thread each" if args.sender_bin else
               f"asyncssh, {args.procs} client process(es)")
     lines = [f"Run {started}; {args.senders} senders ({client}, {args.cipher}), {rc.st.human_size(args.size)} data file + trigger per transfer, "
              f"{args.duration:.0f} s per run, {args.repeat} runs per server alternating; "
