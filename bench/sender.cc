@@ -125,7 +125,8 @@ void Send(const Options& o, Sender* s) {
     std::string path = s->folder + "/" + name;
     if (!Put(sftp.get(), path, o.data) ||
         !Put(sftp.get(), path + ".trigger", TriggerXml(name, o.data.size(), *s, o.sha256))) {
-      s->error = path + ": " + ssh_get_error(session.get());
+      s->error = path + ": " + ssh_get_error(session.get()) + " (SFTP status " +
+                 std::to_string(sftp_get_error(sftp.get())) + ")";
       break;
     }
     ++s->pairs;
