@@ -42,6 +42,7 @@ def main():
     key = rc.client_key(base)
     d = rc.Daemon(fordelerd, f"{base}/fordeler", key + ".pub",
                   {f"s{i}": [f"r{i % 2}"] for i in range(8)})
+    burst = None
     try:
         d.start()
         data = os.urandom(4096)
@@ -83,6 +84,9 @@ def main():
         print(f"lone sender, trigger closed -> metadata (s): "
               f"{', '.join(f'{w:.3f}' for w in waits)}; median {statistics.median(waits):.3f}")
     finally:
+        if burst is not None and burst.poll() is None:
+            burst.kill()
+            burst.wait(10)
         d.stop()
         shutil.rmtree(base, ignore_errors=True)
 
