@@ -16,25 +16,24 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 
 import routing_common as rc
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fordelerd", help="daemon binary (default: $FORDELERD, build/daemon/fordelerd)")
-    ap.add_argument("--client", help="fordeler_bench_sender (default: BUILD/bench/ beside fordelerd)")
-    ap.add_argument("--workdir", default="/var/lib", help="parent of the bench directory (/var/lib)")
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    ap.add_argument("--fordelerd",
+                    help="daemon binary (default: $FORDELERD, build/daemon/fordelerd)")
+    ap.add_argument("--client",
+                    help="fordeler_bench_sender (default: BUILD/bench/ beside fordelerd)")
+    ap.add_argument("--workdir", default="/var/lib",
+                    help="parent of the bench directory (/var/lib)")
     ap.add_argument("--duration", type=float, default=14.0, help="seconds of the burst (14)")
     ap.add_argument("--count", type=int, default=8, help="the lone sender's transfers (8)")
     args = ap.parse_args()
     fordelerd = rc.default_fordelerd(args.fordelerd)
-    client = args.client or os.path.join(os.path.dirname(os.path.dirname(fordelerd)), "bench",
-                                         "fordeler_bench_sender")
-    if not os.access(client, os.X_OK):
-        sys.exit(f"{client} not found: build the target fordeler_bench_sender or pass --client")
+    client = rc.bench_sender(fordelerd, args.client)
     rc.install_signal_handlers()
     import paramiko
 
@@ -51,8 +50,9 @@ def main():
             f.write(data)
         start_at = time.time() + 1.0
         burst = subprocess.Popen(
-            [client, str(d.port), key, "aes128-gcm@openssh.com", f"{base}/data", sha,
-             str(args.duration), f"{start_at:.3f}"] + [f"s{i}:OUT:b_:s{i}:r{i % 2}" for i in range(7)],
+            rc.bench_sender_argv(client, d.port, key, "aes128-gcm@openssh.com", f"{base}/data", sha,
+                                 args.duration, start_at,
+                                 [(f"s{i}", "OUT", "b_", f"s{i}", f"r{i % 2}") for i in range(7)]),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         transport = paramiko.Transport(("127.0.0.1", d.port))
         transport.connect(username="s7", pkey=paramiko.Ed25519Key.from_private_key_file(key))

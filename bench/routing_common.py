@@ -50,6 +50,25 @@ def default_fordelerd(arg):
     sys.exit("fordelerd not found: pass --fordelerd PATH")
 
 
+def bench_sender(fordelerd, path=None):
+    """fordeler_bench_sender (bench/sender.cc): `path`, else the one built beside `fordelerd`
+    (BUILD/daemon/fordelerd -> BUILD/bench/fordeler_bench_sender). Exits when it is missing."""
+    sender = os.path.abspath(path) if path else os.path.join(
+        os.path.dirname(os.path.dirname(fordelerd)), "bench", "fordeler_bench_sender")
+    if not os.access(sender, os.X_OK):
+        sys.exit(f"{sender} not found: build the target fordeler_bench_sender, "
+                 "or pass --client PATH")
+    return sender
+
+
+def bench_sender_argv(sender, port, key, cipher, data_path, sha256, duration, start_at, jobs):
+    """The command line of fordeler_bench_sender: `jobs` are (user, folder, prefix, account,
+    recipient); the senders start at Unix time `start_at` and send for `duration` seconds. It
+    prints "PAIRS CPU_SECONDS"."""
+    return [sender, str(port), key, cipher, data_path, sha256, str(duration),
+            f"{start_at:.3f}"] + [":".join(j) for j in jobs]
+
+
 def trigger_xml(name, size, sender, recipients, sha256=None,
                 inf_ref="FLISOekonomiAflever_1"):
     """A trigger file (contract §3) with fordeler's <Sha256> extension when `sha256` is given."""

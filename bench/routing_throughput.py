@@ -85,8 +85,8 @@ def run_native_clients(sender_bin, port, key, cipher, jobs, size, duration):
         f.write(data)
         f.flush()
         start_at = time.time() + 1.0  # the senders log in meanwhile
-        argv = [sender_bin, str(port), key, cipher, f.name, rc.sha256_bytes(data), str(duration),
-                f"{start_at:.3f}"] + [":".join(j) for j in jobs]
+        argv = rc.bench_sender_argv(sender_bin, port, key, cipher, f.name, rc.sha256_bytes(data),
+                                    duration, start_at, jobs)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120)
     fields = r.stdout.split()
     if r.returncode != 0 or len(fields) != 2:
@@ -306,8 +306,8 @@ def main():
     ap.add_argument("--client", default="native",
                     help="the senders: 'native' (fordeler_bench_sender, built beside fordelerd: "
                          "BUILD/bench/), 'asyncssh' (Python, one asyncio loop per --procs "
-                         "process; the client of the runs before 7 December 2026, 20:00), or the path "
-                         "of a fordeler_bench_sender (native)")
+                         "process; the client of the runs before 7 December 2026, 20:00), or "
+                         "the path of a fordeler_bench_sender (native)")
     ap.add_argument("--cipher", default="aes128-gcm@openssh.com", help="(aes128-gcm@openssh.com)")
     ap.add_argument("--strace-duration", type=float, default=5.0,
                     help="seconds of the fsync-counting run under strace (5; 0 = skip)")
@@ -339,15 +339,8 @@ def main():
     if os.geteuid() != 0 and not args.fordeler_only:
         sys.exit("run as root: the OpenSSH side needs sshd's chroot and a system user")
     fordelerd = rc.default_fordelerd(args.fordelerd)
-    args.sender_bin = None
-    if args.client == "native":
-        args.sender_bin = os.path.join(os.path.dirname(os.path.dirname(fordelerd)), "bench",
-                                       "fordeler_bench_sender")
-    elif args.client != "asyncssh":
-        args.sender_bin = os.path.abspath(args.client)
-    if args.sender_bin and not os.access(args.sender_bin, os.X_OK):
-        sys.exit(f"{args.sender_bin} not found: build the target fordeler_bench_sender, or pass "
-                 "--client PATH or --client asyncssh")
+    args.sender_bin = None if args.client == "asyncssh" else rc.bench_sender(
+        fordelerd, None if args.client == "native" else args.client)
     rc.install_signal_handlers()
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER (sshd CPU)
 
@@ -438,7 +431,8 @@ def main():
     rate_os = med(os_runs, lambda r: r["sent"] / r["dur"]) if os_runs else float("nan")
     client = ("fordeler_bench_sender, libssh, one thread each" if args.sender_bin else
               f"asyncssh, {args.procs} client process(es)")
-    lines = [f"Run {started}; {args.senders} senders ({client}, {args.cipher}), {rc.st.human_size(args.size)} data file + trigger per transfer, "
+    lines = [f"Run {started}; {args.senders} senders ({client}, {args.cipher}), "
+             f"{rc.st.human_size(args.size)} data file + trigger per transfer, "
              f"{args.duration:.0f} s per run, {args.repeat} runs per server alternating; "
              f"median of the runs (all runs in brackets).", "",
              "| | transfers/s | runs | server CPU s per 1,000 | client CPU s per 1,000 |",

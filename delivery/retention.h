@@ -82,9 +82,9 @@ class RetentionSweeper {
   void ExpireDeliveries(Context& c, int in, const std::vector<DeliveryRecord>& expiring);
   void RemoveExpired(Context& c, int in, const DeliveryRecord& d);
   void SweepQuarantine(Context& c);
+  void SweepSpool(Context& c);
   // True once Stop() was called; marks the sweep's report as stopped early.
   bool Interrupted(Context& c) const;
-  void SweepSpool(Context& c);
 
   Env* env_;
   Storage* storage_;
