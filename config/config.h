@@ -139,7 +139,7 @@ struct DeliveryConfig {
   std::chrono::milliseconds retention_warning{3LL * 86'400'000};
   uint64_t max_file_size = 10ULL << 30;
   MetadataFormat metadata_format = MetadataFormat::kTrigger;
-  int workers = 16;  // delivery worker threads (they mostly wait for fsync)
+  int workers = 64;  // delivery worker threads (they mostly wait for fsync)
 };
 
 struct Config {

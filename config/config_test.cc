@@ -139,7 +139,7 @@ TEST_F(LoadConfigTest, AnEmptyFileGivesTheDefaults) {
   EXPECT_EQ(r.config->database.path, "/var/lib/fordeler/audit.db");
   EXPECT_EQ(r.config->delivery.trigger_grace, milliseconds(60'000));
   EXPECT_EQ(r.config->delivery.metadata_format, MetadataFormat::kTrigger);
-  EXPECT_EQ(r.config->delivery.workers, 16);
+  EXPECT_EQ(r.config->delivery.workers, 64);
   EXPECT_TRUE(r.config->accounts.empty());
 }
 

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <string>
@@ -256,7 +257,7 @@ TEST_F(DurableWriteTest, FsyncAllSyncsEveryFdThroughFsyncAndReportsAFailure) {
 }
 
 // Syncs of a set duration on a clock of the test's, each noting the thread it ran on and how
-// many ran at once; `wait_for_company` holds each until another is running too (up to 10 s).
+// many ran at once; with `company` set, each is held until that many run at once (up to 10 s).
 // Syncs and write-backs started are noted in order, as "s<fd>" and "w<fd>".
 class TimedSyncEnv : public EnvWrapper {
  public:
@@ -275,9 +276,7 @@ class TimedSyncEnv : public EnvWrapper {
     ++running_;
     most_at_once_ = std::max(most_at_once_, running_);
     company_.notify_all();
-    if (wait_for_company) {
-      company_.wait_for(lock, std::chrono::seconds(10), [this] { return most_at_once_ >= 2; });
-    }
+    company_.wait_for(lock, std::chrono::seconds(10), [this] { return most_at_once_ >= company; });
     --running_;
     clock_ns_ += took.count();
     return Status::Ok();
@@ -297,7 +296,7 @@ class TimedSyncEnv : public EnvWrapper {
   }
 
   std::chrono::nanoseconds took{0};
-  bool wait_for_company = false;
+  int company = 0;
 
  private:
   std::atomic<int64_t> clock_ns_{1'000'000'000};
@@ -326,7 +325,7 @@ TEST(FsyncAllTest, QuickSyncsRunOnTheCallersThreadAndSlowOnesTogether) {
   ASSERT_TRUE(env.FsyncAll(std::vector<int>{3}).ok());
   env.Seen();
   env.Calls();
-  env.wait_for_company = true;
+  env.company = 2;
   ASSERT_TRUE(env.FsyncAll(fds).ok());
   auto [threads, at_once] = env.Seen();
   EXPECT_GE(at_once, 2);
@@ -340,12 +339,30 @@ TEST(FsyncAllTest, QuickSyncsRunOnTheCallersThreadAndSlowOnesTogether) {
               UnorderedElementsAre("s3", "s4", "s5", "s6"));
 
   // Quick again: back on the caller's thread once the average has come down.
-  env.wait_for_company = false;
+  env.company = 0;
   env.took = microseconds(2);
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(env.FsyncAll(fds).ok());
   env.Seen();
   ASSERT_TRUE(env.FsyncAll(fds).ok());
   EXPECT_EQ(env.Seen().first, caller);
+}
+
+// Every sync of a round waits at once, however many there are: a journal commit completes all
+// the syncs waiting for it, so a round (or many callers' rounds) is not cut into batches of a
+// fixed number of helpers.
+TEST(FsyncAllTest, ARoundLargerThanAnyFixedPoolRunsAllAtOnce) {
+  using std::chrono::microseconds;
+  TimedSyncEnv env;
+  env.took = microseconds(3000);  // a disk: the round goes to the helpers
+  ASSERT_TRUE(env.FsyncAll(std::vector<int>{3}).ok());
+  std::vector<int> fds(40);
+  std::iota(fds.begin(), fds.end(), 100);
+  env.Seen();
+  env.company = 40;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(env.FsyncAll(fds).ok());
+  EXPECT_EQ(env.Seen().second, 40);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 }  // namespace
