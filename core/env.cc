@@ -50,8 +50,8 @@ class SyncHelpers {
       ++idle_;  // counted as idle from now on, so that the next task does not start another
       try {
         std::thread([this] { Serve(); }).detach();
-      } catch (
-          const std::system_error&) {  // e.g. the service's task limit: do with those there are
+      } catch (const std::system_error&) {
+        // Not started (the service's task limit, say): those there are do the work.
         --threads_;
         --idle_;
       }

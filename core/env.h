@@ -50,8 +50,9 @@ class Env {
   // commit then covers them all, and a disk completes concurrent syncs in about the time of
   // one. Returns once all have finished: OK, or the first failure in `fds` order. Each goes
   // through Fsync(), so that a wrapper's Fsync sees it; they run on helper threads ("fsync")
-  // besides the caller's, one started whenever a sync finds none idle (up to 64). Where syncs have lately been quicker than such a hand-off
-  // (tmpfs, a disk with a power-safe cache) they run on the caller's thread, one after another.
+  // besides the caller's, one started whenever a sync finds none idle (up to 64). Where syncs
+  // have lately been quicker than such a hand-off (tmpfs, a disk with a power-safe cache) they
+  // run on the caller's thread, one after another.
   // A round for the helpers first starts the write-back of every fd (StartWriteBack), so that
   // the commit the first sync starts also holds the blocks the others' files are given.
   virtual Status FsyncAll(std::span<const int> fds);
