@@ -30,10 +30,10 @@ Status Errno(const char* what, const std::string& name) {
 // The helper threads of Env::FsyncAll: tasks that only ever wait for the disk, so a caller that
 // waits for them cannot deadlock. A thread is started when a task finds no idle one, up to
 // kMaxThreads: on a journaling file system every sync waiting for the same journal commit is
-// completed by it, so the more of them wait at once, the more transfers a commit serves (with a
-// fixed 8, 0.75 routed transfers per commit on the journaled test disk; docs/performance.md).
-// Threads are never stopped (a task may still be finishing when the process exits); those not
-// needed since sleep.
+// completed by it, so the more of them wait at once, the more transfers a commit serves, and a
+// fixed number would cap that as the delivery workers grow (docs/performance.md, "Syncs that
+// wait together"). Threads are never stopped (a task may still be finishing when the process
+// exits); those not needed since sleep.
 class SyncHelpers {
  public:
   static constexpr size_t kMaxThreads = 64;
