@@ -166,7 +166,7 @@ TEST_F(DurabilityTest, ATriggerBeforeItsDataWaitsInTriggerTaken) {
     for (const auto& t : Transfers()) waiting |= t.step == TransferStep::kTriggerTaken;
   }
   ASSERT_TRUE(waiting) << "the transfer did not wait in trigger_taken";
-  Put(Path("vendor", "OUT", "late.csv"), "abc");
+  PutWhole(Path("vendor", "OUT", "late.csv"), "abc");
   ASSERT_TRUE(WaitFinished(1));
   std::vector<std::string> ops = env.ops();
   std::vector<std::string> until_spooled(

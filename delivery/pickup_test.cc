@@ -374,7 +374,7 @@ TEST_F(PickupTest, ARetryOfATransferWaitingForItsDataRecordsNothing) {
     return r.ok() && *r != DeliveryPipeline::Retried::kRunning;
   }));
   EXPECT_EQ(outcome, DeliveryPipeline::Retried::kWaitingForData);
-  Put(Path("vendor", "OUT", "w.csv"), "abc");
+  PutWhole(Path("vendor", "OUT", "w.csv"), "abc");
   ASSERT_TRUE(WaitFinished(1));
   EXPECT_EQ(Read(Path("flis", "IN", "w.csv")), "abc");
   EXPECT_TRUE(Details(*audit_, uuid, "retried").empty());

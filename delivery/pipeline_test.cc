@@ -259,7 +259,7 @@ TEST_F(DeliveryTest, DataArrivingWithinTheGraceIsDelivered) {
   Put(Path("vendor", "OUT", "slow.csv.trigger"), TriggerXml("slow.csv", 3, "vendor", {"flis"}));
   pipeline_->OnFolderChange("vendor", Folder::kOut, "slow.csv.trigger", false);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  Put(Path("vendor", "OUT", "slow.csv"), "abc");
+  PutWhole(Path("vendor", "OUT", "slow.csv"), "abc");
   ASSERT_TRUE(WaitFinished(1));
   EXPECT_EQ(Read(Path("flis", "IN", "slow.csv")), "abc");
 }

@@ -134,6 +134,14 @@ class PipelineFixture : public ::testing::Test {
     std::ofstream out(path, std::ios::binary);
     out << data;
   }
+  // Puts a file whole, as a writer by other means should once its trigger may be waiting:
+  // written under another name, then renamed into place. (A trigger's re-examination can come
+  // between Put's create and write, find the file empty and reject it with 1005.)
+  void PutWhole(const std::string& path, const std::string& data) {
+    const std::string temp = root_ + "/.put-whole";
+    Put(temp, data);
+    ASSERT_EQ(std::rename(temp.c_str(), path.c_str()), 0) << path;
+  }
   std::string Read(const std::string& path) const {
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
