@@ -192,11 +192,15 @@ struct DeliveryPipeline::Impl {
   Status StepReceiptSent(const JobPtr& job);
   Status StepRejecting(const JobPtr& job);
   static std::string ReceiptFor(const TransferRecord& t);
-  // Where the sender's receipt goes in its /IN: ReceiptName, unless that is a delivered data file
-  // of the sender as a recipient (an account that also receives was sent "<x>.sftpreceipt"): a
-  // receipt replaces an older receipt, never a delivery, and then takes the "<name>.<uuid>"
-  // form. Also that form when the audit log cannot say. The audit log is asked only when a file
-  // of that name is in `sender_in`.
+  // Renames the receipt written to staging/`temp` into the sender's /IN (ReceiptTarget), under
+  // the sender's PlacementLock: a transfer placing a data file in that /IN chooses its name under
+  // the same lock, so neither takes the other's name between a look and a rename.
+  Status RenameReceiptIn(const TransferRecord& t, const std::string& temp, int sender_in);
+  // Where the sender's receipt goes in its /IN: ReceiptName, unless that is a data file delivered
+  // to the sender as a recipient, or being delivered (an account that also receives was sent
+  // "<x>.sftpreceipt"): a receipt replaces an older receipt, never a delivery, and then takes the
+  // "<name>.<uuid>" form. Also that form when the audit log cannot say. The audit log is asked
+  // only when a file of that name is in `sender_in`. Called under PlacementLock(t.sender).
   std::string ReceiptTarget(const TransferRecord& t, int sender_in);
   bool NewerReceiptSent(const TransferRecord& t);
   Status WriteReceiptFiles(const JobPtr& job, int quarantine_dir);

@@ -539,6 +539,26 @@ TEST_F(DeliveryTest, AReceiptNeverReplacesADeliveredFileOfItsName) {
   }
 }
 
+// A data file placed in the sender's /IN by a transfer whose delivery is not yet recorded (its
+// link made, its commit to come) looks to the audit log like nothing delivered. Its receipt must
+// not replace it: the placement's file shares the spool's inode, a receipt never does.
+TEST_F(DeliveryTest, AReceiptNeverReplacesAFileBeingDeliveredUnderItsName) {
+  StartPipeline();
+  const std::string spooled = root_ + "/spool/being-placed";  // as PlaceData leaves it
+  for (const char* name : {"r.csv.sftpreceipt", "bad.csv.sftpreceipt"}) {
+    Put(spooled + name, "flis's data");
+    ASSERT_EQ(link((spooled + name).c_str(), Path("vendor", "IN", name).c_str()), 0) << name;
+  }
+  Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis"}));
+  Send("bad.csv", "abc", TriggerXml("bad.csv", 3, "vendor", {"nobody"}));  // 2001
+  ASSERT_TRUE(WaitFinished(2));
+  for (const TransferRecord& t : Transfers()) {
+    EXPECT_EQ(Read(Path("vendor", "IN", t.name + ".sftpreceipt")), "flis's data") << t.name;
+    std::string receipt = Read(Path("vendor", "IN", t.name + "." + t.uuid + ".sftpreceipt"));
+    EXPECT_NE(receipt.find(t.uuid), std::string::npos) << t.name;
+  }
+}
+
 TEST_F(DeliveryTest, RecoveryFinishesWhatARestartInterrupted) {
   StartPipeline();
   Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis", "lis"}));

@@ -162,8 +162,7 @@ Status DeliveryPipeline::Impl::Reveal(const JobPtr& job, Staged staged) {
   Status receipt_status = staged.receipt_status;
   if (receipt_status.ok()) {
     const std::string receipt_temp = ReceiptTempName(t);
-    receipt_status = env->RenameAt(storage->staging(), receipt_temp, staged.sender_in,
-                                   ReceiptTarget(t, staged.sender_in), /*no_replace=*/false);
+    receipt_status = RenameReceiptIn(t, receipt_temp, staged.sender_in);
     if (receipt_status.ok()) {
       folders.push_back(staged.sender_in);
     } else {
@@ -259,11 +258,24 @@ std::string DeliveryPipeline::Impl::ReceiptFor(const TransferRecord& t) {
   return WriteReceipt({t.uuid, t.senders_file_id, error});
 }
 
+Status DeliveryPipeline::Impl::RenameReceiptIn(const TransferRecord& t, const std::string& temp,
+                                               int sender_in) {
+  MutexLock lock(&PlacementLock(t.sender));
+  return env->RenameAt(storage->staging(), temp, sender_in, ReceiptTarget(t, sender_in),
+                       /*no_replace=*/false);
+}
+
 std::string DeliveryPipeline::Impl::ReceiptTarget(const TransferRecord& t, int sender_in) {
   std::string name = ReceiptName(t.name, t.uuid);
-  if (IsNotFound(StatAt(sender_in, name).status())) return name;  // the usual case: nothing there
-  auto delivered = audit->FindDelivered(t.sender, name);
-  if (delivered.ok() && !delivered->has_value() && !NewerReceiptSent(t)) return name;
+  auto there = StatAt(sender_in, name);
+  if (IsNotFound(there.status())) return name;  // the usual case: nothing there
+  // A receipt has one link. A data file placed here shares its inode with the spool's copy (and
+  // the other recipients'), so it has more, also before the commit recording its delivery, which
+  // the audit log cannot know of yet.
+  if (there.ok() && there->regular) {
+    auto delivered = audit->FindDelivered(t.sender, name);
+    if (delivered.ok() && !delivered->has_value() && !NewerReceiptSent(t)) return name;
+  }
   return ReceiptName(t.name, t.uuid, /*distinct=*/true);
 }
 
@@ -282,8 +294,17 @@ Status DeliveryPipeline::Impl::WriteReceiptFiles(const JobPtr& job, int quaranti
   std::string receipt = ReceiptFor(t);
   auto in = storage->InOf(t.sender);
   if (!in.ok()) return in.status();
-  Status s = WriteFileDurably(env, storage->staging(), ReceiptTempName(t), *in,
-                              ReceiptTarget(t, *in), receipt, 0440, false);
+  const std::string temp = ReceiptTempName(t);
+  auto fd = WriteTempFile(env, storage->staging(), temp, receipt, 0440);
+  if (!fd.ok()) return fd.status();
+  Status s = env->Fsync(fd->get());
+  fd->Reset();
+  if (s.ok()) s = RenameReceiptIn(t, temp, *in);
+  if (!s.ok()) {
+    env->UnlinkAt(storage->staging(), temp);  // best effort; nothing was made visible
+    return s;
+  }
+  s = FsyncDir(env, *in);
   if (s.ok() && quarantine_dir >= 0) {
     s = WriteFileDurably(env, quarantine_dir, "receipt.xml.tmp", quarantine_dir, "receipt.xml",
                          receipt, 0440, false);

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import uuid as uuidlib
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import paramiko
 import pytest
 
 from harness import (AccountSpec, data_areas_toml, db_rows, metadata_of, sha256_bytes,
-                     trigger_xml, wait_receipt, wait_transfer)
+                     trigger_xml, wait_receipt, wait_transfer, wait_until)
 
 KMD = "kmd-oekonomi"
 FLIS = "flis"
@@ -38,6 +39,13 @@ data_area = "oekonomi"
 sender = "{KMD}"
 authorities = ["*"]
 recipients = ["{FLIS}"]
+
+[[route]]
+id = "oekonomi-flis"
+data_area = "oekonomi"
+sender = "{FLIS}"
+authorities = ["*"]
+recipients = ["{KMD}"]
 """ + "\n" + data_areas_toml())
     return module_daemons.create(accounts, extra=extra)
 
@@ -162,3 +170,54 @@ def test_trigger_retried_while_the_old_session_lives(d, keyset):
     assert (d.in_dir(FLIS) / name).read_bytes() == data
     rows = db_rows(db(d), "SELECT uuid FROM transfers WHERE sender = ? AND name = ?", (KMD, name))
     assert [x["uuid"] for x in rows] == [r["FileTransferUUID"]]
+
+
+def wait_receipt_uuid(d, name: str) -> str:
+    """The uuid of flis's transfer of <name>, once recorded (its receipt may have either name)."""
+    query = "SELECT uuid FROM transfers WHERE sender = ? AND name = ?"
+    wait_until(lambda: db_rows(db(d), query, (FLIS, name)), 20, f"flis's transfer of {name}")
+    return db_rows(db(d), query, (FLIS, name))[0]["uuid"]
+
+
+def test_a_receipt_and_a_delivery_of_its_name_at_once(d, keyset):
+    """flis also sends (to kmd), so its receipt for <y> is IN/<y>.sftpreceipt, while kmd delivers
+    a data file of that very name to flis: both triggers go up at the same instant, several
+    times. Whichever is placed first keeps the name and the other takes its <name>.<uuid> form;
+    the receipt never replaces the delivered file, whose delivery is then still waiting to be
+    fetched (contract §5). Before the fix, most such rounds lost kmd's file."""
+    for _ in range(6):
+        y = fresh("both")
+        delivered = y + ".sftpreceipt"
+        kmd_data, flis_data = os.urandom(1000), os.urandom(500)
+        start = threading.Barrier(2, timeout=10)
+
+        def send(s, name, trigger):
+            start.wait()
+            s.putfo(io.BytesIO(trigger), f"OUT/{name}.trigger")
+
+        with d.sftp(KMD, key(keyset, KMD)) as k, d.sftp(FLIS, key(keyset, FLIS)) as f:
+            k.putfo(io.BytesIO(kmd_data), f"OUT/{delivered}")
+            f.putfo(io.BytesIO(flis_data), f"OUT/{y}")
+            senders = [threading.Thread(target=send, args=(k, delivered, trigger_xml(
+                           delivered, len(kmd_data), KMD, [FLIS], inf_ref=DELIVER))),
+                       threading.Thread(target=send, args=(f, y, trigger_xml(
+                           y, len(flis_data), FLIS, [KMD], inf_ref=DELIVER)))]
+            for t in senders:
+                t.start()
+            for t in senders:
+                t.join(timeout=30)
+        kmd_uuid = wait_receipt(d, KMD, delivered)["FileTransferUUID"]
+        assert (d.in_dir(KMD) / y).read_bytes() == flis_data
+        flis_uuid = wait_receipt_uuid(d, y)
+        wait_transfer(db(d), flis_uuid)
+        [row] = db_rows(db(d), "SELECT name_in_in, state FROM deliveries WHERE transfer_uuid = ?",
+                        (kmd_uuid,))
+        assert row["state"] == "delivered", dict(row)  # not taken for a pickup
+        in_flis = d.in_dir(FLIS)
+        assert (in_flis / row["name_in_in"]).read_bytes() == kmd_data
+        assert metadata_of(in_flis / (row["name_in_in"] + ".metadata"))["FileDescriptor"][
+            "FileName"] == row["name_in_in"]
+        receipts = [n for n in os.listdir(in_flis)
+                    if n.startswith(y) and n.endswith(".sftpreceipt") and n != row["name_in_in"]]
+        assert len(receipts) == 1, sorted(os.listdir(in_flis))
+        assert flis_uuid in (in_flis / receipts[0]).read_text()
