@@ -20,7 +20,10 @@ std::optional<Rejection> DeliveryPipeline::Impl::ParseJobTrigger(const JobPtr& j
   if (job->trigger) return std::nullopt;
   Trigger trigger;
   Rejection why;
-  if (!ParseTrigger(job->t.trigger_xml, &trigger, &why)) return why;
+  if (!ParseTrigger(job->t.trigger_xml, &trigger, &why)) {
+    job->t.senders_file_id = trigger.senders_file_id;  // echoed by the receipt when readable
+    return why;
+  }
   job->trigger = std::move(trigger);
   job->t.senders_file_id = job->trigger->senders_file_id;
   return std::nullopt;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -247,6 +248,31 @@ bool CheckRoot(pugi::xml_node root, Rejection* why) {
   return true;
 }
 
+// For the receipt of a trigger that is well-formed but invalid (contract §5 echoes a
+// SendersFileId "when the trigger had one"): the one FileDescriptor/SendersFileId under a root
+// Trigger, its text trimmed and within the limit, matched by local names only, so that a trigger
+// in a wrong namespace is answered with its id too. Nothing when anything about it is unclear.
+std::optional<std::string> ReadableSendersFileId(pugi::xml_node root) {
+  auto only = [](pugi::xml_node parent, std::string_view name) {
+    pugi::xml_node found;
+    for (pugi::xml_node child : parent.children()) {
+      if (child.type() != pugi::node_element || LocalName(child.name()) != name) continue;
+      if (found) return pugi::xml_node();  // twice: which one?
+      found = child;
+    }
+    return found;
+  };
+  if (LocalName(root.name()) != "Trigger") return std::nullopt;
+  const pugi::xml_node id = only(only(root, "FileDescriptor"), "SendersFileId");
+  std::string text;
+  Rejection ignored;
+  if (!id || !TextOf(id, "SendersFileId", &text, &ignored) || text.empty() ||
+      CountCharacters(text) > kMaxSendersFileIdChars) {
+    return std::nullopt;
+  }
+  return text;
+}
+
 }  // namespace
 
 bool ParseTrigger(std::string_view bytes, Trigger* out, Rejection* why) {
@@ -267,6 +293,7 @@ bool ParseTrigger(std::string_view bytes, Trigger* out, Rejection* why) {
   Trigger trigger;
   if (!CheckRoot(root, why) || !ParseFileDescriptor(root, &trigger, why) ||
       !ParseRouting(root, &trigger.routing, why)) {
+    out->senders_file_id = ReadableSendersFileId(root);
     return false;
   }
   *out = std::move(trigger);

@@ -26,7 +26,9 @@
 
 namespace fordeler {
 
-// Returns true and fills *out, or returns false and fills *why.
+// Returns true and fills *out, or returns false and fills *why. A trigger that is well-formed
+// but invalid (1002) leaves in out->senders_file_id its SendersFileId when one can be read, for
+// the receipt to echo (contract §5), and nothing else in *out.
 bool ParseTrigger(std::string_view bytes, Trigger* out, Rejection* why);
 
 }  // namespace fordeler

@@ -227,7 +227,34 @@ TEST(TriggerParser, RejectionLeavesOutputAlone) {
   Rejection why;
   EXPECT_FALSE(ParseTrigger(WithSize("x"), &t, &why));
   EXPECT_EQ(t.file_name, "before");
+  EXPECT_FALSE(t.senders_file_id.has_value());
   EXPECT_EQ(why.code, ErrorCode::kTriggerInvalid);
+}
+
+// Contract §5: the receipt echoes a SendersFileId "when the trigger had one", a trigger rejected
+// with 1002 too, so the sender can match the receipt to its file.
+TEST(TriggerParser, AnInvalidTriggerStillGivesItsSendersFileId) {
+  const std::string id = "<SendersFileId> SFI-7 </SendersFileId>";
+  const std::string other_ns = "<ns9:Trigger xmlns:ns9=\"urn:other\"><ns9:FileDescriptor>" +
+                               kDescriptor + "<ns9:SendersFileId>SFI-7</ns9:SendersFileId>" +
+                               "</ns9:FileDescriptor></ns9:Trigger>";
+  for (const std::string& xml :
+       {Doc("<FileName>x.csv</FileName><Sender>v</Sender><Recipients>f</Recipients>" + id),
+        Doc(kDescriptor + id + "<Sha256>abc</Sha256>"), other_ns}) {
+    Trigger t;
+    Rejection why;
+    EXPECT_FALSE(ParseTrigger(xml, &t, &why)) << xml;
+    EXPECT_EQ(why.code, ErrorCode::kTriggerInvalid) << xml;
+    EXPECT_EQ(t.senders_file_id, "SFI-7") << why.description;
+  }
+  // Not when it cannot be told: given twice, holding elements, or over 255 characters.
+  for (const std::string& ids : {id + id, std::string("<SendersFileId><a/></SendersFileId>"),
+                                 "<SendersFileId>" + std::string(256, 'x') + "</SendersFileId>"}) {
+    Trigger t;
+    Rejection why;
+    EXPECT_FALSE(ParseTrigger(Doc(kDescriptor + ids), &t, &why));
+    EXPECT_FALSE(t.senders_file_id.has_value()) << ids;
+  }
 }
 
 // ParseTrigger is total: no input crashes it, and every refusal has one code and a readable,

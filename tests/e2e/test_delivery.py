@@ -567,7 +567,8 @@ REJECTIONS = {
         trigger_xml(n, len(b), KMD, RECIPIENTS, inf_ref=DELIVER,
                     senders_file_id="SFID").replace(b"SFID", b"\xe6\xf8\xe5"), b)),
     "1002-no-size": (1002, "TRIGGER_INVALID", KMD, lambda n, b: (
-        trigger_xml(n, len(b), KMD, RECIPIENTS, inf_ref=DELIVER, omit=["SizeInBytes"]), b)),
+        trigger_xml(n, len(b), KMD, RECIPIENTS, inf_ref=DELIVER, senders_file_id="SFI-1002",
+                    omit=["SizeInBytes"]), b)),
     "1003-filename": (1003, "FILENAME_MISMATCH", KMD, lambda n, b: (
         trigger_xml("another-" + n, len(b), KMD, RECIPIENTS, inf_ref=DELIVER), b)),
     "1004-no-data": (1004, "DATA_FILE_MISSING", KMD, lambda n, b: (
@@ -628,6 +629,9 @@ def test_rejection(d, keyset, case):
     uuid = check_rejected(d, sender, name, code, code_name, data_sent is not None)
     if code == 1004:
         assert time.monotonic() - t0 >= 0.9, "rejected before trigger_grace had passed"
+    if case == "1002-no-size":  # an invalid trigger's id is echoed too (contract §5)
+        receipt = receipt_of(d.in_dir(sender) / (name + ".sftpreceipt"))
+        assert receipt.get("SendersFileId") == "SFI-1002", receipt
     if case == "1001-doctype-xxe":
         q = d.state / "quarantine" / uuid
         for n in os.listdir(q):
