@@ -6,9 +6,12 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "core/names.h"
 #include "metadata/trigger_parser.h"
+#include "routing/trigger_checks.h"
 
 namespace fordeler::cli {
 namespace {
@@ -76,13 +79,16 @@ Explanation ExplainTrigger(const Config& config, const std::string& account,
   std::string own = trigger_name;
   if (e.name_checked) own.resize(own.size() - kTriggerSuffix.size());
   if (!e.name_checked) own = trigger.file_name;
-  if (trigger.file_name != own || !IsValidName(own)) {
-    e.rejection = {ErrorCode::kFilenameMismatch, "FileName \"" + PrintableName(trigger.file_name) +
-                                                     "\" is not the trigger's own name \"" +
-                                                     PrintableName(own) + "\""};
+  if (auto why = CheckFileName(trigger, own)) {
+    e.rejection = std::move(*why);
     return e;
   }
   e.accepted = Resolve(config, account, trigger, &e.resolution, &e.rejection);
+  if (!e.accepted) return e;
+  if (auto why = CheckAnnouncedSize(trigger, config.delivery.max_file_size)) {
+    e.accepted = false;
+    e.rejection = std::move(*why);
+  }
   return e;
 }
 

@@ -160,13 +160,19 @@ bool FitsInXml(std::string_view name) {
 
 }  // namespace
 
-bool IsValidName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxNameBytes) return false;
-  if (name[0] == '.') return false;  // also excludes "." and ".."
-  if (name.find('/') != std::string_view::npos) return false;
-  if (!IsValidUtf8(name)) return false;
-  return !HasControlCharacter(name) && FitsInXml(name);
+const char* NameProblem(std::string_view name) {
+  static_assert(kMaxNameBytes == 243, "the description below names the limit");
+  if (name.empty()) return "it is empty";
+  if (name.size() > kMaxNameBytes) return "it is over 243 bytes long";
+  if (name[0] == '.') return "it begins with '.'";  // also "." and ".."
+  if (name.find('/') != std::string_view::npos) return "it holds '/' (a name, not a path)";
+  if (!IsValidUtf8(name)) return "it is not valid UTF-8";
+  if (HasControlCharacter(name)) return "it holds a control character";
+  if (!FitsInXml(name)) return "it begins or ends with white space, or holds U+FFFE or U+FFFF";
+  return nullptr;
 }
+
+bool IsValidName(std::string_view name) { return NameProblem(name) == nullptr; }
 
 bool IsTriggerName(std::string_view name) {
   return name.size() > kTriggerSuffix.size() &&

@@ -41,6 +41,9 @@ std::string LogValue(std::string_view s);
 // at its start or end, which XML readers trim.
 bool IsValidName(std::string_view name);
 
+// Why `name` is no valid <name>, for a description ("it holds '/' ..."); nullptr when it is one.
+const char* NameProblem(std::string_view name);
+
 // What may be created in /OUT, or renamed to there: a valid <name>, or one followed by
 // ".trigger".
 bool IsValidOutName(std::string_view name);

@@ -13,6 +13,7 @@
 #include "delivery/storage.h"
 #include "metadata/trigger_parser.h"
 #include "routing/resolver.h"
+#include "routing/trigger_checks.h"
 
 namespace fordeler {
 
@@ -38,11 +39,7 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
   auto reject = [](Rejection why) { return Verdict{Verdict::kReject, std::move(why), {}, {}, 0}; };
   if (auto why = ParseJobTrigger(job)) return reject(*why);
   const Trigger& trigger = *job->trigger;
-  if (trigger.file_name != t.name || !IsValidName(t.name)) {
-    return reject({ErrorCode::kFilenameMismatch, "FileName \"" + PrintableName(trigger.file_name) +
-                                                     "\" is not the trigger's own name \"" +
-                                                     PrintableName(t.name) + "\""});
-  }
+  if (auto why = CheckFileName(trigger, t.name)) return reject(*why);
   Verdict verdict{Verdict::kReady, {}, {}, {}, 0};
   Rejection why;
   if (!Resolve(cfg, t.sender, trigger, &verdict.route, &why)) return reject(why);
@@ -52,11 +49,7 @@ DeliveryPipeline::Impl::Verdict DeliveryPipeline::Impl::Examine(const JobPtr& jo
   auto refuse = [&verdict](Rejection why) {
     return Verdict{Verdict::kReject, std::move(why), {}, verdict.route, 0};
   };
-  if (trigger.size_in_bytes > cfg.delivery.max_file_size) {  // whatever is in /OUT by now
-    return refuse({ErrorCode::kFileTooLarge,
-                   "SizeInBytes is " + std::to_string(trigger.size_in_bytes) +
-                       "; max_file_size is " + FormatSize(cfg.delivery.max_file_size)});
-  }
+  if (auto why = CheckAnnouncedSize(trigger, cfg.delivery.max_file_size)) return refuse(*why);
   auto data = StatAt(storage->spool(), t.uuid);
   std::optional<uint64_t> spooled;  // taken before a crash: its copies may be in /IN already
   if (data.ok()) spooled = data->inode;

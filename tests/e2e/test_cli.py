@@ -502,13 +502,21 @@ def test_explain(daemons, keyset, tmp_path):
              ("d.csv.trigger", b"<not xml", 1001, "TRIGGER_MALFORMED"),
              ("e.csv.trigger", trigger_xml("e.csv", 3, FLIS, [LIS]), 1007, "SENDER_MISMATCH"),
              ("f.csv.trigger", trigger_xml("f.csv", 3, KMD, [FLIS], inf_ref="Nope_1"), 2003,
-              "UNKNOWN_DATA_AREA")]
+              "UNKNOWN_DATA_AREA"),
+             # Over max_file_size (10 GiB by default): known from the trigger alone, as fordelerd
+             # rejects it at once.
+             ("g.csv.trigger", trigger_xml("g.csv", 20_000_000_000, KMD, [FLIS]), 3001,
+              "FILE_TOO_LARGE"),
+             # A vendor's sample naming a path: what is wrong with the name, not "mismatch".
+             ("sample.xml", trigger_xml("OUT/h.csv", 3, KMD, [FLIS]), 1003, "FILENAME_MISMATCH")]
     for name, body, code, code_name in cases:
         doc = explain(name, body, 1)
         assert doc["accepted"] is False and doc["error_code"] == code, doc
         assert doc["error_name"] == code_name and doc["error_description"]
     text = cli(d, "explain", str(tmp_path / "b.csv.trigger"), "--as", KMD, expect=1).stdout
     assert text.startswith("REJECTED: 2001 UNKNOWN_RECIPIENT")
+    text = cli(d, "explain", str(tmp_path / "sample.xml"), "--as", KMD, expect=1).stdout
+    assert "is not a valid name: it holds '/'" in text, text
     assert "no configured account" in cli(d, "explain", str(tmp_path / "a.csv.trigger"), "--as",
                                           "ghost", expect=2).stderr
     err = cli(d, "explain", str(tmp_path / "none"), "--as", KMD, expect=2).stderr
