@@ -98,6 +98,8 @@ class Scanner {
         if (!Reference(&i)) return false;
       } else if (depth_ == 0 && !IsXmlSpace(c)) {
         return Fail(i, "text outside the root element");
+      } else if (c == ']' && s_.substr(i).starts_with("]]>")) {
+        return Fail(i, "\"]]>\" in text (allowed only to end a CDATA section)");
       } else {
         ++i;
       }
@@ -113,7 +115,13 @@ class Scanner {
 
   bool Markup(size_t* i) {
     const std::string_view rest = s_.substr(*i);
-    if (rest.starts_with("<!--")) return SkipTo(i, 4, "-->", "comment");
+    if (rest.starts_with("<!--")) {
+      const size_t dashes = s_.find("--", *i + 4);  // allowed only to end the comment
+      if (dashes != std::string_view::npos && dashes + 2 < s_.size() && s_[dashes + 2] != '>') {
+        return Fail(dashes, "\"--\" inside a comment");
+      }
+      return SkipTo(i, 4, "-->", "comment");
+    }
     if (rest.starts_with("<![CDATA[")) {
       if (depth_ == 0) return Fail(*i, "CDATA section outside the root element");
       *i += 9;

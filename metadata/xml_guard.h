@@ -15,7 +15,8 @@
 //   - in text and attribute values, an `&` that does not start one of the five predefined
 //     entity references or a numeric character reference to an allowed character;
 //   - what pugixml would accept although XML does not: `<` in an attribute value, text or
-//     CDATA outside the root element, a second root element, no root element.
+//     CDATA outside the root element, a second root element, no root element, `]]>` in text,
+//     `--` inside a comment.
 #pragma once
 
 #include <string_view>
