@@ -27,10 +27,6 @@ Result<std::shared_ptr<FileTicket>> AccountState::Acquire(const std::string& nam
     if (write) return Status::Unavailable(name + ": being taken for delivery, try again");
     return Status::NotFound(name + ": no such file");
   }
-  if (write) {
-    f.ghost_until = {};
-    f.has_attrs = false;
-  }
   if (!f.ticket) f.ticket = std::make_shared<FileTicket>();
   ++f.holders;
   if (write) {
@@ -40,6 +36,14 @@ Result<std::shared_ptr<FileTicket>> AccountState::Acquire(const std::string& nam
     ++f.writers;
   }
   return f.ticket;
+}
+
+void AccountState::ForgetTaken(const std::string& name) {
+  MutexLock l(&mu_);
+  auto it = files_.find(name);
+  if (it == files_.end()) return;
+  it->second.ghost_until = {};
+  it->second.has_attrs = false;
 }
 
 void AccountState::Release(const std::string& name, bool write) {

@@ -58,14 +58,16 @@ class AccountState {
   }
 
   // A handle on /OUT/<name> is being opened (before the file is). Fails (kUnavailable for
-  // writers, kNotFound for readers) while the name is being taken. Opening for writing forgets
-  // attributes kept from an earlier take of the same name. A writer gets in *overlaps_seen the
-  // ticket's overlapping_writers as it stood before this open (counting this one if another
+  // writers, kNotFound for readers) while the name is being taken. A writer gets in *overlaps_seen
+  // the ticket's overlapping_writers as it stood before this open (counting this one if another
   // writer holds the name already).
   Result<std::shared_ptr<FileTicket>> Acquire(const std::string& name, bool write,
                                               uint64_t* overlaps_seen = nullptr) EXCLUDES(mu_);
   // The handle is closed (or its open failed).
   void Release(const std::string& name, bool write) EXCLUDES(mu_);
+  // A file of that name was opened for writing: attributes kept from an earlier take of the name
+  // describe it no longer. Not when the open failed: then stat still shows them (contract §2).
+  void ForgetTaken(const std::string& name) EXCLUDES(mu_);
 
   bool IsOpenForWriting(const std::string& name) const EXCLUDES(mu_);
   bool IsBeingTaken(const std::string& name) const EXCLUDES(mu_);

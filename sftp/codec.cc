@@ -225,6 +225,9 @@ void FormatLongName(const struct stat& st, std::string_view owner, std::string_v
   for (int i = 0; i < 9; ++i) {
     if (st.st_mode & (0400 >> i)) mode[1 + i] = kRwx[i];
   }
+  // As ls(1): the sticky bit shows where others' x does (the unfinished-upload mark, 01640, is
+  // -rw-r----T); set-user and set-group ID bits never appear in a jail.
+  if (st.st_mode & S_ISVTX) mode[9] = (st.st_mode & S_IXOTH) ? 't' : 'T';
   struct tm tm;
   time_t t = st.st_mtime;
   localtime_r(&t, &tm);

@@ -242,5 +242,17 @@ TEST(Codec, LongNameLooksLikeLsL) {
   EXPECT_EQ(line.substr(line.size() - 2), " n");
 }
 
+// docs/sending.md tells senders to look for the unfinished-upload mark as `ls -l` shows it.
+TEST(Codec, LongNameShowsTheStickyBitAsLsDoes) {
+  struct stat st = {};
+  st.st_mode = S_IFREG | 01640;
+  std::string line;
+  FormatLongName(st, "acme", "data.csv", 0, &line);
+  EXPECT_EQ(line.substr(0, 10), "-rw-r----T");
+  st.st_mode = S_IFREG | 01641;
+  FormatLongName(st, "acme", "data.csv", 0, &line);
+  EXPECT_EQ(line.substr(0, 10), "-rw-r----t");
+}
+
 }  // namespace
 }  // namespace fordeler

@@ -121,6 +121,7 @@ Status I::Open(Request& r) {
     if (ticket) account->Release(r.vp.name, write);
     return fd.status();
   }
+  if (ticket && write) account->ForgetTaken(r.vp.name);
   char id[HandleTable::kIdSize];
   Handle* h = handles.Allocate(Handle::Kind::kFile, id);
   h->fd = *fd;

@@ -1,6 +1,7 @@
 #include "sftp/handle_table.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "sftp/account_registry_impl.h"
 
@@ -12,7 +13,9 @@ bool Handle::shared_with_another_writer() const {
   return ticket && ticket->overlapping_writers.load(std::memory_order_acquire) != overlaps_seen;
 }
 
-HandleTable::HandleTable(size_t max) : max_(std::clamp<size_t>(max, 1, 65535)) {}
+HandleTable::HandleTable(size_t max, std::shared_ptr<size_t> shared)
+    : max_(std::clamp<size_t>(max, 1, 65535)),
+      total_(shared ? std::move(shared) : std::make_shared<size_t>(0)) {}
 
 Handle* HandleTable::Allocate(Handle::Kind kind, char id[kIdSize]) {
   if (full()) return nullptr;
@@ -27,6 +30,7 @@ Handle* HandleTable::Allocate(Handle::Kind kind, char id[kIdSize]) {
   Handle* h = &slots_[index];
   h->kind = kind;
   ++open_;
+  ++*total_;
   id[0] = static_cast<char>(index >> 8);
   id[1] = static_cast<char>(index);
   id[2] = static_cast<char>(h->generation >> 8);
@@ -56,6 +60,7 @@ void HandleTable::Free(Handle* h) {
   h->next_offset = h->written_back = h->quota_room = h->overlaps_seen = 0;
   h->name.clear();
   --open_;
+  --*total_;
   free_.push_back(static_cast<uint16_t>(h - slots_.data()));
 }
 

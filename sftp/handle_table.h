@@ -57,9 +57,11 @@ class HandleTable {
  public:
   static constexpr size_t kIdSize = 4;
 
-  explicit HandleTable(size_t max);
+  // `shared`, when given, counts the handles of every table given it (the SFTP sessions of one
+  // SSH connection, served on one thread), and `max` bounds that sum.
+  explicit HandleTable(size_t max, std::shared_ptr<size_t> shared = nullptr);
   size_t open_count() const { return open_; }
-  bool full() const { return open_ >= max_; }
+  bool full() const { return *total_ >= max_; }
   size_t max() const { return max_; }
 
   // A free slot, marked in use as `kind`; null when full(). Pointers stay valid until the next
@@ -83,6 +85,7 @@ class HandleTable {
   std::vector<uint16_t> free_;
   size_t max_;
   size_t open_ = 0;
+  std::shared_ptr<size_t> total_;  // open_ and the other tables' sharing it
 };
 
 }  // namespace fordeler

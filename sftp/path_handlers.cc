@@ -55,6 +55,7 @@ Status I::Setstat(Request& r) {
     Result<int> fd = jail->OpenFile(Folder::kOut, name, O_WRONLY, &st);
     bool changed = false;
     if (fd.ok()) {
+      account->ForgetTaken(name);
       if (ftruncate(*fd, static_cast<off_t>(r.attrs.size)) != 0) {
         s = Status::FromErrno(errno, name);
       } else {

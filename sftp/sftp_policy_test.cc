@@ -226,6 +226,9 @@ TEST_F(SessionTest, TakenFileShowsItsAttributesForTenSeconds) {
     EXPECT_EQ(c->PathOp(kFxpLstat, "/OUT/./d.csv").attrs.size, 5u);
     EXPECT_EQ(c->Setstat("OUT/d.csv", times).code, kFxOk);  // without effect
     EXPECT_EQ(c->Open("OUT/d.csv", kFxfRead).code, kFxNoSuchFile);
+    // An open for writing that creates nothing (no CREAT) changes nothing either.
+    EXPECT_EQ(c->Open("OUT/d.csv", kFxfWrite).code, kFxNoSuchFile);
+    EXPECT_EQ(c->PathOp(kFxpStat, "OUT/d.csv").attrs.size, 5u);
     EXPECT_TRUE(c->List("OUT").empty());
   }
   Client stranger(&registry_, &events_, "other");

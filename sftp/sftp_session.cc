@@ -144,7 +144,7 @@ SftpSession::Impl::Impl(SftpSessionOptions opts, AccountRegistry* reg, FileEvent
       account(reg->impl().Find(options.account)),
       jail_held(account ? reg->impl().CurrentJail(*account) : nullptr),
       jail(jail_held.get()),
-      handles(options.max_handles) {}
+      handles(options.max_handles, options.connection_handles) {}
 
 SftpSession::Impl::~Impl() { CloseAll(/*abort=*/true); }
 

@@ -52,6 +52,9 @@ struct SftpSessionOptions {
   std::string account;        // logged-in account id
   std::string address;        // peer "ip:port", for events
   size_t max_handles = 1024;  // open files and folders; beyond, OPEN and OPENDIR fail
+  // Counts the handles of every SFTP session of one SSH connection, which max_handles then bounds
+  // together (a client may open several SFTP channels); none: this session's alone.
+  std::shared_ptr<size_t> connection_handles;
   uint64_t max_file_size = 10ULL << 30;
   std::optional<uint64_t> out_quota;  // bytes /OUT may hold; beyond, writes fail
   // Runs `work` on another thread, then `done` on the session's own (the transport drops `done`

@@ -278,13 +278,22 @@ void SshSession::AfterPoll() {
   }
   for (auto& ch : channels_) {
     // A channel that ends with handles still open was cut off: nothing it left half-written may
-    // look complete (SftpSession::Abort). The Channel itself stays until the session ends, since
-    // libssh may still deliver callbacks for it.
+    // look complete (SftpSession::Abort).
     if (ch->closed && ch->sftp) {
       ch->sftp->Abort();
       ch->sftp.reset();
     }
   }
+  // A closed channel is let go once no work offloaded for it is still to complete, so that a
+  // client opening a channel per job on one connection never runs out of them: with its
+  // callbacks removed libssh calls nothing of it any more, and frees it (at once, or when the
+  // peer's close arrives). Here, after a poll, no libssh callback is running.
+  std::erase_if(channels_, [](const std::unique_ptr<Channel>& ch) {
+    if (!ch->closed || ch->sftp != nullptr || ch->offloaded > 0) return false;
+    ssh_remove_channel_callbacks(ch->channel, &ch->callbacks);
+    ssh_channel_free(ch->channel);
+    return true;
+  });
   if (activity_) {  // cheap: a time stamp; the timer is armed once and re-checks it on expiry
     activity_ = false;
     last_activity_ = std::chrono::steady_clock::now();
@@ -299,7 +308,9 @@ void SshSession::ServiceChannel(Channel* ch) {
     if (ch->stalled && ch->sftp->WantsInput()) ResumeInput(ch);
     FlushChannel(ch);
   }
-  bool drained = ch->sftp == nullptr || (ch->sftp->output().empty() && ch->pending.empty());
+  // Every request answered: a CLOSE whose answer waits for its file's sync counts as pending.
+  bool drained = ch->sftp == nullptr ||
+                 (ch->sftp->output().empty() && ch->pending.empty() && ch->offloaded == 0);
   if (ch->eof && drained) {
     // As sshd does when the subsystem ends: clients that run it as a command (scp, which
     // speaks SFTP since OpenSSH 9) report failure without an exit status.
@@ -389,12 +400,18 @@ std::function<void(std::function<void()>, std::function<void()>)> SshSession::Of
   if (syncs == nullptr) return {};  // not serving (tests): answered at once
   return [weak = weak_from_this(), ch, syncs, executor = socket_.get_executor()](
              std::function<void()> work, std::function<void()> done) {
+    ++ch->offloaded;  // on the session's thread: the channel is kept until the completion ran
     asio::post(*syncs, [weak, ch, executor, work = std::move(work), done = std::move(done)] {
       work();
       asio::post(executor, [weak, ch, done] {
         std::shared_ptr<SshSession> self = weak.lock();
-        // The channel lives as long as its session; its SFTP session only until it closes.
-        if (self == nullptr || self->closed_ || ch->closed || ch->sftp == nullptr) return;
+        if (self == nullptr) return;  // the channel ended with its session
+        --ch->offloaded;
+        // The SFTP session lives only until the channel closes.
+        if (self->closed_ || ch->closed || ch->sftp == nullptr) {
+          self->Pump();  // a closed channel may be let go now
+          return;
+        }
         done();
         self->Pump();  // sends the answer
       });

@@ -71,6 +71,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
     bool eof = false;              // the client sent EOF: finish replies, then close
     bool closed = false;           // the channel is gone (by the client or by us)
     bool failed = false;           // protocol error: close the whole session
+    int offloaded = 0;             // Offloader work whose completion has not run yet
   };
 
   // libssh callbacks: trampolines to the members below.
@@ -121,6 +122,8 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   ssh_event event_ = nullptr;
   ssh_server_callbacks_struct server_callbacks_{};
   std::vector<std::unique_ptr<Channel>> channels_;
+  // Handles open in all the channels' SFTP sessions: max_handles_per_session bounds their sum.
+  std::shared_ptr<size_t> open_handles_ = std::make_shared<size_t>(0);
   std::string address_;  // peer "ip:port"
   std::string ip_;       // peer ip only, for from= and bans
   std::string source_;   // SourceGroupOf(ip_): what the unauthenticated limits count
@@ -147,7 +150,7 @@ class SshSession : public std::enable_shared_from_this<SshSession> {
   std::string failed_user_;      // last account tried with a key or password (not banned)
   bool counted_unauthenticated_ = false;  // Admit counted it; not yet ended
 
-  // Channels opened over the session's life (libssh keeps each until the session ends).
+  // Channels open at once (a closed one is let go once nothing of it is pending: AfterPoll).
   static constexpr size_t kMaxChannelsPerSession = 64;
 };
 

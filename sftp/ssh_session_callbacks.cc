@@ -150,6 +150,7 @@ int SshSession::OnSubsystem(ssh_session, ssh_channel, const char* name, void* ch
   options.address = s->address_;
   options.max_file_size = config->delivery.max_file_size;
   options.max_handles = static_cast<size_t>(config->server.max_handles_per_session);
+  options.connection_handles = s->open_handles_;  // the limit is the connection's, not a channel's
   if (const Account* account = config->FindAccount(s->account_)) {
     options.out_quota = account->out_quota;
   }

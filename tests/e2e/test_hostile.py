@@ -233,6 +233,44 @@ def raw_sftp(d, keyset, account: str = KMD) -> RawSftp:
     return RawSftp(d.transport(account, key(keyset, account)))
 
 
+def test_every_request_is_answered_before_the_channel_closes_on_eof(d, keyset):
+    """A client pipelines a 3 MiB upload and its CLOSE, then a second small file, and sends EOF
+    without waiting for the answers: the CLOSE of an upload that large is answered only once the
+    file is on disk, and that answer must still come before the server ends the channel, as
+    sftp-server answers everything it read."""
+    name = fresh("eof")
+    raw = raw_sftp(d, keyset)
+    chunk = os.urandom(32768)
+    try:
+        ptype, handle = raw.open(f"OUT/{name}", FXF_WRITE | FXF_CREAT | FXF_TRUNC)
+        assert ptype == FXP_HANDLE
+        ids = [raw.send_packet(FXP_WRITE, raw.string(handle) + struct.pack(">Q", i * len(chunk)) +
+                               raw.string(chunk)) for i in range(96)]
+        ids.append(raw.send_packet(FXP_CLOSE, raw.string(handle)))
+        # The next file's OPEN is answered (the data's CLOSE may still wait for its sync).
+        opened = raw.send_packet(FXP_OPEN, raw.string(f"OUT/{name}.2") +
+                                 struct.pack(">II", FXF_WRITE | FXF_CREAT | FXF_TRUNC, 0))
+        answered = {}
+        while opened not in answered:
+            ptype, rid, rest = raw.reply()
+            answered[rid] = (ptype, rest)
+        assert answered.pop(opened)[0] == FXP_HANDLE
+        second = rest[4:4 + struct.unpack(">I", rest[:4])[0]]
+        ids.append(raw.send_packet(FXP_WRITE, raw.string(second) + struct.pack(">Q", 0) +
+                                   raw.string(b"small")))
+        ids.append(raw.send_packet(FXP_CLOSE, raw.string(second)))
+        raw.chan.shutdown_write()
+        while len(answered) < len(ids):
+            ptype, rid, rest = raw.reply()  # EOFError if the channel ends first
+            answered[rid] = (ptype, rest)
+        assert {rid: (t, struct.unpack(">I", r[:4])[0]) for rid, (t, r) in answered.items()} == \
+            {rid: (FXP_STATUS, 0) for rid in ids}
+        assert raw.closed_within(10)
+    finally:
+        raw.close()
+    assert (d.out_dir(KMD) / name).stat().st_size == 96 * len(chunk)
+
+
 # --------------------------------------------------------------------------------------------
 # SSH transport level
 

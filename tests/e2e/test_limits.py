@@ -253,6 +253,51 @@ def test_ten_thousand_open_handles_in_one_session(daemons, keyset):
     assert can_login(d, "127.0.0.1", "vendor", keyset.key("ed25519"))
 
 
+def test_the_handle_limit_is_the_connections_across_its_channels(daemons, keyset):
+    """A session is one SSH connection (contract §1): max_handles_per_session bounds the handles
+    of all its SFTP channels together, else one connection could hold 64 channels' worth of
+    descriptors and lock every other account out. Closing handles in one channel makes room in
+    another."""
+    d = daemons.create([vendor(keyset), flis(keyset)], server_extra="max_handles_per_session = 30")
+    t = login_from(d, "127.0.0.1", "vendor", keyset.key("ed25519"))
+    try:
+        channels = [paramiko.SFTPClient.from_transport(t) for _ in range(3)]
+        with channels[0].open("/OUT/f", "w") as f:
+            f.write(b"x")
+        held = {i: [] for i in range(3)}
+        for i, sftp in enumerate(channels):
+            for _ in range(20):
+                try:
+                    held[i].append(sftp.open("/OUT/f", "r"))
+                except IOError as e:
+                    assert "max_handles_per_session (30) reached" in str(e)
+                    break
+        assert [len(held[i]) for i in range(3)] == [20, 10, 0]
+        for f in held[0]:
+            f.close()
+        assert channels[2].open("/OUT/f", "r").read() == b"x"
+        assert can_login(d, "127.0.0.1", "flis", keyset.key("ecdsa256"))
+    finally:
+        t.close()
+
+
+def test_a_connection_opens_channel_after_channel(daemons, keyset):
+    """Clients that keep a connection and open an SFTP channel per job (paramiko's open_sftp,
+    JSch, OpenSSH ControlMaster) are limited in channels open at once, not over the
+    connection's life: 150 channels opened and closed one after another all work."""
+    d = daemons.create([vendor(keyset)])
+    t = login_from(d, "127.0.0.1", "vendor", keyset.key("ed25519"))
+    try:
+        for i in range(150):
+            sftp = paramiko.SFTPClient.from_transport(t)
+            assert sorted(sftp.listdir("/")) == ["IN", "OUT"], i
+            sftp.close()
+        assert t.is_active()
+    finally:
+        t.close()
+    assert can_login(d, "127.0.0.1", "vendor", keyset.key("ed25519"))
+
+
 def test_out_quota_refuses_writes_beyond_it(daemons, keyset):
     """out_quota caps the bytes an account holds in /OUT: a write beyond fails with "quota
     exceeded", the failed upload is not announced for routing, the limit is audited, and once
