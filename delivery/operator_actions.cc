@@ -192,6 +192,11 @@ Result<std::string> DeliveryPipeline::Redeliver(const std::string& uuid,
     return Status::InvalidArgument(recipient + " is no recipient of transfer " + uuid);
   }
   DeliveryRecord d = *it;
+  if (p.config()->FindAccount(recipient) == nullptr) {  // nobody could fetch it there
+    return Status::InvalidArgument(recipient +
+                                   " is no longer an account (a reload removed it): nobody "
+                                   "could fetch the file from its IN");
+  }
   if (d.state == DeliveryState::kDelivered || d.state == DeliveryState::kPending) {
     return Status::InvalidArgument("the delivery to " + recipient + " is " +
                                    std::string(ToString(d.state)) +

@@ -559,6 +559,30 @@ TEST_F(DeliveryTest, AReceiptNeverReplacesAFileBeingDeliveredUnderItsName) {
   }
 }
 
+// operations.md: a recipient a reload removed can no longer log in to fetch anything, so a
+// transfer waiting for it is rejected; `fordeler redeliver` to it is refused the same way.
+TEST_F(DeliveryTest, RedeliveringToARemovedAccountIsRefused) {
+  StartPipeline();
+  Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis", "lis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  const std::string uuid = Transfers().at(0).uuid;
+  auto recalled = pipeline_->Recall(uuid, "lis");
+  ASSERT_TRUE(recalled.ok()) << recalled.status().message();
+  auto changed = std::make_shared<Config>(*config_);
+  std::erase_if(changed->accounts, [](const Account& a) { return a.id == "lis"; });
+  for (Route& r : changed->routes) std::erase(r.recipients, "lis");
+  pipeline_->SetConfig(changed);
+  auto again = pipeline_->Redeliver(uuid, "lis");
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("lis is no longer an account"), std::string::npos)
+      << again.status().message();
+  EXPECT_FALSE(Exists(Path("lis", "IN", "r.csv")));
+  pipeline_->SetConfig(config_);  // back: it may be placed again
+  again = pipeline_->Redeliver(uuid, "lis");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(Read(Path("lis", "IN", "r.csv")), "abc");
+}
+
 TEST_F(DeliveryTest, RecoveryFinishesWhatARestartInterrupted) {
   StartPipeline();
   Send("r.csv", "abc", TriggerXml("r.csv", 3, "vendor", {"flis", "lis"}));

@@ -309,11 +309,17 @@ void RetentionSweeper::SweepSpool(Context& c) {
     } else if (e.name.ends_with(kTriggerSuffix)) {
       uuid.resize(e.name.size() - kTriggerSuffix.size());
     }
-    if (!e.regular || !IsUuid(uuid) || e.placed >= c.expire_before) continue;
+    if (!e.regular || !IsUuid(uuid)) continue;
+    // The data is aged by its transfer (received_at), not by the file's ctime: the recipients'
+    // copies are the same inode, so each pickup, expiry (in this very sweep, too) or recall
+    // changes that, and the copy would outlive `retention` by up to as much again.
+    const bool data = uuid == e.name;
+    if (!data && e.placed >= c.expire_before) continue;
     auto transfer = audit_->GetTransfer(uuid);
     bool finished =
         transfer.ok() && transfer->has_value() && (*transfer)->step == TransferStep::kDone;
-    if (finished && env_->UnlinkAt(storage_->spool(), e.name).ok()) ++c.report.removed_spool;
+    if (!finished || (data && (*transfer)->received_at >= c.expire_before)) continue;
+    if (env_->UnlinkAt(storage_->spool(), e.name).ok()) ++c.report.removed_spool;
   }
   // A finished transfer's mark that its metadata was revealed (RevealedMarkName), left by a stop
   // between the commit recording its end and the mark's removal.

@@ -365,5 +365,22 @@ TEST_F(RetentionTest, AnotherRecipientsPickupDoesNotRestartTheClock) {
   EXPECT_FALSE(Exists(Path("lis", "IN", "old.csv")));
 }
 
+// The spool copy is kept for `fordeler redeliver` until its transfer is older than retention.
+// It is the recipients' inode too, so their pickups today make its ctime today: its age is the
+// transfer's, from the audit log.
+TEST_F(RetentionTest, TheSpoolCopyIsAgedByItsTransferNotByPickups) {
+  LaterEnv month_ago(-hours(24 * 31));
+  StartPipeline(&month_ago);  // received 31 days ago (by the audit log)
+  Send("old.csv", "abc", TriggerXml("old.csv", 3, "vendor", {"flis", "lis"}));
+  ASSERT_TRUE(WaitFinished(1));
+  const std::string spooled = root_ + "/spool/" + Transfers().at(0).uuid;
+  ASSERT_TRUE(Exists(spooled));
+  ASSERT_EQ(unlink(Path("flis", "IN", "old.csv").c_str()), 0);  // fetched today
+  ASSERT_EQ(unlink(Path("lis", "IN", "old.csv").c_str()), 0);
+  SweepReport r = SweepAt(hours(0));
+  EXPECT_EQ(r.removed_spool, 1);
+  EXPECT_FALSE(Exists(spooled));
+}
+
 }  // namespace
 }  // namespace fordeler
