@@ -101,14 +101,19 @@ int RunExplain(const std::string& config_path, const std::string& trigger_path,
     return kExitUsage;
   }
   std::ifstream in(trigger_path, std::ios::binary);
-  if (!in) {
-    io.err << "fordeler explain: cannot read " << trigger_path << ": " << std::strerror(errno)
+  int error = in ? 0 : errno;
+  std::string bytes;
+  bytes.resize(kMaxTriggerBytes + 1);  // one more than allowed: "too large" is detected
+  if (in) {
+    errno = 0;
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!in && !in.eof()) error = errno != 0 ? errno : EIO;  // a folder opens, then fails here
+  }
+  if (error != 0) {
+    io.err << "fordeler explain: cannot read " << trigger_path << ": " << std::strerror(error)
            << "\n";
     return kExitUsage;
   }
-  std::string bytes;
-  bytes.resize(kMaxTriggerBytes + 1);  // one more than allowed: "too large" is detected
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   bytes.resize(static_cast<size_t>(in.gcount()));
   std::string name = trigger_path.substr(trigger_path.find_last_of('/') + 1);
   Explanation e = ExplainTrigger(*config, account, name, bytes);

@@ -86,8 +86,9 @@ Result<UniqueFd> OpenQuarantine(Impl& p, const TransferRecord& t) {
     return s;
   }
   if (IsNotFound(qdir.status())) {
-    return Status::InvalidArgument("transfer " + t.uuid +
-                                   " has no quarantine folder (released or purged already)");
+    return Status::InvalidArgument(
+        "transfer " + t.uuid +
+        " has no quarantine folder (released, purged, or expired by retention already)");
   }
   return qdir;
 }
@@ -161,8 +162,11 @@ Result<std::vector<DeliveryPipeline::Recalled>> DeliveryPipeline::Recall(
   }
   if (!known) return Status::InvalidArgument(recipient + " is no recipient of transfer " + uuid);
   if (targets.empty()) {
-    return Status::InvalidArgument("nothing to recall: the deliveries of " + uuid +
-                                   " are picked up, expired or recalled already");
+    const std::string which = recipient.empty()
+                                  ? "the deliveries of " + uuid + " are"
+                                  : "the delivery of " + uuid + " to " + recipient + " is";
+    return Status::InvalidArgument("nothing to recall: " + which +
+                                   " picked up, expired or recalled already");
   }
   std::vector<Recalled> out;
   for (const DeliveryRecord& d : targets) {

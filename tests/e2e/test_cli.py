@@ -251,7 +251,10 @@ def test_recall_before_pickup_then_redeliver(request, factory, keyset):
     assert recalled[0]["detail"].endswith(" by=operator uid=0"), recalled
     assert "picked_up" not in event_kinds(shown), "the recall's removal is no pickup"
     # Nothing left to recall for flis; an unknown recipient is refused.
-    assert "nothing to recall" in cli(d, "recall", uuid, "--recipient", FLIS, expect=1).stderr
+    # (naming flis's delivery alone: lis's is still waiting)
+    err = cli(d, "recall", uuid, "--recipient", FLIS, expect=1).stderr
+    assert f"nothing to recall: the delivery of {uuid} to {FLIS} is picked up, expired or " \
+        "recalled already" in err, err
     assert "no recipient" in cli(d, "recall", uuid, "--recipient", "x", expect=1).stderr
 
     # Redeliver to flis from the spool: data and metadata are back.
@@ -521,6 +524,8 @@ def test_explain(daemons, keyset, tmp_path):
                                           "ghost", expect=2).stderr
     err = cli(d, "explain", str(tmp_path / "none"), "--as", KMD, expect=2).stderr
     assert "cannot read" in err and err.rstrip().endswith("No such file or directory"), err
+    err = cli(d, "explain", str(tmp_path), "--as", KMD, expect=2).stderr  # a folder
+    assert "cannot read" in err and err.rstrip().endswith("Is a directory"), err
 
 
 @pytest.fixture
