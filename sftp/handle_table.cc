@@ -29,7 +29,6 @@ Handle* HandleTable::Allocate(Handle::Kind kind, char id[kIdSize]) {
   }
   Handle* h = &slots_[index];
   h->kind = kind;
-  ++open_;
   ++*total_;
   id[0] = static_cast<char>(index >> 8);
   id[1] = static_cast<char>(index);
@@ -59,7 +58,6 @@ void HandleTable::Free(Handle* h) {
   h->download_reported = h->root_listed = false;
   h->next_offset = h->written_back = h->quota_room = h->overlaps_seen = 0;
   h->name.clear();
-  --open_;
   --*total_;
   free_.push_back(static_cast<uint16_t>(h - slots_.data()));
 }

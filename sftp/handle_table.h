@@ -60,7 +60,6 @@ class HandleTable {
   // `shared`, when given, counts the handles of every table given it (the SFTP sessions of one
   // SSH connection, served on one thread), and `max` bounds that sum.
   explicit HandleTable(size_t max, std::shared_ptr<size_t> shared = nullptr);
-  size_t open_count() const { return open_; }
   bool full() const { return *total_ >= max_; }
   size_t max() const { return max_; }
 
@@ -84,8 +83,7 @@ class HandleTable {
   std::vector<Handle> slots_;
   std::vector<uint16_t> free_;
   size_t max_;
-  size_t open_ = 0;
-  std::shared_ptr<size_t> total_;  // open_ and the other tables' sharing it
+  std::shared_ptr<size_t> total_;  // open handles of this table and of those sharing the count
 };
 
 }  // namespace fordeler
